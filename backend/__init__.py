@@ -1,0 +1,78 @@
+"""Sandan (三单): the backend of a sub-district's WeChat mini-program."""
+
+from flask import Flask, send_from_directory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from backend.config import check_production_secrets, load_config
+from backend.db import db
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+event.listen(Engine, "connect", _sqlite_pragmas)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app from the environment (and explicit overrides, for tests)."""
+    config = load_config(overrides)
+    check_production_secrets(config)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(config)
+    app.json.ensure_ascii = False
+
+    from backend import errors
+    from backend.auth import access
+    from backend.extensions import api, migrate
+    from backend.privacy import crypto
+
+    crypto.configure(app.config["ENCRYPTION_KEYS"], app.config["HMAC_KEY"])
+    db.init_app(app)
+    migrate.init_app(app, db)
+    api.init_app(app)
+    errors.register_error_handlers(app)
+    access.init_app(app)
+
+    from backend import health
+    from backend.auth.routes import blp as auth_blp
+    from backend.community.routes import blp as community_blp
+    from backend.organizations.routes import blp as organizations_blp
+    from backend.privacy.routes import blp as privacy_blp
+
+    for blueprint in (auth_blp, community_blp, organizations_blp, privacy_blp):
+        api.register_blueprint(blueprint, url_prefix="/api/v1")
+    app.register_blueprint(health.blp)
+    _serve_swagger_assets(app)
+    _declare_framework_endpoints()
+
+    missing = access.undeclared_endpoints(app)
+    if missing:
+        raise RuntimeError("endpoints without an access declaration: " + ", ".join(missing))
+    return app
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Serve Swagger UI from the installed package: users in China cannot count on a CDN."""
+    import swagger_ui_bundle
+
+    from backend.auth import access
+
+    @app.get("/api/docs/assets/<path:filename>", endpoint="swagger_assets")
+    @access.public
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+
+def _declare_framework_endpoints() -> None:
+    from backend.auth import access
+
+    for endpoint in ("api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
+        access.declare_endpoint(endpoint, access.AccessRule(public=True))

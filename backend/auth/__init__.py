@@ -1,0 +1,1 @@
+"""Users, WeChat login, API tokens, and who may do what where."""

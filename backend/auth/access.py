@@ -1,0 +1,113 @@
+"""Every endpoint declares who may call it; a request hook enforces the declaration before the view runs.
+
+A declaration is metadata on the view function (``@access.roles(...)``), so the route table itself can be
+walked to prove nothing is left open by accident: the app refuses to start with an undeclared endpoint.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, request
+
+from backend.auth.roles import Role
+from backend.errors import Forbidden
+
+# A scope node is ("street" | "community" | "grid" | "organization", integer id).
+ScopeNode = tuple[str, int]
+# Given the URL's view arguments, return the target's scope node and its ancestors (or raise NotFound).
+ScopeResolver = Callable[[dict], list[ScopeNode]]
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    public: bool = False
+    roles: frozenset[str] = field(default_factory=frozenset)
+    scope: ScopeResolver | None = None
+
+    def describe(self) -> str:
+        if self.public:
+            return "public"
+        if not self.roles:
+            return "any signed-in user"
+        where = " in the target's scope" if self.scope else ""
+        return "roles: " + ", ".join(sorted(self.roles)) + where
+
+
+_ATTR = "_sandan_access"
+_EXTRA_RULES: dict[str, AccessRule] = {}
+
+
+def _mark(rule: AccessRule):
+    def decorate(view):
+        setattr(view, _ATTR, rule)
+        return view
+
+    return decorate
+
+
+def public(view):
+    """Anyone may call this endpoint, signed in or not."""
+    return _mark(AccessRule(public=True))(view)
+
+
+def signed_in(view):
+    """Any signed-in user may call this endpoint; the service narrows what they see."""
+    return _mark(AccessRule())(view)
+
+
+def roles(*names: Role | str, scope: ScopeResolver | None = None):
+    """Only holders of one of these roles (within the target's scope, when a resolver is given)."""
+    if not names:
+        raise ValueError("access.roles needs at least one role")
+    return _mark(AccessRule(roles=frozenset(str(n) for n in names), scope=scope))
+
+
+def declare_endpoint(endpoint: str, rule: AccessRule) -> None:
+    """Declare access for an endpoint whose view we do not write (OpenAPI docs, dashboards)."""
+    _EXTRA_RULES[endpoint] = rule
+
+
+def rule_for(app: Flask, endpoint: str) -> AccessRule | None:
+    view = app.view_functions.get(endpoint)
+    return getattr(view, _ATTR, None) or _EXTRA_RULES.get(endpoint)
+
+
+def undeclared_endpoints(app: Flask) -> list[str]:
+    return sorted(ep for ep in app.view_functions if rule_for(app, ep) is None)
+
+
+def holds(principal, role_names: Iterable[str], target: list[ScopeNode] | None) -> bool:
+    """Whether the principal holds one of the roles, in a scope containing the target if one is given."""
+    wanted = set(role_names)
+    nodes = set(target) if target is not None else None
+    for m in principal.memberships:
+        if m.role in wanted and (nodes is None or (m.scope_type, m.scope_id) in nodes):
+            return True
+    return False
+
+
+def enforce() -> None:
+    """before_request hook: authenticate and authorize according to the endpoint's declaration."""
+    from backend.auth.service import authenticate_bearer
+
+    if request.endpoint is None:  # routing failed; the 404/405 handler answers
+        return
+    rule = rule_for(current_app, request.endpoint)
+    if rule is None:  # unreachable after start-up's check; refuse rather than leave open
+        raise Forbidden("该接口未声明访问权限", code="access_undeclared")
+    if rule.public:
+        return
+    g.auth_session = authenticate_bearer(request.headers.get("Authorization"))
+    g.principal = g.auth_session.user
+    if not rule.roles:
+        return
+    target = rule.scope(request.view_args or {}) if rule.scope else None
+    if not holds(g.principal, rule.roles, target):
+        raise Forbidden(
+            "当前角色或管辖范围无权进行此操作",
+            details={"required_roles": sorted(rule.roles)},
+        )
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(enforce)

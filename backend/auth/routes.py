@@ -1,0 +1,106 @@
+from flask import g
+from flask_smorest import Blueprint
+
+from backend.auth import access, service
+from backend.auth.roles import Role, ScopeType
+from backend.auth.schemas import (
+    GrantRoleSchema,
+    LoginSchema,
+    MembershipSchema,
+    PhoneBindSchema,
+    ProfileUpdateSchema,
+    RefreshSchema,
+    ResidenceSchema,
+    TokenPairSchema,
+    UserSchema,
+)
+from backend.db import db
+
+blp = Blueprint("auth", __name__, description="微信登录、令牌与个人信息")
+
+
+@blp.post("/auth/login")
+@access.public
+@blp.arguments(LoginSchema)
+@blp.response(200, TokenPairSchema)
+def login(args):
+    """用 wx.login 的 code 登录，换取访问令牌与刷新令牌。"""
+    return service.login_with_wechat_code(code=args["code"], nickname=args["nickname"])
+
+
+@blp.post("/auth/refresh")
+@access.public
+@blp.arguments(RefreshSchema)
+@blp.response(200, TokenPairSchema)
+def refresh(args):
+    """用刷新令牌换一对新令牌（旧刷新令牌随即失效）。"""
+    return service.refresh_session(refresh_token=args["refresh_token"])
+
+
+@blp.post("/auth/logout")
+@access.signed_in
+@blp.response(204)
+def logout():
+    """注销当前登录：此会话的所有令牌立即失效。"""
+    service.revoke_session(session_public_id=g.auth_session.public_id)
+
+
+@blp.get("/me")
+@access.signed_in
+@blp.response(200, UserSchema)
+def me():
+    """当前用户（敏感信息已脱敏）。"""
+    return g.principal
+
+
+@blp.patch("/me")
+@access.signed_in
+@blp.arguments(ProfileUpdateSchema)
+@blp.response(200, UserSchema)
+def update_me(args):
+    """更新实名信息；填写身份证号前须先同意 id_number。"""
+    return service.update_profile(user=g.principal, **args)
+
+
+@blp.post("/me/phone")
+@access.signed_in
+@blp.arguments(PhoneBindSchema)
+@blp.response(200, UserSchema)
+def bind_phone(args):
+    """用 getPhoneNumber 的 code 绑定手机号；须先同意 phone。"""
+    return service.bind_phone(user=g.principal, phone_code=args["code"])
+
+
+@blp.post("/me/residence")
+@access.signed_in
+@blp.arguments(ResidenceSchema)
+@blp.response(200, UserSchema)
+def register_residence(args):
+    """登记为某网格的居民。"""
+    grid_id = service.resolve_scope(ScopeType.GRID, args["grid_id"])
+    service.grant_role(user=g.principal, role=Role.RESIDENT, scope_type=ScopeType.GRID, scope_id=grid_id)
+    db.session.commit()
+    return g.principal
+
+
+@blp.post("/memberships")
+@access.roles(Role.STREET_ADMIN)
+@blp.arguments(GrantRoleSchema)
+@blp.response(201, MembershipSchema)
+def grant_role(args):
+    """街道管理员在本街道范围内授予角色。"""
+    return service.grant_role_by_admin(
+        actor=g.principal,
+        user_public_id=args["user_id"],
+        role=args["role"],
+        scope_type=args["scope_type"],
+        scope_public_id=args["scope_id"],
+    )
+
+
+@blp.delete("/memberships/<int:membership_id>")
+@access.roles(Role.STREET_ADMIN)
+@blp.response(204)
+def revoke_role(membership_id):
+    """街道管理员撤销本街道范围内的角色。"""
+    service.revoke_role(actor=g.principal, membership_id=membership_id)

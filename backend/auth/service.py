@@ -1,0 +1,244 @@
+"""Signing in with WeChat, API sessions and tokens, phone binding, and role memberships."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend import clock, wechat
+from backend.auth import tokens
+from backend.auth.models import AuthSession, RoleMembership, User
+from backend.auth.roles import ROLE_SCOPES, Role, ScopeType
+from backend.db import db
+from backend.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from backend.privacy import service as privacy
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    user: User
+    token_type: str = "Bearer"
+
+
+def _issue(session: AuthSession, refresh_token: str) -> TokenPair:
+    cfg = current_app.config
+    access = tokens.issue_access_token(
+        secret=cfg["SECRET_KEY"],
+        user_public_id=session.user.public_id,
+        session_public_id=session.public_id,
+        ttl=cfg["ACCESS_TOKEN_TTL"],
+    )
+    return TokenPair(access, cfg["ACCESS_TOKEN_TTL"], refresh_token, cfg["REFRESH_TOKEN_TTL"], session.user)
+
+
+def _find_or_create_user(openid: str, unionid: str | None, nickname: str | None) -> User:
+    user = db.session.scalar(select(User).where(User.openid == openid))
+    if user is not None:
+        return user
+    user = User(openid=openid, unionid=unionid, nickname=nickname or "")
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:  # the same person's first login raced on another device
+        user = db.session.scalar(select(User).where(User.openid == openid))
+    return user
+
+
+def login_with_wechat_code(*, code: str, nickname: str | None = None) -> TokenPair:
+    """Exchange a wx.login code for an API session, creating the user on first sign-in."""
+    wx = wechat.client()
+    result = wechat.call(wx.wxa.code_to_session, code)
+    openid = result.get("openid")
+    if not openid:
+        raise ApiError("微信未返回用户标识", code="wechat_error", status=502)
+    user = _find_or_create_user(openid, result.get("unionid"), nickname)
+    if not user.is_active:
+        raise Forbidden("该账号已停用", code="user_disabled")
+    if result.get("unionid") and not user.unionid:
+        user.unionid = result["unionid"]
+    user.last_login_at = clock.now()
+    refresh = tokens.new_refresh_token()
+    session = AuthSession(
+        user=user,
+        refresh_token_hash=tokens.hash_refresh_token(refresh),
+        refresh_expires_at=clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
+    )
+    db.session.add(session)
+    db.session.commit()
+    return _issue(session, refresh)
+
+
+def refresh_session(*, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token into a new pair; a replayed old token revokes the whole session."""
+    digest = tokens.hash_refresh_token(refresh_token)
+    session = db.session.scalar(
+        select(AuthSession).where(AuthSession.refresh_token_hash == digest).with_for_update(of=AuthSession)
+    )
+    if session is None:
+        replayed = db.session.scalar(
+            select(AuthSession).where(AuthSession.previous_refresh_token_hash == digest)
+        )
+        if replayed is not None and replayed.revoked_at is None:
+            replayed.revoked_at = clock.now()
+            replayed.revoked_reason = "refresh_token_reused"
+            db.session.commit()
+        raise Unauthorized("刷新凭证无效，请重新登录", code="refresh_token_invalid")
+    if session.revoked_at is not None:
+        raise Unauthorized("登录已注销，请重新登录", code="session_revoked")
+    if session.refresh_expires_at <= clock.now():
+        raise Unauthorized("登录已过期，请重新登录", code="refresh_token_expired")
+    if not session.user.is_active:
+        raise Forbidden("该账号已停用", code="user_disabled")
+    new_token = tokens.new_refresh_token()
+    session.previous_refresh_token_hash = digest
+    session.refresh_token_hash = tokens.hash_refresh_token(new_token)
+    session.refresh_expires_at = clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    db.session.commit()
+    return _issue(session, new_token)
+
+
+def revoke_session(*, session_public_id: str, reason: str = "logout") -> None:
+    """End a signed-in session: its access and refresh tokens stop working at once."""
+    session = db.session.scalar(select(AuthSession).where(AuthSession.public_id == session_public_id))
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = clock.now()
+        session.revoked_reason = reason
+        db.session.commit()
+
+
+def authenticate_bearer(header: str | None) -> AuthSession:
+    """Return the live session behind an ``Authorization: Bearer`` header, or raise Unauthorized."""
+    if not header:
+        raise Unauthorized("请先登录", code="token_missing")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("请使用 Bearer 令牌登录", code="token_invalid")
+    claims = tokens.read_access_token(token.strip(), secret=current_app.config["SECRET_KEY"])
+    session = db.session.scalar(select(AuthSession).where(AuthSession.public_id == claims.session_public_id))
+    if session is None or session.user.public_id != claims.user_public_id:
+        raise Unauthorized("登录凭证无效，请重新登录", code="token_invalid")
+    if session.revoked_at is not None:
+        raise Unauthorized("登录已注销，请重新登录", code="session_revoked")
+    if not session.user.is_active:
+        raise Forbidden("该账号已停用", code="user_disabled")
+    return session
+
+
+def bind_phone(*, user: User, phone_code: str) -> User:
+    """Bind the phone number WeChat vouches for (getPhoneNumber's code); needs the phone consent."""
+    privacy.require_consent(user_id=user.id, kind="phone")
+    wx = wechat.client()
+    result = wechat.call(wx.wxa._post, "wxa/business/getuserphonenumber", data={"code": phone_code})
+    info = result.get("phone_info") or {}
+    phone = info.get("purePhoneNumber") or info.get("phoneNumber")
+    if not phone:
+        raise ApiError("微信未返回手机号", code="wechat_error", status=502)
+    privacy.store(user, "phone", phone, subject_user_id=user.id)
+    db.session.commit()
+    return user
+
+
+def update_profile(*, user: User, real_name: str | None = None, id_number: str | None = None) -> User:
+    """Update the caller's own real-name details; the ID number needs its consent first."""
+    if real_name is not None:
+        user.real_name = real_name
+    if id_number is not None:
+        privacy.store(user, "id_number", id_number, subject_user_id=user.id)
+    db.session.commit()
+    return user
+
+
+def _scope_model(scope_type: str):
+    from backend.community.models import Community, Grid, Street
+    from backend.organizations.models import Organization
+
+    return {
+        ScopeType.STREET: Street,
+        ScopeType.COMMUNITY: Community,
+        ScopeType.GRID: Grid,
+        ScopeType.ORGANIZATION: Organization,
+    }[ScopeType(scope_type)]
+
+
+def scope_public_id(scope_type: str, scope_id: int) -> str | None:
+    obj = db.session.get(_scope_model(scope_type), scope_id)
+    return None if obj is None else obj.public_id
+
+
+def resolve_scope(scope_type: str, public_id: str) -> int:
+    """Return the integer id of a street, community, grid or organization named by its public id."""
+    model = _scope_model(scope_type)
+    scope_id = db.session.scalar(select(model.id).where(model.public_id == public_id))
+    if scope_id is None:
+        raise NotFound("任职范围不存在", details={"scope_id": public_id})
+    return scope_id
+
+
+def grant_role(*, user: User, role: str, scope_type: str, scope_id: int) -> RoleMembership:
+    """Give a user a role in one scope (idempotent)."""
+    if ScopeType(scope_type) not in ROLE_SCOPES[Role(role)]:
+        allowed = sorted(str(s) for s in ROLE_SCOPES[Role(role)])
+        raise ValidationFailed(
+            "该角色不能在此范围内任职", details={"scope_type": [f"{role} 只能属于: {', '.join(allowed)}"]}
+        )
+    existing = db.session.scalar(
+        select(RoleMembership).where(
+            RoleMembership.user_id == user.id,
+            RoleMembership.role == role,
+            RoleMembership.scope_type == scope_type,
+            RoleMembership.scope_id == scope_id,
+        )
+    )
+    if existing is not None:
+        return existing
+    membership = RoleMembership(user=user, role=role, scope_type=scope_type, scope_id=scope_id)
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def _require_street_admin_over(actor: User, scope_type: str, scope_id: int) -> None:
+    from backend.auth.access import holds
+    from backend.community.service import ancestors
+
+    if not holds(actor, [Role.STREET_ADMIN], ancestors(scope_type, scope_id)):
+        raise Forbidden("只能在本街道范围内管理角色")
+
+
+def grant_role_by_admin(
+    *, actor: User, user_public_id: str, role: str, scope_type: str, scope_public_id: str
+) -> RoleMembership:
+    """Grant a role on a street admin's authority, within their own street."""
+    scope_id = resolve_scope(scope_type, scope_public_id)
+    _require_street_admin_over(actor, scope_type, scope_id)
+    target = get_user(user_public_id)
+    if actor.id == target.id:
+        raise Conflict("不能给自己授予或撤销角色", code="self_grant")
+    membership = grant_role(user=target, role=role, scope_type=scope_type, scope_id=scope_id)
+    db.session.commit()
+    return membership
+
+
+def revoke_role(*, actor: User, membership_id: int) -> None:
+    """Withdraw a role on a street admin's authority, within their own street."""
+    membership = db.session.get(RoleMembership, membership_id)
+    if membership is None:
+        raise NotFound("任职记录不存在")
+    _require_street_admin_over(actor, membership.scope_type, membership.scope_id)
+    if actor.id == membership.user_id:
+        raise Conflict("不能给自己授予或撤销角色", code="self_grant")
+    db.session.delete(membership)
+    db.session.commit()
+
+
+def get_user(public_id: str) -> User:
+    user = db.session.scalar(select(User).where(User.public_id == public_id))
+    if user is None:
+        raise NotFound("用户不存在")
+    return user

@@ -1,0 +1,1 @@
+"""The street's structure: street ⊃ community ⊃ grid."""

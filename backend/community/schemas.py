@@ -1,0 +1,56 @@
+import marshmallow as ma
+
+from backend.fields import Masked, PublicId
+
+
+class GridSchema(ma.Schema):
+    id = PublicId()
+    name = ma.fields.String(dump_only=True)
+
+
+class CommunitySchema(ma.Schema):
+    id = PublicId()
+    name = ma.fields.String(dump_only=True)
+    street_id = ma.fields.Function(lambda c: c.street.public_id, dump_only=True)
+    grids = ma.fields.List(ma.fields.Nested(GridSchema), dump_only=True)
+
+
+class StreetSchema(ma.Schema):
+    id = PublicId()
+    name = ma.fields.String(dump_only=True)
+
+
+class StreetListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(StreetSchema), required=True)
+
+
+class CommunityListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CommunitySchema), required=True)
+
+
+class CommunityQuerySchema(ma.Schema):
+    street_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=24))
+
+
+class CommunityCreateSchema(ma.Schema):
+    street_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+
+
+class GridCreateSchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+
+
+def _resident_grid_id(user) -> str | None:
+    from backend.community.service import resident_grid
+
+    grid = resident_grid(user)
+    return None if grid is None else grid.public_id
+
+
+class ResidentSchema(ma.Schema):
+    id = PublicId()
+    nickname = ma.fields.String(dump_only=True)
+    real_name = ma.fields.String(dump_only=True)
+    phone = Masked("phone")
+    grid_id = ma.fields.Function(_resident_grid_id, dump_only=True)

@@ -1,0 +1,140 @@
+"""The street's structure and the scope arithmetic every authorization check relies on."""
+
+from sqlalchemy import select
+
+from backend.auth.access import ScopeNode
+from backend.auth.roles import ScopeType
+from backend.community.models import Community, Grid, Street
+from backend.db import db
+from backend.errors import Forbidden, NotFound, ValidationFailed
+
+
+def ancestors(scope_type: str, scope_id: int) -> list[ScopeNode]:
+    """Return the node and every node above it: a grid lies in its community, which lies in its street."""
+    nodes: list[ScopeNode] = [(scope_type, scope_id)]
+    if scope_type == ScopeType.GRID:
+        grid = db.session.get(Grid, scope_id)
+        if grid is None:
+            return nodes
+        scope_type, scope_id = ScopeType.COMMUNITY, grid.community_id
+        nodes.append((scope_type, scope_id))
+    if scope_type == ScopeType.COMMUNITY:
+        community = db.session.get(Community, scope_id)
+        if community is not None:
+            nodes.append((ScopeType.STREET, community.street_id))
+    if scope_type == ScopeType.ORGANIZATION:
+        from backend.organizations.models import Organization
+
+        org = db.session.get(Organization, scope_id)
+        if org is not None:
+            nodes.append((ScopeType.STREET, org.street_id))
+    return [(str(t), i) for t, i in nodes]
+
+
+def get_street(public_id: str) -> Street:
+    street = db.session.scalar(select(Street).where(Street.public_id == public_id))
+    if street is None:
+        raise NotFound("街道不存在")
+    return street
+
+
+def get_community(public_id: str) -> Community:
+    community = db.session.scalar(select(Community).where(Community.public_id == public_id))
+    if community is None:
+        raise NotFound("社区不存在")
+    return community
+
+
+def get_grid(public_id: str) -> Grid:
+    grid = db.session.scalar(select(Grid).where(Grid.public_id == public_id))
+    if grid is None:
+        raise NotFound("网格不存在")
+    return grid
+
+
+def list_streets() -> list[Street]:
+    return list(db.session.scalars(select(Street).order_by(Street.id)))
+
+
+def list_communities(*, street_id: int | None = None) -> list[Community]:
+    query = select(Community).order_by(Community.id)
+    if street_id is not None:
+        query = query.where(Community.street_id == street_id)
+    return list(db.session.scalars(query))
+
+
+def create_street(*, name: str) -> Street:
+    street = Street(name=name)
+    db.session.add(street)
+    db.session.commit()
+    return street
+
+
+def create_community(*, actor, street: Street, name: str) -> Community:
+    """Add a community to the street the actor administers."""
+    from backend.auth.access import holds
+    from backend.auth.roles import Role
+
+    if not holds(actor, [Role.STREET_ADMIN], [(ScopeType.STREET.value, street.id)]):
+        raise Forbidden("只能在本街道新建社区")
+    if db.session.scalar(select(Community).where(Community.street_id == street.id, Community.name == name)):
+        raise ValidationFailed("社区名称重复", details={"name": ["该街道已有同名社区"]})
+    community = Community(street=street, name=name)
+    db.session.add(community)
+    db.session.commit()
+    return community
+
+
+def create_grid(*, community: Community, name: str) -> Grid:
+    if db.session.scalar(select(Grid).where(Grid.community_id == community.id, Grid.name == name)):
+        raise ValidationFailed("网格名称重复", details={"name": ["该社区已有同名网格"]})
+    grid = Grid(community=community, name=name)
+    db.session.add(grid)
+    db.session.commit()
+    return grid
+
+
+def community_scope(view_arg: str = "community_id"):
+    """A scope resolver for routes addressing a community by its public id."""
+
+    def resolve(view_args: dict) -> list[ScopeNode]:
+        community = get_community(view_args[view_arg])
+        return [(ScopeType.COMMUNITY.value, community.id), (ScopeType.STREET.value, community.street_id)]
+
+    return resolve
+
+
+def street_scope(view_arg: str = "street_id"):
+    def resolve(view_args: dict) -> list[ScopeNode]:
+        return [(ScopeType.STREET.value, get_street(view_args[view_arg]).id)]
+
+    return resolve
+
+
+def residents_page(*, community: Community, limit: int, cursor: str | None) -> dict:
+    """The community's registered residents, a keyset page at a time."""
+    from backend.auth.models import RoleMembership, User
+    from backend.auth.roles import Role
+    from backend.pagination import paginate
+
+    grid_ids = select(Grid.id).where(Grid.community_id == community.id)
+    query = select(User).where(
+        User.id.in_(
+            select(RoleMembership.user_id).where(
+                RoleMembership.role == Role.RESIDENT,
+                RoleMembership.scope_type == ScopeType.GRID,
+                RoleMembership.scope_id.in_(grid_ids),
+            )
+        )
+    )
+    return paginate(query, User.id, limit=limit, cursor=cursor)
+
+
+def resident_grid(user) -> Grid | None:
+    """The grid a user is registered in as a resident, if any."""
+    from backend.auth.roles import Role
+
+    for m in user.memberships:
+        if m.role == Role.RESIDENT and m.scope_type == ScopeType.GRID:
+            return db.session.get(Grid, m.scope_id)
+    return None

@@ -1,0 +1,70 @@
+"""The declarative base, column types shared by every domain, and the public-id convention."""
+
+import secrets
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from backend import clock
+
+# Stable constraint names keep Alembic's autogenerate and SQLite batch migrations deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC, returns aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def new_public_id(prefix: str) -> str:
+    """Return an opaque, unguessable id such as ``u_7k2m9x4q1c8v3b6n``."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+
+
+class PublicIdMixin:
+    """An opaque id for the API; the integer primary key never leaves the database."""
+
+    PUBLIC_ID_PREFIX = "x"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(24), unique=True)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("public_id", new_public_id(self.PUBLIC_ID_PREFIX))
+        super().__init__(**kwargs)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

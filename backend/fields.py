@@ -1,0 +1,36 @@
+"""marshmallow fields shared by every domain's schemas."""
+
+import marshmallow as ma
+
+from backend import clock
+from backend.privacy.kinds import KINDS
+
+
+class LocalDateTime(ma.fields.DateTime):
+    """ISO 8601 with the +08:00 offset the mini-program shows."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else clock.to_local(value).isoformat()
+
+
+class Masked(ma.fields.String):
+    """A sensitive value, always masked in responses; the full value only comes from a logged reveal."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = KINDS[kind]
+        kwargs.setdefault("dump_only", True)
+        kwargs.setdefault("allow_none", True)
+        kwargs.setdefault("metadata", {}).setdefault("description", f"{self.kind.label}（已脱敏）")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else self.kind.mask(value)
+
+
+class PublicId(ma.fields.String):
+    """An object's opaque id in responses (the ``public_id`` attribute)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("attribute", "public_id")
+        kwargs.setdefault("dump_only", True)
+        super().__init__(**kwargs)

@@ -1,0 +1,1 @@
+"""Social organizations (社会组织) and their volunteers."""

@@ -1,0 +1,134 @@
+"""Social organizations: who they are, where and what they serve, and their volunteer rosters."""
+
+from sqlalchemy import select
+
+from backend.auth.access import ScopeNode, holds
+from backend.auth.roles import Role, ScopeType
+from backend.community.models import Community, Street
+from backend.db import db
+from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.organizations.models import (
+    Organization,
+    OrganizationCategory,
+    Volunteer,
+    organization_communities,
+)
+from backend.pagination import paginate
+
+
+def get_organization(public_id: str) -> Organization:
+    org = db.session.scalar(select(Organization).where(Organization.public_id == public_id))
+    if org is None:
+        raise NotFound("社会组织不存在")
+    return org
+
+
+def organization_scope(view_arg: str = "organization_id"):
+    """A scope resolver for routes addressing an organization by its public id."""
+
+    def resolve(view_args: dict) -> list[ScopeNode]:
+        org = get_organization(view_args[view_arg])
+        return [(ScopeType.ORGANIZATION.value, org.id), (ScopeType.STREET.value, org.street_id)]
+
+    return resolve
+
+
+def _communities(public_ids: list[str], street: Street) -> list[Community]:
+    found = list(
+        db.session.scalars(
+            select(Community).where(Community.public_id.in_(public_ids), Community.street_id == street.id)
+        )
+    )
+    missing = sorted(set(public_ids) - {c.public_id for c in found})
+    if missing:
+        raise ValidationFailed(details={"community_ids": [f"本街道没有这些社区: {', '.join(missing)}"]})
+    return found
+
+
+def create_organization(
+    *,
+    actor,
+    street: Street,
+    name: str,
+    description: str,
+    capacity: int,
+    community_ids: list[str],
+    categories: list[str],
+) -> Organization:
+    """Register an organization in the street the actor administers."""
+    if not holds(actor, [Role.STREET_ADMIN], [(ScopeType.STREET.value, street.id)]):
+        raise Forbidden("只能在本街道登记社会组织")
+    if db.session.scalar(
+        select(Organization.id).where(Organization.street_id == street.id, Organization.name == name)
+    ):
+        raise ValidationFailed(details={"name": ["本街道已有同名组织"]})
+    org = Organization(
+        street_id=street.id,
+        name=name,
+        description=description,
+        capacity=capacity,
+        communities=_communities(community_ids, street),
+        categories=[OrganizationCategory(category_code=c) for c in sorted(set(categories))],
+    )
+    db.session.add(org)
+    db.session.commit()
+    return org
+
+
+def update_organization(
+    *, org: Organization, description=None, capacity=None, categories=None
+) -> Organization:
+    if description is not None:
+        org.description = description
+    if capacity is not None:
+        org.capacity = capacity
+    if categories is not None:
+        org.categories = [OrganizationCategory(category_code=c) for c in sorted(set(categories))]
+    db.session.commit()
+    return org
+
+
+def organizations_page(*, community_id: int | None, category: str | None, limit: int, cursor: str | None):
+    query = select(Organization)
+    if community_id is not None:
+        query = query.where(
+            Organization.id.in_(
+                select(organization_communities.c.organization_id).where(
+                    organization_communities.c.community_id == community_id
+                )
+            )
+        )
+    if category:
+        query = query.where(
+            Organization.id.in_(
+                select(OrganizationCategory.organization_id).where(
+                    OrganizationCategory.category_code == category
+                )
+            )
+        )
+    return paginate(query, Organization.id, limit=limit, cursor=cursor)
+
+
+def add_volunteer(*, org: Organization, user, display_name: str, skills: str) -> Volunteer:
+    """Put a user on the organization's roster and give them the volunteer role there (idempotent)."""
+    from backend.auth.service import grant_role
+
+    volunteer = db.session.scalar(
+        select(Volunteer).where(Volunteer.organization_id == org.id, Volunteer.user_id == user.id)
+    )
+    if volunteer is None:
+        volunteer = Volunteer(
+            organization_id=org.id, user_id=user.id, display_name=display_name, skills=skills
+        )
+        db.session.add(volunteer)
+    grant_role(user=user, role=Role.VOLUNTEER, scope_type=ScopeType.ORGANIZATION, scope_id=org.id)
+    db.session.commit()
+    return volunteer
+
+
+def list_volunteers(*, org: Organization) -> list[Volunteer]:
+    return list(
+        db.session.scalars(
+            select(Volunteer).where(Volunteer.organization_id == org.id).order_by(Volunteer.id)
+        )
+    )

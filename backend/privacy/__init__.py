@@ -1,0 +1,1 @@
+"""Sensitive personal information (PIPL): encryption, blind indexes, masking, reveal logs, consent."""

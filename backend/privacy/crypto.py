@@ -1,0 +1,77 @@
+"""Encryption at rest with key rotation (MultiFernet) and HMAC blind indexes for exact-match lookups."""
+
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Text, TypeDecorator
+
+
+class KeyConfigError(RuntimeError):
+    """The configured keys cannot be used."""
+
+
+class _Keys:
+    def __init__(self) -> None:
+        self.fernet: MultiFernet | None = None
+        self.hmac_key: bytes | None = None
+
+
+_keys = _Keys()
+
+
+def configure(encryption_keys: str, hmac_key: str) -> None:
+    """Install the process's keys: the first Fernet key encrypts, every listed key decrypts."""
+    try:
+        fernets = [Fernet(k.strip().encode()) for k in encryption_keys.split(",") if k.strip()]
+    except ValueError as exc:
+        raise KeyConfigError(
+            "SANDAN_ENCRYPTION_KEYS must be url-safe base64 32-byte Fernet keys, comma-separated"
+        ) from exc
+    if not fernets:
+        raise KeyConfigError("SANDAN_ENCRYPTION_KEYS is empty")
+    _keys.fernet = MultiFernet(fernets)
+    _keys.hmac_key = hmac_key.encode()
+
+
+def _fernet() -> MultiFernet:
+    if _keys.fernet is None:
+        raise KeyConfigError("encryption keys are not configured (create_app configures them)")
+    return _keys.fernet
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise KeyConfigError("a stored value cannot be decrypted with any configured key") from exc
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt a stored value under the current (first) key."""
+    return _fernet().rotate(token.encode()).decode()
+
+
+def blind_index(kind: str, normalized_value: str) -> str:
+    """Return a keyed hash for exact-match lookup; the kind separates domains so equal values don't link."""
+    if _keys.hmac_key is None:
+        raise KeyConfigError("HMAC key is not configured")
+    message = f"{kind}:{normalized_value}".encode()
+    return hmac.new(_keys.hmac_key, message, hashlib.sha256).hexdigest()
+
+
+class EncryptedText(TypeDecorator):
+    """A column whose value is stored as Fernet ciphertext and read back as plain text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else decrypt(value)

@@ -1,0 +1,48 @@
+"""The kinds of sensitive value the product stores, each with its normalisation, mask and consent."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backend.privacy.masking import mask_id_number, mask_phone, mask_text
+
+
+@dataclass(frozen=True)
+class SensitiveKind:
+    name: str
+    label: str
+    mask: Callable[[str], str]
+    normalize: Callable[[str], str] = str.strip
+    # The consent (单独同意) that must be on record before a value of this kind is stored for a person.
+    consent: str = ""
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"\D", "", value)
+
+
+def _id_number(value: str) -> str:
+    return value.strip().upper()
+
+
+KINDS: dict[str, SensitiveKind] = {
+    k.name: k
+    for k in (
+        SensitiveKind("phone", "手机号", mask_phone, _digits, consent="phone"),
+        SensitiveKind("id_number", "身份证号", mask_id_number, _id_number, consent="id_number"),
+        SensitiveKind("health", "健康状况", mask_text, consent="health"),
+        SensitiveKind("disability", "残疾情况", mask_text, consent="disability"),
+        SensitiveKind("subsistence", "低保状态", mask_text, consent="subsistence"),
+        SensitiveKind("insurance_card", "医保卡号", mask_id_number, _id_number, consent="insurance_card"),
+    )
+}
+
+CONSENT_LABELS = {
+    "phone": "手机号用于联系与通知",
+    "id_number": "身份证号用于实名核验与代办",
+    "health": "健康信息用于提供相应服务",
+    "disability": "残疾信息用于残疾证代办与帮扶",
+    "subsistence": "低保信息用于低保申请代办",
+    "insurance_card": "医保卡信息用于代购药品",
+    "entrustment": "授权委托代办员代为办理事项",
+}

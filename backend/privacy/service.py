@@ -1,0 +1,172 @@
+"""Consent before storing, masking by default, and a logged, checked reveal for every full read."""
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from backend import clock
+from backend.auth.access import holds
+from backend.auth.roles import Role
+from backend.db import db
+from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.privacy import crypto
+from backend.privacy.kinds import CONSENT_LABELS, KINDS
+from backend.privacy.models import Consent, SensitiveAccessLog
+
+CURRENT_CONSENT_VERSION = "2026-11"
+
+
+class ConsentRequired(Forbidden):
+    code = "consent_required"
+    message = "需先取得本人对该类敏感个人信息处理的单独同意"
+
+
+def active_consent(*, user_id: int, kind: str) -> Consent | None:
+    return db.session.scalar(
+        select(Consent)
+        .where(Consent.user_id == user_id, Consent.kind == kind, Consent.withdrawn_at.is_(None))
+        .order_by(Consent.id.desc())
+        .limit(1)
+    )
+
+
+def require_consent(*, user_id: int, kind: str) -> Consent:
+    """Raise ConsentRequired unless the person's consent of this kind is on record and not withdrawn."""
+    consent = active_consent(user_id=user_id, kind=kind)
+    if consent is None:
+        raise ConsentRequired(details={"consent": kind, "label": CONSENT_LABELS.get(kind, kind)})
+    return consent
+
+
+def grant_consent(
+    *, user_id: int, kind: str, text_version: str, recorded_by_id: int | None = None
+) -> Consent:
+    """Record a consent (idempotent while one is active)."""
+    if kind not in CONSENT_LABELS:
+        raise ValidationFailed(details={"kind": [f"未知的同意类型: {kind}"]})
+    existing = active_consent(user_id=user_id, kind=kind)
+    if existing is not None:
+        return existing
+    consent = Consent(user_id=user_id, kind=kind, text_version=text_version, recorded_by_id=recorded_by_id)
+    db.session.add(consent)
+    db.session.commit()
+    return consent
+
+
+def withdraw_consent(*, user, kind: str) -> None:
+    """Withdraw a consent and erase the person's stored values that depended on it."""
+    consent = active_consent(user_id=user.id, kind=kind)
+    if consent is None:
+        raise NotFound("没有生效中的该项同意")
+    consent.withdrawn_at = clock.now()
+    for attr, field_kind in (("phone", "phone"), ("id_number", "id_number")):
+        if KINDS[field_kind].consent == kind:
+            setattr(user, attr, None)
+            setattr(user, attr + "_hmac", None)
+    db.session.commit()
+
+
+def list_consents(*, user_id: int) -> list[Consent]:
+    return list(db.session.scalars(select(Consent).where(Consent.user_id == user_id).order_by(Consent.id)))
+
+
+def normalize(kind: str, value: str) -> str:
+    return KINDS[kind].normalize(value)
+
+
+def lookup_hash(kind: str, value: str) -> str:
+    """The blind index of a value, for ``WHERE <field>_hmac = :hash`` lookups."""
+    return crypto.blind_index(kind, normalize(kind, value))
+
+
+def store(obj, kind: str, value: str | None, *, subject_user_id: int, attr: str | None = None) -> None:
+    """Set a sensitive attribute (and its ``_hmac`` blind index, where the model has one), consent first."""
+    attr = attr or kind
+    if value is None:
+        setattr(obj, attr, None)
+        if hasattr(obj, attr + "_hmac"):
+            setattr(obj, attr + "_hmac", None)
+        return
+    require_consent(user_id=subject_user_id, kind=KINDS[kind].consent)
+    normalized = normalize(kind, value)
+    setattr(obj, attr, normalized)
+    if hasattr(obj, attr + "_hmac"):
+        setattr(obj, attr + "_hmac", crypto.blind_index(kind, normalized))
+
+
+def mask(kind: str, value: str | None) -> str | None:
+    return None if value is None else KINDS[kind].mask(value)
+
+
+def log_reveal(
+    *, actor, actor_role: str, subject_user_id: int, field: str, resource: str, reason: str
+) -> None:
+    db.session.add(
+        SensitiveAccessLog(
+            actor_id=actor.id,
+            actor_role=actor_role,
+            subject_user_id=subject_user_id,
+            field=field,
+            resource=resource,
+            reason=reason,
+        )
+    )
+
+
+def _user_reveal_role(actor, subject) -> str | None:
+    """Which of the actor's roles lets them read the subject's own profile in full, if any."""
+    from backend.community.service import ancestors
+
+    if actor.id == subject.id:
+        return "self"
+    subject_nodes: set = set()
+    for m in subject.memberships:
+        if m.role == Role.RESIDENT:
+            subject_nodes.update(ancestors(m.scope_type, m.scope_id))
+    for role in (Role.SECRETARY, Role.STREET_ADMIN):
+        if subject_nodes and holds(actor, [role], list(subject_nodes)):
+            return str(role)
+    return None
+
+
+USER_FIELDS = ("phone", "id_number")
+
+
+def reveal_user_field(*, actor, subject, field: str, reason: str) -> str | None:
+    """Return a user's full sensitive value to someone entitled to it, and log the read."""
+    if field not in USER_FIELDS:
+        raise ValidationFailed(details={"field": [f"只能查看: {', '.join(USER_FIELDS)}"]})
+    role = _user_reveal_role(actor, subject)
+    if role is None:
+        raise Forbidden("无权查看该居民的完整信息", code="reveal_forbidden")
+    value = getattr(subject, field)
+    log_reveal(
+        actor=actor,
+        actor_role=role,
+        subject_user_id=subject.id,
+        field=field,
+        resource=f"user:{subject.public_id}",
+        reason=reason,
+    )
+    db.session.commit()
+    return value
+
+
+# Every encrypted column in the schema: (table, column). A key rotation rewrites each.
+ENCRYPTED_COLUMNS = (("users", "phone"), ("users", "id_number"))
+
+
+def rotate_all_keys() -> int:
+    """Re-encrypt every stored sensitive value under the current (first) key; return how many changed."""
+    count = 0
+    for table_name, column_name in ENCRYPTED_COLUMNS:
+        # A plain-Text view of the table reads and writes the ciphertext itself, bypassing EncryptedText.
+        raw = sa.table(table_name, sa.column("id", sa.Integer), sa.column(column_name, sa.Text))
+        column = raw.c[column_name]
+        rows = db.session.execute(sa.select(raw.c.id, column).where(column.is_not(None))).all()
+        for row_id, token in rows:
+            rotated = crypto.rotate(token)
+            if rotated != token:
+                db.session.execute(sa.update(raw).where(raw.c.id == row_id).values({column_name: rotated}))
+                count += 1
+    db.session.commit()
+    return count

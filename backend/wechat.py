@@ -1,0 +1,109 @@
+"""The one place that builds the wechatpy client; auth and notifications both use it.
+
+wechatpy has no base-URL argument, so the client is subclassed to point every call (cgi-bin, sns, wxa) at
+WECHAT_API_BASE_URL: WeChat's real host in production, the fake server in miniprogram_mock/ in tests and demo.
+"""
+
+import contextlib
+import logging
+
+import redis
+import requests
+from flask import current_app
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
+
+from backend.errors import ApiError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+PRODUCTION_BASE_URL = "https://api.weixin.qq.com/"
+
+
+class FallbackRedisStorage(RedisStorage):
+    """Caches the access token in Redis; with Redis down, keeps a per-process copy rather than fail."""
+
+    def __init__(self, client, prefix="wechatpy"):
+        super().__init__(client, prefix)
+        self._fallback = MemoryStorage()
+
+    def get(self, key, default=None):
+        try:
+            return super().get(key, default)
+        except redis.RedisError:
+            log.warning("redis unavailable; wechat token cache falls back to memory")
+            return self._fallback.get(key, default)
+
+    def set(self, key, value, ttl=None):
+        self._fallback.set(key, value, ttl)
+        try:
+            super().set(key, value, ttl)
+        except redis.RedisError:
+            log.warning("redis unavailable; wechat token cached in memory only")
+
+    def delete(self, key):
+        self._fallback.delete(key)
+        with contextlib.suppress(redis.RedisError):
+            super().delete(key)
+
+
+class SandanWeChatClient(WeChatClient):
+    def __init__(self, appid, secret, *, base_url: str, session=None, timeout=None):
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.API_BASE_URL = self.base_url + "cgi-bin/"
+        super().__init__(appid, secret, session=session, timeout=timeout)
+        # The wxa API builds its own URLs ("sns/jscode2session", "cgi-bin/message/subscribe/send").
+        self.wxa.API_BASE_URL = self.base_url
+
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url=self.base_url + "cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+def client() -> SandanWeChatClient:
+    """Return a client for the current app, sharing the access-token cache through Redis."""
+    from backend.extensions import get_redis
+
+    cfg = current_app.config
+    return SandanWeChatClient(
+        cfg["WECHAT_APPID"],
+        cfg["WECHAT_SECRET"],
+        base_url=cfg["WECHAT_API_BASE_URL"],
+        session=FallbackRedisStorage(get_redis(), prefix="sandan:wechat"),
+        timeout=cfg["WECHAT_TIMEOUT"],
+    )
+
+
+# WeChat's error codes, as the API reports them to the mini-program.
+ERRCODE_TO_API = {
+    40029: (400, "wechat_code_invalid", "登录凭证无效，请重新登录"),
+    40163: (400, "wechat_code_used", "登录凭证已被使用，请重新登录"),
+    40226: (403, "wechat_user_blocked", "该微信账号存在风险，暂不能登录"),
+    45011: (429, "wechat_rate_limited", "微信接口调用过于频繁，请稍后再试"),
+    45009: (429, "wechat_quota_exceeded", "微信接口今日调用次数已达上限"),
+    40001: (503, "wechat_credential_invalid", "微信接口凭证失效，请稍后再试"),
+    40013: (503, "wechat_appid_invalid", "小程序配置有误，请联系管理员"),
+    40125: (503, "wechat_secret_invalid", "小程序配置有误，请联系管理员"),
+    -1: (503, "wechat_busy", "微信服务繁忙，请稍后再试"),
+}
+
+
+def call(fn, *args, **kwargs):
+    """Call a wechatpy method, turning WeChat's failures into API errors (never a 500)."""
+    try:
+        return fn(*args, **kwargs)
+    except WeChatClientException as exc:
+        if exc.errcode is None:  # an HTTP-level failure (5xx from WeChat)
+            raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
+        status, code, message = ERRCODE_TO_API.get(
+            exc.errcode, (502, "wechat_error", "微信接口返回错误，请稍后再试")
+        )
+        raise ApiError(message, code=code, status=status, details={"errcode": exc.errcode}) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ServiceUnavailable("无法连接微信服务，请稍后再试", code="wechat_unreachable") from exc
+    except requests.RequestException as exc:
+        raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc

@@ -1,0 +1,258 @@
+"""WeChat login through wechatpy against the fake WeChat server, tokens, refresh, logout, phone binding."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from backend import clock
+from backend.auth.models import User
+from backend.db import db
+
+
+def _login(client, code, **extra):
+    return client.post("/api/v1/auth/login", json={"code": code, **extra})
+
+
+def test_first_login_creates_the_user_and_returns_tokens(client, fake_wechat):
+    code, openid = fake_wechat.state.issue_login_code()
+    response = _login(client, code, nickname="王秀英")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 7200
+    assert body["user"]["nickname"] == "王秀英"
+    assert body["user"]["roles"] == []
+    user = db.session.scalar(select(User).where(User.openid == openid))
+    assert user.public_id == body["user"]["id"]
+    me = client.get("/api/v1/me", headers={"Authorization": "Bearer " + body["access_token"]})
+    assert me.status_code == 200
+    assert me.get_json()["id"] == user.public_id
+
+
+def test_second_login_finds_the_same_user_and_records_unionid(client, fake_wechat):
+    first, openid = fake_wechat.state.issue_login_code()
+    user_id = _login(client, first).get_json()["user"]["id"]
+    second, _ = fake_wechat.state.issue_login_code(openid=openid, unionid="union-1")
+    assert _login(client, second).get_json()["user"]["id"] == user_id
+    assert db.session.scalar(select(User.unionid).where(User.openid == openid)) == "union-1"
+    assert db.session.query(User).count() == 1
+
+
+def test_access_token_is_fetched_once_and_cached_in_redis(client, fake_wechat, app):
+    for _ in range(3):
+        code, _ = fake_wechat.state.issue_login_code()
+        assert _login(client, code).status_code == 200
+    assert fake_wechat.state.calls("token") == 1
+    from backend.extensions import get_redis
+
+    assert get_redis().get(f"sandan:wechat:{app.config['WECHAT_APPID']}_access_token") is not None
+
+
+def test_invalid_code_40029(client):
+    response = _login(client, "never-issued")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "wechat_code_invalid"
+    assert body["details"] == {"errcode": 40029}
+
+
+def test_code_used_twice_40163(client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    assert _login(client, code).status_code == 200
+    response = _login(client, code)
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "wechat_code_used"
+
+
+def test_expired_code_is_invalid(client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    with time_machine.travel(clock.now() + timedelta(minutes=6)):
+        response = _login(client, code)
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "wechat_code_invalid"
+
+
+def test_frequency_limit_45011_is_429(client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    fake_wechat.state.inject_fault("jscode2session", errcode=45011)
+    response = _login(client, code)
+    assert response.status_code == 429
+    assert response.get_json()["code"] == "wechat_rate_limited"
+
+
+def test_stale_access_token_40001_is_refreshed_and_retried(client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    headers = {"Authorization": "Bearer " + _login(client, code).get_json()["access_token"]}
+    client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
+    fake_wechat.state.expire_tokens()
+    phone_code = fake_wechat.state.issue_phone_code("13900139000")
+    assert client.post("/api/v1/me/phone", json={"code": phone_code}, headers=headers).status_code == 200
+    assert fake_wechat.state.calls("token") == 2
+
+
+def test_access_token_refused_by_wechat_is_503(client, fake_wechat):
+    fake_wechat.state.inject_fault("token", errcode=40001)
+    code, _ = fake_wechat.state.issue_login_code()
+    response = _login(client, code)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "wechat_credential_invalid"
+
+
+def test_wechat_server_error_is_503(client, fake_wechat):
+    fake_wechat.state.inject_fault("jscode2session", http_status=502)
+    code, _ = fake_wechat.state.issue_login_code()
+    response = _login(client, code)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "wechat_unavailable"
+
+
+def test_wechat_unreachable_is_503(app, client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    original = app.config["WECHAT_API_BASE_URL"]
+    app.config["WECHAT_API_BASE_URL"] = "http://127.0.0.1:1/"
+    try:
+        response = _login(client, code)
+    finally:
+        app.config["WECHAT_API_BASE_URL"] = original
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "wechat_unreachable"
+
+
+def test_login_still_works_with_redis_down(app, client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    original = app.config["REDIS_URL"]
+    app.extensions.pop("sandan_redis", None)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        response = _login(client, code)
+    finally:
+        app.config["REDIS_URL"] = original
+        app.extensions.pop("sandan_redis", None)
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def signed_in(client, fake_wechat):
+    code, _ = fake_wechat.state.issue_login_code()
+    return _login(client, code).get_json()
+
+
+def _me(client, token):
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_missing_token_is_401(client):
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_missing"
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer not.a.jwt", "token"])
+def test_malformed_authorization_is_401(client, header):
+    response = client.get("/api/v1/me", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_invalid"
+
+
+def test_access_token_expires(client, signed_in):
+    with time_machine.travel(clock.now() + timedelta(seconds=7201)):
+        response = _me(client, signed_in["access_token"])
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_expired"
+
+
+def test_tampered_token_is_rejected(client, signed_in):
+    header, payload, signature = signed_in["access_token"].split(".")
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    assert _me(client, f"{header}.{payload}.{flipped}").status_code == 401
+
+
+def test_token_signed_with_another_key_is_rejected(client, signed_in):
+    import jwt
+
+    claims = jwt.decode(signed_in["access_token"], options={"verify_signature": False})
+    forged = jwt.encode(claims, "not-our-key-but-just-as-long-as-ours-is", algorithm="HS256")
+    response = _me(client, forged)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_invalid"
+
+
+def test_refresh_rotates_the_pair(client, signed_in):
+    response = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert response.status_code == 200
+    fresh = response.get_json()
+    assert fresh["refresh_token"] != signed_in["refresh_token"]
+    assert _me(client, fresh["access_token"]).status_code == 200
+
+
+def test_refresh_works_after_access_expiry_but_not_after_refresh_expiry(client, signed_in):
+    with time_machine.travel(clock.now() + timedelta(hours=3)):
+        ok = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert ok.status_code == 200
+    with time_machine.travel(clock.now() + timedelta(days=31)):
+        late = client.post("/api/v1/auth/refresh", json={"refresh_token": ok.get_json()["refresh_token"]})
+    assert late.status_code == 401
+    assert late.get_json()["code"] == "refresh_token_expired"
+
+
+def test_replayed_refresh_token_revokes_the_session(client, signed_in):
+    fresh = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]}).get_json()
+    replay = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert replay.status_code == 401
+    # Someone held a copy: the legitimate holder's tokens die too, and they sign in again.
+    assert _me(client, fresh["access_token"]).get_json()["code"] == "session_revoked"
+    again = client.post("/api/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+    assert again.get_json()["code"] == "session_revoked"
+
+
+def test_unknown_refresh_token_is_401(client):
+    response = client.post("/api/v1/auth/refresh", json={"refresh_token": "nope"})
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "refresh_token_invalid"
+
+
+def test_logout_revokes_access_and_refresh(client, signed_in):
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert _me(client, signed_in["access_token"]).get_json()["code"] == "session_revoked"
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert refreshed.get_json()["code"] == "session_revoked"
+
+
+def test_disabled_user_cannot_use_tokens(client, signed_in):
+    user = db.session.scalar(select(User).where(User.public_id == signed_in["user"]["id"]))
+    user.is_active = False
+    db.session.commit()
+    response = _me(client, signed_in["access_token"])
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "user_disabled"
+
+
+def test_bind_phone_needs_consent_then_stores_it_masked(client, fake_wechat, signed_in):
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    code = fake_wechat.state.issue_phone_code("13800138000")
+    refused = client.post("/api/v1/me/phone", json={"code": code}, headers=headers)
+    assert refused.status_code == 403
+    assert refused.get_json()["code"] == "consent_required"
+    assert refused.get_json()["details"]["consent"] == "phone"
+
+    consent = client.post(
+        "/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers
+    )
+    assert consent.status_code == 201
+    code = fake_wechat.state.issue_phone_code("13800138000")
+    bound = client.post("/api/v1/me/phone", json={"code": code}, headers=headers)
+    assert bound.status_code == 200
+    assert bound.get_json()["phone"] == "138****8000"
+    user = db.session.scalar(select(User).where(User.public_id == signed_in["user"]["id"]))
+    assert user.phone == "13800138000"
+
+
+def test_bind_phone_with_bad_code_is_400(client, signed_in):
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
+    response = client.post("/api/v1/me/phone", json={"code": "bogus"}, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "wechat_code_invalid"

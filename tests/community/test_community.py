@@ -1,0 +1,79 @@
+"""Streets, communities and grids."""
+
+
+def test_list_communities_with_grids(client, auth, world):
+    body = client.get(
+        "/api/v1/communities", query_string={"street_id": world.street.public_id}, headers=auth("resident_a1")
+    ).get_json()
+    assert [c["name"] for c in body["items"]] == ["阳光社区", "和平社区"]
+    assert [g["name"] for g in body["items"][0]["grids"]] == ["第1网格", "第2网格"]
+
+
+def test_unknown_street_filter_is_404(client, auth):
+    response = client.get(
+        "/api/v1/communities", query_string={"street_id": "st_nope"}, headers=auth("resident_a1")
+    )
+    assert response.status_code == 404
+
+
+def test_street_admin_creates_a_community_in_own_street_only(client, auth, world):
+    ok = client.post(
+        "/api/v1/communities",
+        json={"street_id": world.street.public_id, "name": "东湖社区"},
+        headers=auth("street_admin"),
+    )
+    assert ok.status_code == 201
+    assert ok.get_json()["street_id"] == world.street.public_id
+    duplicate = client.post(
+        "/api/v1/communities",
+        json={"street_id": world.street.public_id, "name": "东湖社区"},
+        headers=auth("street_admin"),
+    )
+    assert duplicate.status_code == 422
+    assert "name" in duplicate.get_json()["details"]
+    foreign = client.post(
+        "/api/v1/communities",
+        json={"street_id": world.other_street.public_id, "name": "X"},
+        headers=auth("street_admin"),
+    )
+    assert foreign.status_code == 403
+
+
+def test_secretary_creates_grids_in_own_community(client, auth, world):
+    ok = client.post(
+        f"/api/v1/communities/{world.community_a.public_id}/grids",
+        json={"name": "第3网格"},
+        headers=auth("secretary_a"),
+    )
+    assert ok.status_code == 201
+    denied = client.post(
+        f"/api/v1/communities/{world.community_b.public_id}/grids",
+        json={"name": "第9网格"},
+        headers=auth("secretary_a"),
+    )
+    assert denied.status_code == 403
+
+
+def test_residents_page_by_keyset(client, auth, world):
+    from backend.auth.roles import Role, ScopeType
+    from tests.factories import make_member
+
+    for i in range(4):
+        make_member(Role.RESIDENT, ScopeType.GRID, world.grid_a2.id, nickname=f"r{i}")
+    headers = auth("secretary_a")
+    url = f"/api/v1/communities/{world.community_a.public_id}/residents"
+    first = client.get(url, query_string={"limit": 3}, headers=headers).get_json()
+    second = client.get(
+        url, query_string={"limit": 3, "cursor": first["next_cursor"]}, headers=headers
+    ).get_json()
+    assert len(first["items"]) == 3
+    assert len(second["items"]) == 2
+    assert second["next_cursor"] is None
+    ids = [r["id"] for r in first["items"] + second["items"]]
+    assert len(set(ids)) == 5
+
+
+def test_bad_cursor_and_limit_are_422(client, auth, world):
+    url = f"/api/v1/communities/{world.community_a.public_id}/residents"
+    assert client.get(url, query_string={"cursor": "@@@"}, headers=auth("secretary_a")).status_code == 422
+    assert client.get(url, query_string={"limit": 0}, headers=auth("secretary_a")).status_code == 422

@@ -1,0 +1,76 @@
+"""Social organizations and volunteer rosters."""
+
+
+def test_street_admin_registers_an_organization(client, auth, world):
+    response = client.post(
+        f"/api/v1/streets/{world.street.public_id}/organizations",
+        json={
+            "name": "心语心理咨询中心",
+            "capacity": 6,
+            "community_ids": [world.community_a.public_id],
+            "categories": ["psychological_counselling"],
+        },
+        headers=auth("street_admin"),
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["community_ids"] == [world.community_a.public_id]
+    assert body["categories"] == ["psychological_counselling"]
+
+
+def test_organization_must_serve_communities_of_its_street(client, auth, world):
+    response = client.post(
+        f"/api/v1/streets/{world.street.public_id}/organizations",
+        json={"name": "X", "community_ids": ["cm_elsewhere"]},
+        headers=auth("street_admin"),
+    )
+    assert response.status_code == 422
+    assert "community_ids" in response.get_json()["details"]
+
+
+def test_filter_by_community_and_category(client, auth, world):
+    headers = auth("resident_a1")
+    by_community = client.get(
+        "/api/v1/organizations", query_string={"community_id": world.community_b.public_id}, headers=headers
+    )
+    assert [o["name"] for o in by_community.get_json()["items"]] == ["安居维修服务社"]
+    by_category = client.get(
+        "/api/v1/organizations", query_string={"category": "companionship"}, headers=headers
+    )
+    assert [o["name"] for o in by_category.get_json()["items"]] == ["邻里守望志愿服务队"]
+
+
+def test_org_admin_edits_own_organization_only(client, auth, world):
+    own = client.patch(
+        f"/api/v1/organizations/{world.organization.public_id}",
+        json={"capacity": 30},
+        headers=auth("org_admin"),
+    )
+    assert own.status_code == 200
+    assert own.get_json()["capacity"] == 30
+    other = client.patch(
+        f"/api/v1/organizations/{world.other_organization.public_id}",
+        json={"capacity": 30},
+        headers=auth("org_admin"),
+    )
+    assert other.status_code == 403
+
+
+def test_org_admin_adds_a_volunteer_who_gets_the_role(client, auth, world):
+    newcomer = world.users["newcomer"]
+    response = client.post(
+        f"/api/v1/organizations/{world.organization.public_id}/volunteers",
+        json={"user_id": newcomer.public_id, "display_name": "小李"},
+        headers=auth("org_admin"),
+    )
+    assert response.status_code == 201
+    roster = client.get(
+        f"/api/v1/organizations/{world.organization.public_id}/volunteers", headers=auth("org_admin")
+    ).get_json()
+    assert [v["display_name"] for v in roster["items"]] == ["小李"]
+    me = client.get("/api/v1/me", headers=auth("newcomer")).get_json()
+    assert [r["role"] for r in me["roles"]] == ["volunteer"]
+    denied = client.get(
+        f"/api/v1/organizations/{world.organization.public_id}/volunteers", headers=auth("other_org_admin")
+    )
+    assert denied.status_code == 403

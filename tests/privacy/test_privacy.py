@@ -1,0 +1,181 @@
+"""Sensitive data: encrypted at rest, blind-indexed, masked in responses, revealed with a logged reason."""
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from backend.auth.models import User
+from backend.db import db
+from backend.privacy import crypto, masking
+from backend.privacy import service as privacy
+from backend.privacy.models import SensitiveAccessLog
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [("13800138000", "138****8000"), ("110105199001010123", "110105********0123"), ("123", "***")],
+)
+def test_masks(value, masked):
+    fn = masking.mask_phone if len(value) == 11 or len(value) == 3 else masking.mask_id_number
+    assert fn(value) == masked
+
+
+def test_mask_name():
+    assert masking.mask_name("张伟") == "张*"
+    assert masking.mask_name("王秀英") == "王*英"
+
+
+def _give_phone(user: User, phone: str) -> None:
+    privacy.grant_consent(user_id=user.id, kind="phone", text_version="2026-11")
+    privacy.store(user, "phone", phone, subject_user_id=user.id)
+    db.session.commit()
+
+
+def test_stored_value_is_ciphertext_and_lookup_uses_the_blind_index(world):
+    resident = world.users["resident_a1"]
+    _give_phone(resident, "138 0013 8000")
+    raw = db.session.execute(
+        sa.text("SELECT phone, phone_hmac FROM users WHERE id = :id"), {"id": resident.id}
+    ).one()
+    assert "13800138000" not in raw.phone
+    assert crypto.decrypt(raw.phone) == "13800138000"
+    found = db.session.scalar(
+        sa.select(User).where(User.phone_hmac == privacy.lookup_hash("phone", "13800138000"))
+    )
+    assert found.id == resident.id
+
+
+def test_store_without_consent_is_refused_and_nothing_is_written(world):
+    resident = world.users["resident_a1"]
+    with pytest.raises(privacy.ConsentRequired):
+        privacy.store(resident, "id_number", "110105199001010123", subject_user_id=resident.id)
+    db.session.rollback()
+    assert db.session.get(User, resident.id).id_number is None
+
+
+def test_profile_id_number_needs_consent(client, auth, world):
+    headers = auth("resident_a1")
+    refused = client.patch("/api/v1/me", json={"id_number": "110105199001010123"}, headers=headers)
+    assert refused.status_code == 403
+    assert refused.get_json()["code"] == "consent_required"
+    client.post("/api/v1/me/consents", json={"kind": "id_number", "text_version": "2026-11"}, headers=headers)
+    ok = client.patch(
+        "/api/v1/me", json={"id_number": "110105199001010123", "real_name": "王秀英"}, headers=headers
+    )
+    assert ok.status_code == 200
+    assert ok.get_json()["id_number"] == "110105********0123"
+
+
+def test_invalid_id_number_is_422(client, auth):
+    response = client.patch("/api/v1/me", json={"id_number": "12345"}, headers=auth("resident_a1"))
+    assert response.status_code == 422
+    assert "id_number" in response.get_json()["details"]
+
+
+def test_responses_mask_by_default(client, auth, world):
+    _give_phone(world.users["resident_a1"], "13800138000")
+    me = client.get("/api/v1/me", headers=auth("resident_a1")).get_json()
+    assert me["phone"] == "138****8000"
+    residents = client.get(
+        f"/api/v1/communities/{world.community_a.public_id}/residents", headers=auth("secretary_a")
+    ).get_json()
+    assert [r["phone"] for r in residents["items"]] == ["138****8000"]
+    assert "13800138000" not in str(residents)
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("resident_a1", 200),
+        ("secretary_a", 200),
+        ("street_admin", 200),
+        ("secretary_b", 403),
+        ("other_street_admin", 403),
+        ("grid_worker_a1", 403),
+        ("org_admin", 403),
+        ("resident_b1", 403),
+    ],
+)
+def test_reveal_is_checked_and_logged(client, auth, world, who, status):
+    subject = world.users["resident_a1"]
+    _give_phone(subject, "13800138000")
+    response = client.post(
+        f"/api/v1/users/{subject.public_id}/reveal",
+        json={"field": "phone", "reason": "联系居民核实诉求"},
+        headers=auth(who),
+    )
+    assert response.status_code == status
+    logs = db.session.scalars(sa.select(SensitiveAccessLog)).all()
+    if status == 200:
+        assert response.get_json() == {"field": "phone", "value": "13800138000"}
+        assert [(log.actor_id, log.field, log.reason) for log in logs] == [
+            (world.users[who].id, "phone", "联系居民核实诉求")
+        ]
+    else:
+        assert logs == []
+
+
+def test_reveal_needs_a_reason(client, auth, world):
+    subject = world.users["resident_a1"]
+    response = client.post(
+        f"/api/v1/users/{subject.public_id}/reveal", json={"field": "phone"}, headers=auth("street_admin")
+    )
+    assert response.status_code == 422
+    assert "reason" in response.get_json()["details"]
+
+
+def test_resident_sees_who_read_their_data(client, auth, world):
+    subject = world.users["resident_a1"]
+    _give_phone(subject, "13800138000")
+    client.post(
+        f"/api/v1/users/{subject.public_id}/reveal",
+        json={"field": "phone", "reason": "上门服务前联系"},
+        headers=auth("secretary_a"),
+    )
+    logs = client.get("/api/v1/me/access-logs", headers=auth("resident_a1")).get_json()["items"]
+    assert [(entry["actor_id"], entry["actor_role"], entry["reason"]) for entry in logs] == [
+        (world.users["secretary_a"].public_id, "secretary", "上门服务前联系")
+    ]
+    admin_view = client.get(
+        "/api/v1/privacy/access-logs",
+        query_string={"user_id": subject.public_id},
+        headers=auth("street_admin"),
+    )
+    assert len(admin_view.get_json()["items"]) == 1
+
+
+def test_withdrawing_consent_erases_the_value(client, auth, world):
+    _give_phone(world.users["resident_a1"], "13800138000")
+    headers = auth("resident_a1")
+    assert client.delete("/api/v1/me/consents/phone", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers=headers).get_json()["phone"] is None
+    consents = client.get("/api/v1/me/consents", headers=headers).get_json()["items"]
+    assert consents[0]["withdrawn_at"] is not None
+    assert consents[0]["granted_at"].endswith("+08:00")
+
+
+def test_unknown_consent_kind_is_422(client, auth):
+    response = client.post(
+        "/api/v1/me/consents", json={"kind": "zodiac", "text_version": "1"}, headers=auth("resident_a1")
+    )
+    assert response.status_code == 422
+
+
+def test_key_rotation_re_encrypts_under_the_new_key(app, world):
+    _give_phone(world.users["resident_a1"], "13800138000")
+    old_keys = app.config["ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    try:
+        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+        assert privacy.rotate_all_keys() == 1
+        crypto.configure(new_key, app.config["HMAC_KEY"])  # the old key is gone now
+        db.session.expire_all()
+        assert db.session.get(User, world.users["resident_a1"].id).phone == "13800138000"
+    finally:
+        crypto.configure(old_keys, app.config["HMAC_KEY"])
+
+
+def test_a_value_under_an_unknown_key_fails_loudly(app):
+    token = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
+    with pytest.raises(crypto.KeyConfigError):
+        crypto.decrypt(token)

@@ -1,0 +1,125 @@
+"""The app as a whole: error shape, health, configuration, OpenAPI."""
+
+import pytest
+
+from backend import create_app
+from backend.config import ConfigError
+
+
+def test_unknown_route_is_json_404(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.get_json() == {"code": "not_found", "message": "未找到该资源", "details": None}
+
+
+def test_wrong_method_is_json_405_with_allow(client):
+    response = client.delete("/api/v1/auth/login")
+    assert response.status_code == 405
+    assert response.get_json()["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
+
+
+def test_body_over_limit_is_413(client, app):
+    body = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["code"] == "payload_too_large"
+
+
+def test_validation_error_is_422_with_field_messages(client):
+    response = client.post("/api/v1/auth/login", json={"code": ""})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == "validation_failed"
+    assert "code" in body["details"]
+
+
+def test_missing_field_and_unknown_field_are_named(client):
+    response = client.post("/api/v1/auth/login", json={"nick": "x"})
+    assert response.status_code == 422
+    details = response.get_json()["details"]
+    assert set(details) == {"code", "nick"}
+
+
+def test_malformed_json_is_400_not_500(client):
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "invalid_body"
+
+
+def test_non_object_json_is_422(client):
+    response = client.post("/api/v1/auth/login", json=["a"])
+    assert response.status_code == 422
+
+
+def test_healthz(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_when_everything_answers(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_is_503_when_redis_is_unreachable(app):
+    broken = create_app({**_same_db(app), "REDIS_URL": "redis://127.0.0.1:1/0"})
+    response = broken.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["redis"].startswith("error")
+    assert response.get_json()["checks"]["database"] == "ok"
+
+
+def _same_db(app) -> dict:
+    keys = ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "ENCRYPTION_KEYS", "HMAC_KEY", "INSTANCE_DIR")
+    return {k: app.config[k] for k in keys}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "s3cret-but-now-long-enough-for-production"}, "SANDAN_ENCRYPTION_KEYS"),
+        (
+            {
+                "SECRET_KEY": "s3cret-but-now-long-enough-for-production",
+                "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMDAwMDAwMDAwMDA=",
+            },
+            "SANDAN_HMAC_KEY",
+        ),
+    ],
+)
+def test_production_refuses_default_secrets_and_names_them(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        create_app({"ENV_NAME": "production", "SQLALCHEMY_DATABASE_URI": "sqlite://", **overrides})
+
+
+def test_production_starts_with_real_secrets():
+    app = create_app(
+        {
+            "ENV_NAME": "production",
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SECRET_KEY": "s3cret-but-now-long-enough-for-production",
+            "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMDAwMDAwMDAwMDA=",
+            "HMAC_KEY": "h" * 32,
+        }
+    )
+    assert app.config["IS_PRODUCTION"]
+
+
+def test_openapi_is_served_with_error_schema(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/auth/login" in spec["paths"]
+    error = spec["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"code", "message", "details"}
+
+
+def test_docs_page_and_its_assets_are_served_locally(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert b"/api/docs/assets/swagger-ui-bundle.js" in page.data
+    asset = client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+    asset.close()

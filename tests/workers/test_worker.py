@@ -1,0 +1,38 @@
+"""A real RQ worker process runs a real job against the same database and Redis as the app."""
+
+import os
+import subprocess
+import sys
+
+from redis import Redis
+from rq import Queue
+from rq.job import JobStatus
+
+
+def worker_env(app) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SANDAN_ENCRYPTION_KEYS=app.config["ENCRYPTION_KEYS"],
+        SANDAN_HMAC_KEY=app.config["HMAC_KEY"],
+        SANDAN_INSTANCE_DIR=app.config["INSTANCE_DIR"],
+    )
+    return env
+
+
+def test_worker_runs_a_job_end_to_end(app):
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    job = Queue("default", connection=connection).enqueue("workers.jobs.ping", job_id="ping-1")
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "worker", "--burst"],
+        env=worker_env(app),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    job.refresh()
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value() == "pong"

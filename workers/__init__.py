@@ -1,0 +1,1 @@
+"""RQ job functions (thin: open an app context, call a service) and the worker entry point."""
