@@ -29,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     app.json.ensure_ascii = False
 
+    import backend.outbox.models  # noqa: F401  (the outbox table is part of the schema)
     from backend import errors
     from backend.auth import access
     from backend.extensions import api, migrate

@@ -12,3 +12,9 @@ def app() -> Flask:
 
         _app = create_app()
     return _app
+
+
+def use(existing: Flask) -> None:
+    """Run jobs in this process against an app built elsewhere (in-process workers in tests)."""
+    global _app
+    _app = existing

@@ -4,6 +4,7 @@ from sqlalchemy import text
 
 from backend.db import db
 from workers.app_context import app
+from workers.registry import job
 
 
 def ping() -> str:
@@ -11,3 +12,8 @@ def ping() -> str:
     with app().app_context():
         db.session.execute(text("SELECT 1"))
         return "pong"
+
+
+@job("ping")
+def ping_job() -> None:
+    """A no-op outbox job: proves the relay → RQ → worker path (and RQ's own overhead in bench/)."""

@@ -1,0 +1,1 @@
+"""Transactional outbox: side effects recorded with the state change, relayed to RQ afterwards."""

@@ -1,0 +1,152 @@
+"""Record side effects in the caller's transaction; relay them to RQ once committed, retrying on failure."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from rq import Queue, Retry
+from sqlalchemy import select
+
+from backend import clock
+from backend.db import db
+from backend.outbox.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("high", "default", "low")
+# Every outbox job runs through one entry point that checks and marks the message done.
+RUNNER = "workers.outbox.run_message"
+JOB_TIMEOUT = 120
+# A worker that dies mid-job leaves it abandoned; RQ retries it while retries remain.
+JOB_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def record(*, job: str, args: dict | None = None, queue: str = "default", run_at: datetime | None = None):
+    """Add a side effect to the current transaction; it exists only if the caller's change commits."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    message = OutboxMessage(job=job, args=args or {}, queue=queue, run_at=run_at)
+    db.session.add(message)
+    return message
+
+
+@dataclass
+class RelayResult:
+    sent: int = 0
+    failed: int = 0
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
+
+
+def _due_batch(limit: int) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= clock.now())
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.engine.dialect.name == "postgresql":
+        # Two relays never take the same rows; each moves its own batch.
+        query = query.with_for_update(skip_locked=True)
+    return list(db.session.scalars(query))
+
+
+def _enqueue(connection: redis.Redis, messages: list[OutboxMessage]) -> None:
+    by_queue: dict[str, list[OutboxMessage]] = {}
+    for message in messages:
+        by_queue.setdefault(message.queue, []).append(message)
+    now = clock.now()
+    for name, batch in by_queue.items():
+        queue = Queue(name, connection=connection)
+        immediate = [m for m in batch if m.run_at is None or m.run_at <= now]
+        later = [m for m in batch if m not in immediate]
+        if immediate:
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        RUNNER,
+                        args=(m.id,),
+                        job_id=m.rq_job_id,
+                        timeout=JOB_TIMEOUT,
+                        retry=JOB_RETRY,
+                        description=f"{m.job} (outbox {m.id})",
+                    )
+                    for m in immediate
+                ]
+            )
+        for m in later:
+            queue.enqueue_at(
+                m.run_at,
+                RUNNER,
+                m.id,
+                job_id=m.rq_job_id,
+                job_timeout=JOB_TIMEOUT,
+                retry=JOB_RETRY,
+                description=f"{m.job} (outbox {m.id})",
+            )
+
+
+def relay_once(*, connection: redis.Redis, limit: int = 200) -> RelayResult:
+    """Move one batch of due messages to RQ and mark them sent; on a Redis failure, back off and keep them."""
+    messages = _due_batch(limit)
+    if not messages:
+        db.session.commit()
+        return RelayResult()
+    try:
+        _enqueue(connection, messages)
+    except redis.RedisError as exc:
+        for message in messages:
+            message.attempts += 1
+            message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            message.next_attempt_at = clock.now() + _backoff(message.attempts)
+        db.session.commit()
+        log.warning("outbox relay: redis unavailable, %d messages kept for retry", len(messages))
+        return RelayResult(failed=len(messages))
+    sent_at = clock.now()
+    for message in messages:
+        message.sent_at = sent_at
+    db.session.commit()
+    return RelayResult(sent=len(messages))
+
+
+def relay_all(*, connection: redis.Redis, limit: int = 200) -> RelayResult:
+    """Relay until nothing due is left or Redis refuses."""
+    total = RelayResult()
+    while True:
+        result = relay_once(connection=connection, limit=limit)
+        total.sent += result.sent
+        total.failed += result.failed
+        if result.failed or result.sent < limit:
+            return total
+
+
+def claim(message_id: int) -> OutboxMessage | None:
+    """Lock a message for its job; None when it is already done (a duplicate run changes nothing)."""
+    query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update()
+    message = db.session.scalar(query)
+    if message is None or message.done_at is not None:
+        return None
+    return message
+
+
+def rebuild_lost(*, connection: redis.Redis) -> int:
+    """Send again every message marked sent but neither done nor known to Redis (a flushed Redis)."""
+    from rq.job import Job
+
+    lost = 0
+    pending = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.done_at.is_(None))
+    )
+    for message in pending:
+        if not Job.exists(message.rq_job_id, connection=connection):
+            message.sent_at = None
+            message.next_attempt_at = clock.now()
+            lost += 1
+    db.session.commit()
+    return lost
