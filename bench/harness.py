@@ -1,0 +1,337 @@
+"""``python -m bench``: set everything up, warm up, measure every row with wrk, print the table."""
+
+import argparse
+import base64
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from bench import baseline
+from bench.procmem import MemorySampler, Track
+from bench.report import RowResult, memory_table, result_json, results_table, track_json
+from bench.rows import APP, BASELINE, ROWS, Row, check_rows, select_rows
+from bench.servers import (
+    REPO_ROOT,
+    BenchSetupError,
+    FakeWeChatProcess,
+    Gunicorn,
+    ensure_database,
+    flush_redis,
+    reset_schema,
+    run_migrations,
+)
+from bench.wrk import WrkError, WrkResult, ensure_wrk, run_wrk, wrk_version
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+DB_NAME = "sandan_bench"
+DATABASE_URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
+# A Redis db of its own: the run flushes it.
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+WARMUP_SECONDS = 1
+SAMPLE_INTERVAL = 0.5
+WORKERS = 2
+MAX_WRK_THREADS = 2
+
+# Login codes are issued before each login run, sized from the warm-up's rate: issuing runs at about
+# 1,000 codes/s, so sizing everything for the ceiling would spend longer issuing than measuring.
+CODE_RATE_CEILING = 2000
+CODE_RATE_FLOOR = 50
+CODE_SAFETY = 2.5
+WARMUP_CODE_RATE = 1000
+
+# Fixed and the caller's environment overridden, so a production-ish shell cannot change what is measured.
+APP_SETTINGS = {
+    "SANDAN_ENV": "development",
+    "SECRET_KEY": "bench-secret-key-not-for-production-use",
+    "SANDAN_ENCRYPTION_KEYS": base64.urlsafe_b64encode(b"sandan-bench-encryption-key-0000").decode(),
+    "SANDAN_HMAC_KEY": "bench-hmac-key-not-for-production-use",
+    "WECHAT_APPID": "wx-sandan-dev",
+    "WECHAT_SECRET": "dev-wechat-secret",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the API under gunicorn against a bare Flask baseline (needs PostgreSQL, "
+        "Redis and wrk; see bench/README.md).",
+    )
+    parser.add_argument("--duration", type=int, default=None, help="seconds per row (default 10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--quick", action="store_true", help="3 s per row: a smoke run")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run rows whose name contains NAME (repeatable or comma-separated); "
+        "the baselines they compare to run too",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = parser.parse_args(argv)
+    if args.duration is None:
+        args.duration = 3 if args.quick else 10
+    if args.duration < 1:
+        parser.error("--duration must be at least 1 second")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
+    args.only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+    return args
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _raise_exit(signum, frame):
+    # Turns SIGTERM into an exception so the finally blocks stop every server we started.
+    raise SystemExit(128 + signum)
+
+
+def _one_line(exc: Exception, limit: int = 300) -> str:
+    return " ".join(str(exc).split())[:limit]
+
+
+def codes_for(rate: float, seconds: float, connections: int) -> int:
+    """Codes a login run may use at `rate`/s, plus some for requests in flight when time runs out."""
+    return math.ceil(rate * seconds) + 2 * connections
+
+
+def sign_in(app: Gunicorn, fake: FakeWeChatProcess) -> str:
+    """An access token for a user signed in the way the mini-program does it."""
+    response = requests.post(app.url + "/api/v1/auth/login", json={"code": fake.issue_code()}, timeout=30)
+    if response.status_code != 200:
+        raise BenchSetupError(f"sign-in failed: {response.status_code} {response.text[:500]}")
+    return response.json()["access_token"]
+
+
+class Runner:
+    """Runs wrk for rows, feeding login rows their codes and remembering each row's warm-up rate."""
+
+    def __init__(self, args, wrk: str, servers: dict[str, Gunicorn], fake: FakeWeChatProcess, work: Path):
+        self.args = args
+        self.wrk = wrk
+        self.servers = servers
+        self.fake = fake
+        self.work = work
+        self.token: str | None = None
+        self.threads = min(MAX_WRK_THREADS, args.connections)
+        self.warm_rates: dict[str, float | None] = {}
+
+    def _wrk(self, row: Row, seconds: int, codes: int | None) -> WrkResult:
+        if row.login_codes:
+            assert codes is not None
+            path = self.work / f"codes-{row.name}.txt"
+            log(f"  issuing {codes:,} wx.login codes for {row.name} ...")
+            self.fake.issue_codes(codes, path)
+            script_args = [str(path), str(self.threads)]
+        else:
+            body = json.dumps(row.body) if row.body is not None else ""
+            script_args = [row.method, body, self.token if row.auth and self.token else ""]
+        result, _output = run_wrk(
+            self.wrk,
+            self.servers[row.server].url + row.path,
+            duration=seconds,
+            connections=self.args.connections,
+            threads=self.threads,
+            script=row.script,
+            script_args=script_args,
+        )
+        return result
+
+    def warm_up(self, row: Row) -> None:
+        log(f"warming up {row.name} ({WARMUP_SECONDS} s)")
+        codes = (
+            codes_for(WARMUP_CODE_RATE, WARMUP_SECONDS, self.args.connections) if row.login_codes else None
+        )
+        try:
+            result = self._wrk(row, WARMUP_SECONDS, codes)
+        except WrkError as exc:
+            log(f"  warm-up of {row.name} failed: {exc}")
+            self.warm_rates[row.name] = None
+            return
+        # A warm-up that ran out of codes measured how fast failures are, not logins.
+        starved = bool(result.codes_exhausted)
+        self.warm_rates[row.name] = None if starved else result.requests_per_sec
+
+    def measure(self, row: Row) -> RowResult:
+        duration = self.args.duration
+        log(f"measuring {row.name} ({duration:g} s)")
+        if not row.login_codes:
+            try:
+                return RowResult(row, self._wrk(row, duration, None))
+            except WrkError as exc:
+                return RowResult(row, error=_one_line(exc))
+        warm = self.warm_rates.get(row.name)
+        rate = (
+            CODE_RATE_CEILING
+            if warm is None
+            else min(CODE_RATE_CEILING, max(CODE_RATE_FLOOR, warm * CODE_SAFETY))
+        )
+        # Bounded: a second attempt at most, with codes for the ceiling rate.
+        for attempt in (1, 2):
+            codes = codes_for(rate, duration, self.args.connections)
+            try:
+                result = self._wrk(row, duration, codes)
+            except WrkError as exc:
+                return RowResult(row, error=_one_line(exc))
+            if not result.codes_exhausted:
+                note = f"{codes:,} codes issued for {result.requests:,} logins" + (
+                    " (second attempt: the first ran out of codes)" if attempt == 2 else ""
+                )
+                return RowResult(row, result, note=note)
+            if rate >= CODE_RATE_CEILING:
+                break
+            log(f"  {row.name} ran out of codes ({result.codes_exhausted:,} requests without one); again")
+            rate = CODE_RATE_CEILING
+        return RowResult(
+            row,
+            result,
+            note=f"ran out of codes: {result.codes_exhausted:,} requests went without one (and failed)"
+            + (" on the second attempt too" if attempt == 2 else ""),
+        )
+
+
+def run(args, rows: list[Row]) -> tuple[str, dict, bool]:
+    """Everything between setting up and tearing down; returns the report, its JSON, and whether all ran."""
+    wrk = ensure_wrk()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="sandan-bench-"))
+    env = {
+        **os.environ,
+        **APP_SETTINGS,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SANDAN_INSTANCE_DIR": str(work / "instance"),
+    }
+    fake = FakeWeChatProcess(RESULTS_DIR / "fake-wechat.log")
+    servers: dict[str, Gunicorn] = {}
+    sampler: MemorySampler | None = None
+    try:
+        log(f"preparing PostgreSQL database {DB_NAME} and Redis db 13")
+        ensure_database(PG_HOST, PG_PORT, PG_USER, DB_NAME)
+        engine = sa.create_engine(DATABASE_URL)
+        try:
+            reset_schema(engine)
+            flush_redis(REDIS_URL)
+            log("running sandan migrate")
+            run_migrations(env)
+            baseline.create_and_seed(engine)
+        finally:
+            engine.dispose()
+
+        fake.start()
+        env["WECHAT_API_BASE_URL"] = fake.url
+        log(f"fake WeChat server at {fake.url}; starting gunicorn for the app and the baseline")
+        servers[APP] = Gunicorn(APP, "backend.wsgi:app", env, RESULTS_DIR / "app-gunicorn.log", WORKERS)
+        servers[BASELINE] = Gunicorn(
+            BASELINE, "bench.baseline:create_app()", env, RESULTS_DIR / "baseline-gunicorn.log", WORKERS
+        )
+        for server in servers.values():
+            server.start()
+        servers[APP].wait_ready("/readyz")
+        servers[BASELINE].wait_ready("/hello")
+
+        runner = Runner(args, wrk, servers, fake, work)
+        if any(r.auth for r in rows):
+            runner.token = sign_in(servers[APP], fake)
+
+        sampler = MemorySampler({name: s.pid for name, s in servers.items()}, SAMPLE_INTERVAL).start()
+        # Every row warms up before any is measured, so "RSS after the warm-up" has seen every code path.
+        for row in rows:
+            runner.warm_up(row)
+        sampler.mark_warm()
+        results = [runner.measure(row) for row in rows]
+        tracks = sampler.stop()
+        sampler = None
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        for server in servers.values():
+            server.stop()
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    by_name = {r.row.name: r for r in results}
+    for r in results:
+        base = by_name.get(r.row.compare_to) if r.row.compare_to else None
+        if base is not None and base.result is not None:
+            r.baseline_rps = base.result.requests_per_sec
+    return render(args, wrk, results, tracks)
+
+
+def render(args, wrk: str, results: list[RowResult], tracks: list[Track]) -> tuple[str, dict, bool]:
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    threads = min(MAX_WRK_THREADS, args.connections)
+    header = [
+        f"Sandan benchmarks, {started}",
+        f"{wrk_version(wrk)}: {threads} threads, {args.connections} connections, {args.duration:g} s per row "
+        f"after a {WARMUP_SECONDS} s warm-up",
+        f"gunicorn: {WORKERS} sync workers per server; {os.cpu_count()} CPUs shared by servers, PostgreSQL, "
+        "Redis, the fake WeChat server and wrk",
+        "ratio = the row's req/s / req/s of the baseline row in 'compared to' (same run, same machine)",
+    ]
+    text = "\n".join([*header, "", results_table(results), "", memory_table(tracks, SAMPLE_INTERVAL)])
+    data = {
+        "started": started,
+        "config": {
+            "duration_s": args.duration,
+            "warmup_s": WARMUP_SECONDS,
+            "connections": args.connections,
+            "wrk_threads": threads,
+            "gunicorn_workers": WORKERS,
+            "cpus": os.cpu_count(),
+            "wrk": wrk_version(wrk),
+        },
+        "rows": [result_json(r) for r in results],
+        "memory": [track_json(t) for t in tracks],
+    }
+    all_ran = all(r.result is not None and not r.has_errors for r in results)
+    return text, data, all_ran
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_rows(ROWS)
+    if args.list:
+        for row in ROWS:
+            compared = f" (compared to {row.compare_to})" if row.compare_to else ""
+            print(f"{row.name:20} {row.server:9} {row.method} {row.path}{compared}\n{'':20} {row.about}")
+        return 0
+    try:
+        rows = select_rows(ROWS, args.only)
+    except ValueError as exc:
+        log(f"bench: {exc}")
+        return 2
+    previous = signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        text, data, all_ran = run(args, rows)
+    except (BenchSetupError, WrkError) as exc:
+        log(f"bench: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        log("bench: interrupted; servers stopped")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(text)
+    (RESULTS_DIR / "latest.txt").write_text(text + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    log(f"written to {(RESULTS_DIR / 'latest.txt').relative_to(REPO_ROOT)}")
+    if not all_ran:
+        log("bench: some rows had errors (marked !)")
+    return 0 if all_ran else 1
