@@ -47,8 +47,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from backend.community.routes import blp as community_blp
     from backend.organizations.routes import blp as organizations_blp
     from backend.privacy.routes import blp as privacy_blp
+    from backend.sla.routes import blp as calendar_blp
 
-    for blueprint in (auth_blp, community_blp, organizations_blp, privacy_blp):
+    for blueprint in (auth_blp, community_blp, organizations_blp, privacy_blp, calendar_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(health.blp)
     _serve_swagger_assets(app)

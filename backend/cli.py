@@ -26,7 +26,11 @@ def cmd_migrate(args) -> None:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     with app.app_context():
         upgrade()
-    print("数据库已迁移到最新版本")
+        # The official holiday notices ship with the product; admins' own entries are never overwritten.
+        from backend.sla.service import seed_official_calendar
+
+        seeded = seed_official_calendar()
+    print("数据库已迁移到最新版本; 法定节假日:", json.dumps(seeded, ensure_ascii=False))
 
 
 def cmd_seed_demo(args) -> None:

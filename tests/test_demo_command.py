@@ -64,6 +64,16 @@ def test_demo_runs_on_the_embedded_default_and_stops_cleanly(tmp_path):
             f"{base}/api/v1/communities", headers={"Authorization": f"Bearer {token}"}, timeout=5
         ).json()
         assert len(communities["items"]) == 4
+        calendar = requests.get(
+            f"{base}/api/v1/calendar/days",
+            params={"year": 2026},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+        assert calendar["known"] is True
+        assert {"date": "2026-10-01", "kind": "holiday"}.items() <= next(
+            d for d in calendar["items"] if d["date"] == "2026-10-01"
+        ).items()
         assert requests.get(f"{base}/api/docs", timeout=5).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)

@@ -1,0 +1,104 @@
+import marshmallow as ma
+
+from backend.clock import LOCAL_TZ
+from backend.fields import LocalDateTime
+from backend.sla.calendar import Unit
+from backend.sla.models import DAY_KINDS
+
+# Far enough for any real order; the bound keeps date arithmetic away from datetime's limits.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+YEAR_MESSAGE = f"年份须在 {MIN_YEAR} 至 {MAX_YEAR} 之间"
+# Above a year's worth of any unit is a typo, not a time limit.
+MAX_AMOUNT = {Unit.WORKING_DAYS: 500, Unit.WORKING_HOURS: 3500, Unit.HOURS: 12000}
+
+
+class CalendarQuerySchema(ma.Schema):
+    year = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=MIN_YEAR, max=MAX_YEAR, error=YEAR_MESSAGE),
+        metadata={"description": "默认为今年"},
+    )
+
+
+class CalendarDaySchema(ma.Schema):
+    date = ma.fields.Date(dump_only=True)
+    kind = ma.fields.String(dump_only=True, metadata={"description": "holiday 放假 | workday 调休上班"})
+    kind_label = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    updated_at = LocalDateTime(dump_only=True)
+
+
+class CalendarDayListSchema(ma.Schema):
+    year = ma.fields.Integer(required=True)
+    known = ma.fields.Boolean(
+        required=True, metadata={"description": "该年是否已按国务院通知录入；否则按周末休息推算"}
+    )
+    note = ma.fields.String(allow_none=True)
+    items = ma.fields.List(ma.fields.Nested(CalendarDaySchema), required=True)
+
+
+class CalendarDayWriteSchema(ma.Schema):
+    kind = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(DAY_KINDS, error="只能是 holiday（放假）或 workday（调休上班）"),
+    )
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(max=64, error="名称最多 64 个字"))
+
+
+class CalendarYearWriteSchema(ma.Schema):
+    official = ma.fields.Boolean(required=True, metadata={"description": "是否已按国务院通知录入"})
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=200, error="备注最多 200 个字"))
+
+
+class CalendarYearSchema(ma.Schema):
+    year = ma.fields.Integer(dump_only=True)
+    official = ma.fields.Boolean(dump_only=True)
+    note = ma.fields.String(dump_only=True)
+    updated_at = LocalDateTime(dump_only=True)
+
+
+class DueQuerySchema(ma.Schema):
+    start = ma.fields.AwareDateTime(
+        load_default=None,
+        default_timezone=LOCAL_TZ,
+        error_messages={"invalid": "时间格式应为 ISO 8601，如 2026-09-30T10:00:00+08:00"},
+        metadata={"description": "起算时间，默认为现在；不带时区按北京时间"},
+    )
+    # Bounds are checked below: a Range would put a Decimal into the OpenAPI document, which JSON refuses.
+    amount = ma.fields.Decimal(
+        required=True,
+        error_messages={"invalid": "时限应为数字", "special": "时限应为数字"},
+        metadata={"minimum": 0, "description": "working_days 须为整数"},
+    )
+    unit = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(
+            [u.value for u in Unit], error="只能是 working_days、working_hours 或 hours"
+        ),
+    )
+
+    @ma.validates_schema
+    def _amount_fits_unit(self, data, **kwargs):
+        start, amount, unit = data.get("start"), data.get("amount"), data.get("unit")
+        if start is not None and not MIN_YEAR <= start.year <= MAX_YEAR:
+            raise ma.ValidationError({"start": [YEAR_MESSAGE]})
+        if amount is None or unit is None:
+            return
+        unit = Unit(unit)
+        if amount < 0:
+            raise ma.ValidationError({"amount": ["时限不能为负数"]})
+        if unit is Unit.WORKING_DAYS and amount != amount.to_integral_value():
+            raise ma.ValidationError({"amount": ["工作日数须为整数"]})
+        if amount > MAX_AMOUNT[unit]:
+            raise ma.ValidationError({"amount": [f"时限最多 {MAX_AMOUNT[unit]}"]})
+
+
+class DueSchema(ma.Schema):
+    start = LocalDateTime(dump_only=True)
+    amount = ma.fields.Float(dump_only=True)
+    unit = ma.fields.String(dump_only=True)
+    due_at = LocalDateTime(dump_only=True)
+    assumed_years = ma.fields.List(
+        ma.fields.Integer(), dump_only=True, metadata={"description": "未公布放假安排、按周末推算的年份"}
+    )
+    note = ma.fields.String(dump_only=True, allow_none=True)
