@@ -2,7 +2,7 @@ from flask import g
 from flask_smorest import Blueprint
 
 from backend.auth import access, service
-from backend.auth.roles import Role, ScopeType
+from backend.auth.roles import Role
 from backend.auth.schemas import (
     GrantRoleSchema,
     LoginSchema,
@@ -14,7 +14,6 @@ from backend.auth.schemas import (
     TokenPairSchema,
     UserSchema,
 )
-from backend.db import db
 
 blp = Blueprint("auth", __name__, description="微信登录、令牌与个人信息")
 
@@ -77,10 +76,7 @@ def bind_phone(args):
 @blp.response(200, UserSchema)
 def register_residence(args):
     """登记为某网格的居民。"""
-    grid_id = service.resolve_scope(ScopeType.GRID, args["grid_id"])
-    service.grant_role(user=g.principal, role=Role.RESIDENT, scope_type=ScopeType.GRID, scope_id=grid_id)
-    db.session.commit()
-    return g.principal
+    return service.register_residence(user=g.principal, grid_public_id=args["grid_id"])
 
 
 @blp.post("/memberships")

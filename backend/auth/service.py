@@ -203,6 +203,14 @@ def grant_role(*, user: User, role: str, scope_type: str, scope_id: int) -> Role
     return membership
 
 
+def register_residence(*, user: User, grid_public_id: str) -> User:
+    """Register the user as a resident of a grid (idempotent)."""
+    grid_id = resolve_scope(ScopeType.GRID, grid_public_id)
+    grant_role(user=user, role=Role.RESIDENT, scope_type=ScopeType.GRID, scope_id=grid_id)
+    db.session.commit()
+    return user
+
+
 def _require_street_admin_over(actor: User, scope_type: str, scope_id: int) -> None:
     from backend.auth.access import holds
     from backend.community.service import ancestors
