@@ -245,6 +245,12 @@ def revoke_role(*, actor: User, membership_id: int) -> None:
     db.session.commit()
 
 
+def user_public_id(user_id: int) -> str | None:
+    """The opaque id of a user known by primary key (for responses)."""
+    user = db.session.get(User, user_id)
+    return None if user is None else user.public_id
+
+
 def get_user(public_id: str) -> User:
     user = db.session.scalar(select(User).where(User.public_id == public_id))
     if user is None:

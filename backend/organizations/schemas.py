@@ -1,5 +1,6 @@
 import marshmallow as ma
 
+from backend.auth.service import user_public_id
 from backend.fields import PublicId
 
 
@@ -53,16 +54,9 @@ class OrganizationQuerySchema(ma.Schema):
 
 class VolunteerSchema(ma.Schema):
     id = PublicId()
-    user_id = ma.fields.Function(lambda v: _user_public_id(v.user_id), dump_only=True)
+    user_id = ma.fields.Function(lambda v: user_public_id(v.user_id), dump_only=True)
     display_name = ma.fields.String(dump_only=True)
     skills = ma.fields.String(dump_only=True)
-
-
-def _user_public_id(user_id: int) -> str:
-    from backend.auth.models import User
-    from backend.db import db
-
-    return db.session.get(User, user_id).public_id
 
 
 class VolunteerCreateSchema(ma.Schema):

@@ -1,13 +1,11 @@
 from flask import g
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.auth.service import get_user
-from backend.pagination import page_schema, paginate
+from backend.pagination import page_schema
 from backend.privacy import service
-from backend.privacy.models import SensitiveAccessLog
 from backend.privacy.schemas import (
     AccessLogQuerySchema,
     AccessLogSchema,
@@ -67,8 +65,9 @@ def reveal(args, user_id):
 @blp.response(200, AccessLogPage)
 def my_access_logs(args):
     """谁在何时因何查看了我的敏感信息。"""
-    query = select(SensitiveAccessLog).where(SensitiveAccessLog.subject_user_id == g.principal.id)
-    return paginate(query, SensitiveAccessLog.id, limit=args["limit"], cursor=args["cursor"], descending=True)
+    return service.access_logs_page(
+        subject_user_id=g.principal.id, limit=args["limit"], cursor=args["cursor"]
+    )
 
 
 @blp.get("/privacy/access-logs")
@@ -77,7 +76,5 @@ def my_access_logs(args):
 @blp.response(200, AccessLogPage)
 def access_logs(args):
     """敏感信息查看日志（街道管理员）。"""
-    query = select(SensitiveAccessLog)
-    if args["user_id"]:
-        query = query.where(SensitiveAccessLog.subject_user_id == get_user(args["user_id"]).id)
-    return paginate(query, SensitiveAccessLog.id, limit=args["limit"], cursor=args["cursor"], descending=True)
+    subject_id = get_user(args["user_id"]).id if args["user_id"] else None
+    return service.access_logs_page(subject_user_id=subject_id, limit=args["limit"], cursor=args["cursor"])

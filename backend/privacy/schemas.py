@@ -1,5 +1,6 @@
 import marshmallow as ma
 
+from backend.auth.service import user_public_id
 from backend.fields import LocalDateTime
 from backend.privacy.kinds import CONSENT_LABELS
 
@@ -41,21 +42,13 @@ class RevealedSchema(ma.Schema):
 
 class AccessLogSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
-    actor_id = ma.fields.Function(lambda r: _user_public_id(r.actor_id), dump_only=True)
+    actor_id = ma.fields.Function(lambda r: user_public_id(r.actor_id), dump_only=True)
     actor_role = ma.fields.String(dump_only=True)
-    subject_user_id = ma.fields.Function(lambda r: _user_public_id(r.subject_user_id), dump_only=True)
+    subject_user_id = ma.fields.Function(lambda r: user_public_id(r.subject_user_id), dump_only=True)
     field = ma.fields.String(dump_only=True)
     resource = ma.fields.String(dump_only=True)
     reason = ma.fields.String(dump_only=True)
     accessed_at = LocalDateTime(dump_only=True)
-
-
-def _user_public_id(user_id: int) -> str | None:
-    from backend.auth.models import User
-    from backend.db import db
-
-    user = db.session.get(User, user_id)
-    return None if user is None else user.public_id
 
 
 class AccessLogQuerySchema(ma.Schema):

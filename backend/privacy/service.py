@@ -151,6 +151,16 @@ def reveal_user_field(*, actor, subject, field: str, reason: str) -> str | None:
     return value
 
 
+def access_logs_page(*, subject_user_id: int | None, limit: int, cursor: str | None) -> dict:
+    """Full reads of sensitive values, newest first, optionally of one person only."""
+    from backend.pagination import paginate
+
+    query = select(SensitiveAccessLog)
+    if subject_user_id is not None:
+        query = query.where(SensitiveAccessLog.subject_user_id == subject_user_id)
+    return paginate(query, SensitiveAccessLog.id, limit=limit, cursor=cursor, descending=True)
+
+
 # Every encrypted column in the schema: (table, column). A key rotation rewrites each.
 ENCRYPTED_COLUMNS = (("users", "phone"), ("users", "id_number"))
 
