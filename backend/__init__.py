@@ -1,8 +1,13 @@
 """Sandan (三单): the backend of a sub-district's WeChat mini-program."""
 
+import functools
+import random
+import time
+
 from flask import Flask, send_from_directory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from backend.config import check_production_secrets, load_config
 from backend.db import db
@@ -18,6 +23,30 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 event.listen(Engine, "connect", _sqlite_pragmas)
+SQLITE_BUSY_ATTEMPTS = 5
+
+
+def _retry_when_sqlite_is_busy(view):
+    """Run a request again when SQLite refused its write because another writer committed first.
+
+    A SQLite transaction that read and then writes cannot wait for a writer that committed in between: it
+    fails at once with "database is locked". Running the whole request again (it has changed nothing) lets
+    it see the other writer's result, as PostgreSQL's row locks would have. The embedded default only.
+    """
+
+    @functools.wraps(view)
+    def retrying(*args, **kwargs):
+        for attempt in range(SQLITE_BUSY_ATTEMPTS):
+            try:
+                return view(*args, **kwargs)
+            except OperationalError as exc:
+                if "database is locked" not in str(exc) or attempt == SQLITE_BUSY_ATTEMPTS - 1:
+                    raise
+                db.session.rollback()
+                time.sleep(0.02 * (attempt + 1) + random.random() * 0.03)
+        raise AssertionError("unreachable")
+
+    return retrying
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -45,15 +74,35 @@ def create_app(overrides: dict | None = None) -> Flask:
     from backend import health
     from backend.auth.routes import blp as auth_blp
     from backend.community.routes import blp as community_blp
+    from backend.notify.routes import blp as notify_blp
     from backend.organizations.routes import blp as organizations_blp
     from backend.privacy.routes import blp as privacy_blp
+    from backend.queues import dashboard
+    from backend.queues.routes import blp as queues_blp
     from backend.sla.routes import blp as calendar_blp
+    from backend.sla.routes import sla_blp
+    from backend.supervision.routes import blp as supervision_blp
 
-    for blueprint in (auth_blp, community_blp, organizations_blp, privacy_blp, calendar_blp):
+    for blueprint in (
+        auth_blp,
+        community_blp,
+        organizations_blp,
+        privacy_blp,
+        calendar_blp,
+        sla_blp,
+        supervision_blp,
+        notify_blp,
+        queues_blp,
+    ):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(health.blp)
+    dashboard.init_app(app)  # rq-dashboard at /admin/rq, street admins only
     _serve_swagger_assets(app)
     _declare_framework_endpoints()
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        for endpoint, view in list(app.view_functions.items()):
+            app.view_functions[endpoint] = _retry_when_sqlite_is_busy(view)
 
     missing = access.undeclared_endpoints(app)
     if missing:

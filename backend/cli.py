@@ -30,7 +30,11 @@ def cmd_migrate(args) -> None:
         from backend.sla.service import seed_official_calendar
 
         seeded = seed_official_calendar()
+        from backend.notify.service import seed_templates
+
+        templates = seed_templates()
     print("数据库已迁移到最新版本; 法定节假日:", json.dumps(seeded, ensure_ascii=False))
+    print("新增订阅消息模板:", json.dumps(templates, ensure_ascii=False))
 
 
 def cmd_seed_demo(args) -> None:

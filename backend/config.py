@@ -28,6 +28,19 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _seconds_list(name: str) -> tuple[int, ...] | None:
+    raw = _env(name, "")
+    if not raw:
+        return None
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated whole seconds, got {raw!r}") from exc
+    if any(v < 0 for v in values):
+        raise ConfigError(f"{name} must not hold negative seconds, got {raw!r}")
+    return values
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config from the environment, then apply explicit overrides."""
     instance = Path(_env("SANDAN_INSTANCE_DIR", str(PROJECT_ROOT / "instance")))
@@ -47,6 +60,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_SECRET": _env("WECHAT_SECRET", "dev-wechat-secret"),
         "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "http://127.0.0.1:8081/"),
         "WECHAT_TIMEOUT": float(_env("WECHAT_TIMEOUT", "5")),
+        # Seconds before each retry of a failing outbox job (one retry per entry); unset: the outbox's own.
+        "JOB_RETRY_INTERVALS": _seconds_list("SANDAN_JOB_RETRY_INTERVALS"),
         "TIMEZONE": "Asia/Shanghai",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # flask-smorest / OpenAPI

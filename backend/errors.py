@@ -4,6 +4,8 @@ import logging
 
 import marshmallow as ma
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,23 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(error.status, error.code, error.message, error.details)
 
     app.register_error_handler(HTTPException, http_exception_response)
+
+    @app.errorhandler(StaleDataError)
+    def _lost_race(error: StaleDataError):
+        # Two writes to one row at once and the version check refused the stale one: the loser reloads.
+        from backend.db import db
+
+        db.session.rollback()
+        return error_response(409, "concurrent_change", "刚被他人处理，请刷新后再试")
+
+    @app.errorhandler(OperationalError)
+    def _database_busy(error: OperationalError):
+        if "database is locked" not in str(error):
+            return _unexpected(error)
+        from backend.db import db
+
+        db.session.rollback()
+        return error_response(503, "database_busy", "系统繁忙，请稍后再试", headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

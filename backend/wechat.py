@@ -57,6 +57,23 @@ class SandanWeChatClient(WeChatClient):
         # The wxa API builds its own URLs ("sns/jscode2session", "cgi-bin/message/subscribe/send").
         self.wxa.API_BASE_URL = self.base_url
 
+    # How deep in wechatpy's own "token refused → fetch a new one → call again" we are.
+    _token_retry_depth = 0
+
+    def _handle_result(self, res, method=None, url=None, result_processor=None, **kwargs):
+        # wechatpy answers 40001/40014/42001 by fetching a token and calling again, without a bound: a
+        # token WeChat keeps refusing would recurse until RecursionError. One refresh per call is enough;
+        # a token refused again is raised as the WeChatClientException it is.
+        outer_auto_retry = self.auto_retry
+        if self._token_retry_depth:
+            self.auto_retry = False
+        self._token_retry_depth += 1
+        try:
+            return super()._handle_result(res, method, url, result_processor, **kwargs)
+        finally:
+            self._token_retry_depth -= 1
+            self.auto_retry = outer_auto_retry
+
     def fetch_access_token(self):
         return self._fetch_access_token(
             url=self.base_url + "cgi-bin/token",

@@ -2,6 +2,7 @@
 
 from sqlalchemy import text
 
+import workers.notify  # noqa: F401  (registers "notify.send")
 from backend.db import db
 from workers.app_context import app
 from workers.registry import job

@@ -5,6 +5,7 @@ transaction that marks its message done, and does not commit: its database effec
 together, so a second run of the same message changes nothing.
 """
 
+import importlib
 from collections.abc import Callable
 
 JOBS: dict[str, Callable[..., object]] = {}
@@ -22,8 +23,18 @@ def job(name: str):
     return register
 
 
+# Modules whose import registers the product's jobs.
+JOB_MODULES = ("workers.jobs", "workers.sla")
+
+
+def import_all() -> None:
+    """Import every module that registers jobs (idempotent)."""
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+
+
 def lookup(name: str) -> Callable[..., object]:
-    import workers.jobs  # noqa: F401  (registers the product's jobs)
+    import_all()
 
     try:
         return JOBS[name]

@@ -16,6 +16,8 @@ from backend.errors import Forbidden
 ScopeNode = tuple[str, int]
 # Given the URL's view arguments, return the target's scope node and its ancestors (or raise NotFound).
 ScopeResolver = Callable[[dict], list[ScopeNode]]
+# Return the live auth session behind the request, or raise Unauthorized (default: the Bearer header).
+Authenticator = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class AccessRule:
     public: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
     scope: ScopeResolver | None = None
+    # Only for pages a browser opens (it cannot send a Bearer header): the queue dashboard's cookie.
+    authenticate: Authenticator | None = None
 
     def describe(self) -> str:
         if self.public:
@@ -97,7 +101,10 @@ def enforce() -> None:
         raise Forbidden("该接口未声明访问权限", code="access_undeclared")
     if rule.public:
         return
-    g.auth_session = authenticate_bearer(request.headers.get("Authorization"))
+    if rule.authenticate is not None:
+        g.auth_session = rule.authenticate()
+    else:
+        g.auth_session = authenticate_bearer(request.headers.get("Authorization"))
     g.principal = g.auth_session.user
     if not rule.roles:
         return

@@ -256,3 +256,20 @@ def get_user(public_id: str) -> User:
     if user is None:
         raise NotFound("用户不存在")
     return user
+
+
+def members_with_role(*, role: str, scope_type: str, scope_id: int) -> list[int]:
+    """Return the ids of active users holding a role in exactly that scope (who to tell about it)."""
+    return list(
+        db.session.scalars(
+            select(RoleMembership.user_id)
+            .join(User, User.id == RoleMembership.user_id)
+            .where(
+                RoleMembership.role == role,
+                RoleMembership.scope_type == scope_type,
+                RoleMembership.scope_id == scope_id,
+                User.is_active.is_(True),
+            )
+            .order_by(RoleMembership.user_id)
+        )
+    )

@@ -138,3 +138,16 @@ def resident_grid(user) -> Grid | None:
         if m.role == Role.RESIDENT and m.scope_type == ScopeType.GRID:
             return db.session.get(Grid, m.scope_id)
     return None
+
+
+def overseen_community_ids(user) -> list[int]:
+    """Return the communities a person oversees: a street admin's whole street, a secretary's own."""
+    from backend.auth.roles import Role
+
+    community_ids = {m.scope_id for m in user.memberships if m.role == Role.SECRETARY}
+    street_ids = {m.scope_id for m in user.memberships if m.role == Role.STREET_ADMIN}
+    if street_ids:
+        community_ids |= set(
+            db.session.scalars(select(Community.id).where(Community.street_id.in_(street_ids)))
+        )
+    return sorted(community_ids)

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend import clock
@@ -11,7 +11,16 @@ class OutboxMessage(db.Model):
     """A side effect owed by a committed state change: a job to run once, now or at ``run_at``."""
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_pending", "sent_at", "next_attempt_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_pending", "sent_at", "next_attempt_at", "id"),
+        # Sent but not done, by when they run: what the sweep checks against Redis.
+        Index(
+            "ix_outbox_messages_in_flight",
+            "run_at",
+            postgresql_where=text("sent_at IS NOT NULL AND done_at IS NULL"),
+            sqlite_where=text("sent_at IS NOT NULL AND done_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # A name from workers.registry (the backend never imports workers; it names jobs).
@@ -30,4 +39,9 @@ class OutboxMessage(db.Model):
 
     @property
     def rq_job_id(self) -> str:
-        return f"outbox-{self.id}"
+        return rq_job_id(self.id)
+
+
+def rq_job_id(message_id: int) -> str:
+    """The RQ job id of a message: one per message, so enqueueing it twice makes one job."""
+    return f"outbox-{message_id}"

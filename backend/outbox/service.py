@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
+from flask import current_app
 from rq import Queue, Retry
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from backend import clock
 from backend.db import db
-from backend.outbox.models import OutboxMessage
+from backend.outbox.models import OutboxMessage, rq_job_id
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ def _due_batch(limit: int) -> list[OutboxMessage]:
     return list(db.session.scalars(query))
 
 
+def _retry() -> Retry:
+    """JOB_RETRY, unless SANDAN_JOB_RETRY_INTERVALS sets other intervals (one retry per entry)."""
+    intervals = current_app.config.get("JOB_RETRY_INTERVALS")
+    return Retry(max=len(intervals), interval=list(intervals)) if intervals else JOB_RETRY
+
+
 def _enqueue(connection: redis.Redis, messages: list[OutboxMessage]) -> None:
     by_queue: dict[str, list[OutboxMessage]] = {}
     for message in messages:
@@ -72,7 +79,7 @@ def _enqueue(connection: redis.Redis, messages: list[OutboxMessage]) -> None:
                         args=(m.id,),
                         job_id=m.rq_job_id,
                         timeout=JOB_TIMEOUT,
-                        retry=JOB_RETRY,
+                        retry=_retry(),
                         description=f"{m.job} (outbox {m.id})",
                     )
                     for m in immediate
@@ -85,7 +92,7 @@ def _enqueue(connection: redis.Redis, messages: list[OutboxMessage]) -> None:
                 m.id,
                 job_id=m.rq_job_id,
                 job_timeout=JOB_TIMEOUT,
-                retry=JOB_RETRY,
+                retry=_retry(),
                 description=f"{m.job} (outbox {m.id})",
             )
 
@@ -135,18 +142,40 @@ def claim(message_id: int) -> OutboxMessage | None:
     return message
 
 
-def rebuild_lost(*, connection: redis.Redis) -> int:
-    """Send again every message marked sent but neither done nor known to Redis (a flushed Redis)."""
+def rebuild_lost(
+    *,
+    connection: redis.Redis,
+    horizon: timedelta | None = None,
+    now: datetime | None = None,
+    batch: int = 1000,
+) -> int:
+    """Send again every message marked sent but neither done nor known to Redis (a flushed Redis).
+
+    With a ``horizon``, only messages due to run within it (or already due) are checked: a periodic sweep
+    then costs what is due soon, not everything scheduled for the weeks ahead.
+    """
     from rq.job import Job
 
-    lost = 0
-    pending = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.done_at.is_(None))
+    now = now or clock.now()
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.sent_at.is_not(None), OutboxMessage.done_at.is_(None)
     )
-    for message in pending:
-        if not Job.exists(message.rq_job_id, connection=connection):
-            message.sent_at = None
-            message.next_attempt_at = clock.now()
-            lost += 1
+    if horizon is not None:
+        query = query.where(or_(OutboxMessage.run_at.is_(None), OutboxMessage.run_at <= now + horizon))
+    ids = list(db.session.scalars(query.order_by(OutboxMessage.id)))
+    lost: list[int] = []
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        with connection.pipeline(transaction=False) as pipe:
+            for message_id in chunk:
+                pipe.exists(Job.key_for(rq_job_id(message_id)))
+            known = pipe.execute()
+        lost += [message_id for message_id, exists in zip(chunk, known, strict=True) if not exists]
+    for start in range(0, len(lost), batch):
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(lost[start : start + batch]), OutboxMessage.done_at.is_(None))
+            .values(sent_at=None, next_attempt_at=now)
+        )
     db.session.commit()
-    return lost
+    return len(lost)

@@ -7,8 +7,9 @@ from flask_smorest import Blueprint
 from backend import clock
 from backend.auth import access
 from backend.auth.roles import Role
+from backend.community.service import overseen_community_ids
 from backend.errors import ValidationFailed
-from backend.sla import service
+from backend.sla import clocks, policies, service
 from backend.sla.calendar import Unit
 from backend.sla.schemas import (
     MAX_YEAR,
@@ -22,6 +23,10 @@ from backend.sla.schemas import (
     CalendarYearWriteSchema,
     DueQuerySchema,
     DueSchema,
+    OverdueCountListSchema,
+    OverdueQuerySchema,
+    PolicyListSchema,
+    PolicySchema,
 )
 
 blp = Blueprint("calendar", __name__, description="工作日历与办理时限")
@@ -109,4 +114,82 @@ def compute_due(args):
         "due_at": due.at,
         "assumed_years": sorted(due.assumed_years),
         "note": due.note,
+    }
+
+
+# Policies and overdue counts: a blueprint of their own, beside the calendar's.
+sla_blp = Blueprint("sla", __name__, description="办理时限（SLA）与超时统计")
+
+
+@sla_blp.get("/sla/policies")
+@access.signed_in
+@sla_blp.response(200, PolicyListSchema)
+def list_policies():
+    """各服务类型及分类的签收、办结、延期与退单时限（默认值或街道设定）。"""
+    return {"items": policies.list_policies()}
+
+
+@sla_blp.put("/sla/policies/<string:service_kind>")
+@access.roles(Role.STREET_ADMIN)
+@sla_blp.arguments(PolicySchema)
+@sla_blp.response(200, PolicySchema)
+def set_kind_policy(args, service_kind):
+    """设定某服务类型的时限（街道管理员）。新的时限只用于此后开始计时的事项。"""
+    return policies.set_policy(
+        actor_id=g.principal.id, service_kind=service_kind, category_code=None, limits=args
+    )
+
+
+@sla_blp.delete("/sla/policies/<string:service_kind>")
+@access.roles(Role.STREET_ADMIN)
+@sla_blp.response(204)
+def reset_kind_policy(service_kind):
+    """恢复某服务类型的默认时限（街道管理员）。"""
+    policies.reset_policy(service_kind=service_kind, category_code=None)
+
+
+@sla_blp.put("/sla/policies/<string:service_kind>/categories/<string:category_code>")
+@access.roles(Role.STREET_ADMIN)
+@sla_blp.arguments(PolicySchema)
+@sla_blp.response(200, PolicySchema)
+def set_category_policy(args, service_kind, category_code):
+    """设定某服务分类的时限，优先于其服务类型的时限（街道管理员）。"""
+    _check_code(category_code)
+    return policies.set_policy(
+        actor_id=g.principal.id, service_kind=service_kind, category_code=category_code, limits=args
+    )
+
+
+@sla_blp.delete("/sla/policies/<string:service_kind>/categories/<string:category_code>")
+@access.roles(Role.STREET_ADMIN)
+@sla_blp.response(204)
+def reset_category_policy(service_kind, category_code):
+    """取消某服务分类的单独时限，改用其服务类型的时限（街道管理员）。"""
+    _check_code(category_code)
+    policies.reset_policy(service_kind=service_kind, category_code=category_code)
+
+
+_CATEGORY_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _check_code(code: str) -> None:
+    if not _CATEGORY_CODE.fullmatch(code):
+        raise ValidationFailed(details={"category_code": ["分类代码应为小写字母开头的字母、数字或下划线"]})
+
+
+@sla_blp.get("/sla/overdue")
+@access.roles(Role.SECRETARY, Role.STREET_ADMIN)
+@sla_blp.arguments(OverdueQuerySchema, location="query")
+@sla_blp.response(200, OverdueCountListSchema)
+def overdue_counts(args):
+    """按社区或社会组织统计超时：当前仍超时的数量，及期间内发生超时的数量（书记只看本社区）。"""
+    return {
+        "group_by": args["group_by"],
+        "items": clocks.overdue_counts(
+            group_by=args["group_by"],
+            community_ids=overseen_community_ids(g.principal),
+            subject_type=args["subject_type"],
+            since=args["since"],
+            until=args["until"],
+        ),
     }

@@ -4,6 +4,7 @@ from backend.clock import LOCAL_TZ
 from backend.fields import LocalDateTime
 from backend.sla.calendar import Unit
 from backend.sla.models import DAY_KINDS
+from backend.sla.rules import SERVICE_KIND_LABELS
 
 # Far enough for any real order; the bound keeps date arithmetic away from datetime's limits.
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -102,3 +103,80 @@ class DueSchema(ma.Schema):
         ma.fields.Integer(), dump_only=True, metadata={"description": "未公布放假安排、按周末推算的年份"}
     )
     note = ma.fields.String(dump_only=True, allow_none=True)
+
+
+class LimitSchema(ma.Schema):
+    amount = ma.fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=ma.validate.Range(min=0, min_inclusive=False, error="须大于 0"),
+    )
+    unit = ma.fields.Enum(Unit, by_value=True, required=True)
+    label = ma.fields.Method("_label", dump_only=True)
+
+    def _label(self, limit):
+        return limit.label()
+
+    @ma.validates_schema
+    def _fits_unit(self, data, **kwargs):
+        amount, unit = data.get("amount"), data.get("unit")
+        if amount is None or unit is None:
+            return
+        if amount > MAX_AMOUNT[unit]:
+            raise ma.ValidationError(f"不能超过 {MAX_AMOUNT[unit]}", "amount")
+        if unit is Unit.WORKING_DAYS and not float(amount).is_integer():
+            raise ma.ValidationError("工作日须为整数", "amount")
+        if round(amount, 2) != amount:
+            raise ma.ValidationError("最多保留两位小数", "amount")
+
+
+class PolicySchema(ma.Schema):
+    accept = ma.fields.Nested(LimitSchema, required=True, metadata={"description": "签收时限"})
+    complete = ma.fields.Nested(LimitSchema, required=True, metadata={"description": "办结时限"})
+    extension = ma.fields.Nested(
+        LimitSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "可延期时长；空为不允许延期"},
+    )
+    return_within = ma.fields.Nested(
+        LimitSchema,
+        load_default=None,
+        allow_none=True,
+        data_key="return",
+        metadata={"description": "派单后可退单的时限；空为不允许退单"},
+    )
+
+
+class PolicyEntrySchema(ma.Schema):
+    service_kind = ma.fields.String(dump_only=True)
+    service_kind_label = ma.fields.Function(lambda e: SERVICE_KIND_LABELS[e["service_kind"]], dump_only=True)
+    category_code = ma.fields.String(dump_only=True, allow_none=True)
+    source = ma.fields.String(dump_only=True, metadata={"description": "default 默认 | override 街道设定"})
+    policy = ma.fields.Nested(PolicySchema, dump_only=True)
+    updated_at = LocalDateTime(dump_only=True, allow_none=True)
+
+
+class PolicyListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(PolicyEntrySchema), required=True)
+
+
+class OverdueQuerySchema(ma.Schema):
+    group_by = ma.fields.String(
+        load_default="community", validate=ma.validate.OneOf(["community", "organization"])
+    )
+    subject_type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=32))
+    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+
+
+class OverdueCountSchema(ma.Schema):
+    id = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    open_overdue = ma.fields.Integer(dump_only=True, metadata={"description": "当前仍超时未办的数量"})
+    overdue_in_period = ma.fields.Integer(dump_only=True, metadata={"description": "期间内发生超时的数量"})
+
+
+class OverdueCountListSchema(ma.Schema):
+    group_by = ma.fields.String(required=True)
+    items = ma.fields.List(ma.fields.Nested(OverdueCountSchema), required=True)

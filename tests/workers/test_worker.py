@@ -1,6 +1,5 @@
 """A real RQ worker process runs a real job against the same database and Redis as the app."""
 
-import os
 import subprocess
 import sys
 
@@ -8,18 +7,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import JobStatus
 
-
-def worker_env(app) -> dict:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        REDIS_URL=app.config["REDIS_URL"],
-        SECRET_KEY=app.config["SECRET_KEY"],
-        SANDAN_ENCRYPTION_KEYS=app.config["ENCRYPTION_KEYS"],
-        SANDAN_HMAC_KEY=app.config["HMAC_KEY"],
-        SANDAN_INSTANCE_DIR=app.config["INSTANCE_DIR"],
-    )
-    return env
+from tests.worker_process import worker_env
 
 
 def test_worker_runs_a_job_end_to_end(app):

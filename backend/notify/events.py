@@ -1,0 +1,134 @@
+"""What can be notified: each event's Chinese title, how its inbox text reads, and how WeChat values are cut.
+
+Pure data and string functions: nothing here touches Flask or the database.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from backend import clock
+
+# The semantic fields callers pass; templates map WeChat's keys (thing1, time4...) onto these names.
+SEMANTIC_FIELDS = ("subject", "number", "state", "at", "note", "place")
+FIELD_LABELS = {
+    "subject": "事项",
+    "number": "编号",
+    "state": "状态",
+    "at": "时间",
+    "note": "备注",
+    "place": "地点",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    title: str
+    # The inbox's first sentence; may use any semantic field, ``subject`` is always present.
+    sentence: str
+    # A short state word used when the caller gives none (the phrase field of most templates).
+    default_state: str
+    # Whether WeChat's subscribe message carries it; inbox-only events have no template.
+    has_template: bool = True
+
+    def body(self, fields: dict[str, str]) -> str:
+        """The inbox text: the event's sentence, then every other given field on its own line."""
+        values = {**fields, "state": fields.get("state") or self.default_state}
+        if "at" in values:
+            values["at"] = format_time(values["at"])
+        used = set(re.findall(r"{(\w+)}", self.sentence))
+        lines = [self.sentence.format_map({k: values.get(k, "") for k in used})]
+        for key in SEMANTIC_FIELDS:
+            if key not in used and fields.get(key):
+                lines.append(f"{FIELD_LABELS[key]}：{values[key]}")
+        return "\n".join(lines)
+
+
+EVENTS: dict[str, Event] = {
+    e.name: e
+    for e in (
+        Event("order_accepted", "工单已受理", "您的「{subject}」已由社区受理。", "已受理"),
+        Event("order_dispatched", "工单已派单", "「{subject}」已派单，等待服务组织签收。", "待签收"),
+        Event("order_taken", "工单已签收", "服务组织已签收「{subject}」，正在安排办理。", "已签收"),
+        Event("order_resolved", "工单已回单", "「{subject}」已办理完成，请确认并评价。", "已回单"),
+        Event("order_overdue", "工单已超时", "「{subject}」已超过办理时限，请尽快处理。", "已超时"),
+        Event("errand_step_changed", "代办进度更新", "您的代办「{subject}」进度：{state}。", "已更新"),
+        Event("appointment_reminder", "预约提醒", "您预约的「{subject}」即将开始，请按时前往。", "待办理"),
+        Event("sla_warning", "黄牌预警", "「{subject}」临近办理时限，请抓紧办理。", "将到期", False),
+        Event("supervision_raised", "督办提醒", "「{subject}」已列入督办，请尽快处理。", "督办", False),
+    )
+}
+TEMPLATED_EVENTS = tuple(name for name, e in EVENTS.items() if e.has_template)
+
+
+def get_event(name: str) -> Event:
+    """Return the event called ``name``; ValueError for a name no one defined."""
+    try:
+        return EVENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown notification event {name!r}") from None
+
+
+# WeChat's subscribe-message value kinds, named by the key's prefix (thing1 → thing).
+WECHAT_KEY = re.compile(
+    r"^(thing|character_string|phrase|time|date|number|letter|symbol|amount|name|phone_number|car_number)"
+    r"([0-9]{1,2})$"
+)
+# Longest value WeChat accepts per kind (characters).
+VALUE_LIMITS = {
+    "thing": 20,
+    "character_string": 32,
+    "phrase": 5,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "amount": 32,
+    "name": 10,
+    "phone_number": 17,
+    "car_number": 8,
+}
+_NOT_ASCII_PRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an ISO 8601 time; a value without an offset is Beijing time."""
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=clock.LOCAL_TZ) if parsed.tzinfo is None else parsed
+
+
+def format_time(value: str) -> str:
+    """``2026-05-01T09:30:00+08:00`` → ``2026年05月01日 09:30`` (Asia/Shanghai)."""
+    return clock.to_local(parse_time(value)).strftime("%Y年%m月%d日 %H:%M")
+
+
+def fit_value(key: str, value: str) -> str:
+    """Cut a value to what WeChat accepts for the kind of key (thing ≤ 20, phrase ≤ 5...), marking cuts."""
+    match = WECHAT_KEY.match(key)
+    kind = match.group(1) if match else "thing"
+    if kind == "time":
+        return format_time(value)
+    if kind == "date":
+        return clock.to_local(parse_time(value)).strftime("%Y年%m月%d日")
+    if kind in ("character_string", "letter", "number", "phone_number"):
+        # ASCII only: a cut is marked with "..." rather than a character WeChat would refuse.
+        value = _NOT_ASCII_PRINTABLE.sub("", value) or "-"
+        limit = VALUE_LIMITS[kind]
+        return value if len(value) <= limit else value[: limit - 3] + "..."
+    value = " ".join(value.split()) or "无"
+    limit = VALUE_LIMITS.get(kind, 20)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def mapping_errors(mapping: dict) -> dict[str, list[str]]:
+    """Per WeChat key, what is wrong with a template's key → semantic field mapping (empty when fine)."""
+    errors: dict[str, list[str]] = {}
+    for key, field in mapping.items():
+        match = WECHAT_KEY.match(key) if isinstance(key, str) else None
+        if match is None:
+            errors[str(key)] = ["不是微信订阅消息的关键词，如 thing1、character_string2、time4"]
+        elif field not in SEMANTIC_FIELDS:
+            errors[key] = ["只能填 " + "、".join(SEMANTIC_FIELDS)]
+        elif match.group(1) in ("time", "date") and field != "at":
+            errors[key] = ["时间类关键词只能对应 at"]
+    return errors

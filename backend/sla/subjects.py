@@ -1,0 +1,47 @@
+"""What the SLA engine needs to know of the things it times (orders, errand steps): how to name one to a
+person, and what the owning domain does when a card is raised. Domains register at import; the engine never
+imports them."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Description:
+    """How a tracked item reads in a notification: "水管漏水维修", its number, the mini-program page."""
+
+    title: str
+    number: str
+    page: str | None = None
+
+
+@dataclass(frozen=True)
+class SubjectType:
+    name: str
+    label: str
+    describe: Callable[[int], Description]
+    # Called inside the card's transaction with the clock, after the engine's own effects.
+    on_warning: Callable[[object], None] | None = None
+    on_overdue: Callable[[object], None] | None = None
+    # The notification event people answerable for it get when it is overdue.
+    overdue_event: str = "supervision_raised"
+
+
+_TYPES: dict[str, SubjectType] = {}
+
+
+def register(subject_type: SubjectType) -> SubjectType:
+    """Make a kind of tracked item known to the engine (idempotent for the same definition)."""
+    existing = _TYPES.get(subject_type.name)
+    if existing is not None and existing != subject_type:
+        raise ValueError(f"subject type {subject_type.name!r} is already registered differently")
+    _TYPES[subject_type.name] = subject_type
+    return subject_type
+
+
+def get(name: str) -> SubjectType:
+    """Return the registered type, or a plain one naming the item by its type and number."""
+    found = _TYPES.get(name)
+    if found is not None:
+        return found
+    return SubjectType(name=name, label=name, describe=lambda subject_id: Description(name, str(subject_id)))

@@ -1,0 +1,84 @@
+"""SLA policies through the API: everyone reads them, street admins change them per kind or category."""
+
+from backend.sla import policies
+
+
+def test_defaults_are_listed_for_every_kind(client, auth):
+    response = client.get("/api/v1/sla/policies", headers=auth("resident_a1"))
+    assert response.status_code == 200
+    items = {i["service_kind"]: i for i in response.get_json()["items"]}
+    assert list(items) == ["urgent", "daily", "targeted", "professional"]
+    urgent = items["urgent"]
+    assert urgent["source"] == "default" and urgent["service_kind_label"] == "紧急性"
+    assert urgent["policy"]["accept"] == {"amount": 0.5, "unit": "hours", "label": "30分钟"}
+    assert urgent["policy"]["extension"] is None and urgent["policy"]["return"] is None
+    assert items["daily"]["policy"]["complete"]["label"] == "5个工作日"
+
+
+def test_a_street_admin_overrides_a_category_and_resets_it(client, auth):
+    body = {
+        "accept": {"amount": 4, "unit": "working_hours"},
+        "complete": {"amount": 2, "unit": "working_days"},
+        "extension": None,
+        "return": {"amount": 1, "unit": "working_days"},
+    }
+    response = client.put(
+        "/api/v1/sla/policies/daily/categories/repair", json=body, headers=auth("street_admin")
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["complete"]["label"] == "2个工作日"
+    policy = policies.policy_for(service_kind="daily", category_code="repair")
+    assert policy.complete.amount == 2 and policy.extension is None
+    # Other categories of the kind keep the kind's policy.
+    assert policies.policy_for(service_kind="daily", category_code="companionship").complete.amount == 5
+    listed = client.get("/api/v1/sla/policies", headers=auth("street_admin")).get_json()["items"]
+    assert [(i["category_code"], i["source"]) for i in listed if i["category_code"]] == [
+        ("repair", "override")
+    ]
+
+    response = client.delete("/api/v1/sla/policies/daily/categories/repair", headers=auth("street_admin"))
+    assert response.status_code == 204
+    assert policies.policy_for(service_kind="daily", category_code="repair").complete.amount == 5
+    again = client.delete("/api/v1/sla/policies/daily/categories/repair", headers=auth("street_admin"))
+    assert again.status_code == 404
+
+
+def test_a_kind_override_applies_to_its_categories(client, auth):
+    body = {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 12, "unit": "hours"}}
+    assert (
+        client.put("/api/v1/sla/policies/urgent", json=body, headers=auth("street_admin")).status_code == 200
+    )
+    policy = policies.policy_for(service_kind="urgent", category_code="emergency_help")
+    assert policy.accept.amount == 1 and policy.return_within is None
+
+
+def test_only_street_admins_change_policies(client, auth):
+    body = {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 12, "unit": "hours"}}
+    for person in ("secretary_a", "org_admin", "resident_a1"):
+        response = client.put("/api/v1/sla/policies/urgent", json=body, headers=auth(person))
+        assert response.status_code == 403, person
+
+
+def test_bad_policies_are_refused_by_field(client, auth):
+    headers = auth("street_admin")
+    cases = [
+        ({"accept": {"amount": 0, "unit": "hours"}, "complete": {"amount": 1, "unit": "hours"}}, "accept"),
+        ({"accept": {"amount": 1, "unit": "weeks"}, "complete": {"amount": 1, "unit": "hours"}}, "accept"),
+        (
+            {"accept": {"amount": 1.5, "unit": "working_days"}, "complete": {"amount": 3, "unit": "hours"}},
+            "accept",
+        ),
+        ({"accept": {"amount": 1, "unit": "hours"}}, "complete"),
+        (
+            {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 99999, "unit": "hours"}},
+            "complete",
+        ),
+    ]
+    for body, field in cases:
+        response = client.put("/api/v1/sla/policies/daily", json=body, headers=headers)
+        assert response.status_code == 422, body
+        assert field in response.get_json()["details"], response.get_json()
+    body = {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 1, "unit": "hours"}}
+    assert client.put("/api/v1/sla/policies/weekly", json=body, headers=headers).status_code == 404
+    response = client.put("/api/v1/sla/policies/daily/categories/Bad-Code", json=body, headers=headers)
+    assert response.status_code == 422 and "category_code" in response.get_json()["details"]

@@ -1,0 +1,72 @@
+"""Workers for tests: a real `sandan worker` process, or one pass of what a worker does, in this process (for
+frozen-clock tests, where time must be the test's)."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+
+def worker_env(app) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SANDAN_ENCRYPTION_KEYS=app.config["ENCRYPTION_KEYS"],
+        SANDAN_HMAC_KEY=app.config["HMAC_KEY"],
+        SANDAN_INSTANCE_DIR=app.config["INSTANCE_DIR"],
+        WECHAT_API_BASE_URL=app.config["WECHAT_API_BASE_URL"],
+    )
+    return env
+
+
+@contextlib.contextmanager
+def running_worker(app, *args: str):
+    """Run a worker (relay, scheduler and all) until the block ends, then stop it with SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "worker", *args],
+        env=worker_env(app),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 30, what: str = "condition") -> object:
+    """Poll until ``condition()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_due_jobs(connection) -> None:
+    """What a worker does at this moment: relay the outbox, move due scheduled jobs, run the queues."""
+    from rq import Queue, SimpleWorker
+    from rq.scheduler import RQScheduler
+
+    from backend.outbox import service as outbox
+
+    outbox.relay_all(connection=connection)
+    scheduler = RQScheduler(outbox.QUEUES, connection=connection)
+    scheduler.prepare_registries(outbox.QUEUES)
+    scheduler.enqueue_scheduled_jobs()
+    queues = [Queue(name, connection=connection) for name in outbox.QUEUES]
+    SimpleWorker(queues, connection=connection).work(burst=True)

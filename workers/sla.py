@@ -1,0 +1,69 @@
+"""SLA card jobs (from the outbox) and the periodic sweep (RQ's cron scheduler inside `sandan worker`)."""
+
+import logging
+import threading
+
+import redis
+from rq.cron import CronScheduler
+
+from backend.sla import clocks
+from workers.app_context import app
+from workers.registry import job
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 60
+# Every worker runs the cron loop (any one may be down); the lock lets one sweep at a time.
+SWEEP_LOCK = "sandan:sla:sweep-lock"
+
+
+@job(clocks.WARN_JOB)
+def warn(*, clock_id: int, generation: int) -> None:
+    """Raise a clock's yellow card (nothing if it moved, stopped or was already warned)."""
+    clocks.raise_warning(clock_id=clock_id, generation=generation)
+
+
+@job(clocks.OVERDUE_JOB)
+def overdue(*, clock_id: int, generation: int) -> None:
+    """Raise a clock's red card (nothing if it moved, stopped or was already raised)."""
+    clocks.raise_overdue(clock_id=clock_id, generation=generation)
+
+
+def sweep() -> dict:
+    """Re-send card jobs Redis lost and raise cards whose jobs never came; one sweeper at a time."""
+    from flask import current_app
+
+    from backend.db import db
+    from backend.extensions import get_redis
+
+    with app().app_context():
+        connection = get_redis()
+        lock = connection.lock(SWEEP_LOCK, timeout=10 * SWEEP_INTERVAL, blocking=False)
+        if not lock.acquire():
+            return {"skipped": True}
+        try:
+            result = clocks.sweep(connection=connection)
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            lock.release()
+        current_app.logger.info("sla sweep: %s", result)
+        return {"resent": result.resent, "warnings": result.warnings, "overdue": result.overdue}
+
+
+def cron_forever(redis_url: str, stop: threading.Event) -> None:
+    """Enqueue the sweep every minute through RQ's cron scheduler until stopped."""
+    connection = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
+    scheduler = CronScheduler(connection=connection, name=f"sandan-sweep-{threading.get_native_id()}")
+    scheduler.register(sweep, queue_name="low", interval=SWEEP_INTERVAL, job_timeout=5 * SWEEP_INTERVAL)
+    # The first sweep a minute after start: a starting worker has the relay's backlog to move first.
+    stop.wait(SWEEP_INTERVAL)
+    while not stop.is_set():
+        try:
+            scheduler.enqueue_jobs()
+            wait = scheduler.calculate_sleep_interval()
+        except redis.RedisError:
+            log.warning("sla cron: redis unavailable; retrying")
+            wait = 5
+        stop.wait(max(wait, 1))
