@@ -3,6 +3,7 @@
 import functools
 import random
 import time
+from pathlib import Path
 
 from flask import Flask, send_from_directory
 from sqlalchemy import event
@@ -56,9 +57,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app = Flask(__name__, static_folder=None)
     app.config.update(config)
+    if not app.config.get("UPLOAD_DIR"):
+        app.config["UPLOAD_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "uploads")
     app.json.ensure_ascii = False
 
-    import backend.outbox.models  # noqa: F401  (the outbox table is part of the schema)
+    # Tables of the schema that have no routes of their own.
+    import backend.idempotency
+    import backend.outbox.models  # noqa: F401
     from backend import errors
     from backend.auth import access
     from backend.extensions import api, migrate
@@ -73,14 +78,18 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from backend import health
     from backend.auth.routes import blp as auth_blp
+    from backend.catalog.routes import blp as catalog_blp
     from backend.community.routes import blp as community_blp
+    from backend.errands.routes import blp as errands_blp
     from backend.notify.routes import blp as notify_blp
+    from backend.orders.routes import blp as orders_blp
     from backend.organizations.routes import blp as organizations_blp
     from backend.privacy.routes import blp as privacy_blp
     from backend.queues import dashboard
     from backend.queues.routes import blp as queues_blp
     from backend.sla.routes import blp as calendar_blp
     from backend.sla.routes import sla_blp
+    from backend.storage.routes import blp as uploads_blp
     from backend.supervision.routes import blp as supervision_blp
 
     for blueprint in (
@@ -93,6 +102,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         supervision_blp,
         notify_blp,
         queues_blp,
+        catalog_blp,
+        orders_blp,
+        errands_blp,
+        uploads_blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(health.blp)

@@ -51,6 +51,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "ENCRYPTION_KEYS": _env("SANDAN_ENCRYPTION_KEYS", DEFAULT_ENCRYPTION_KEY),
         "HMAC_KEY": _env("SANDAN_HMAC_KEY", DEFAULT_HMAC_KEY),
         "INSTANCE_DIR": str(instance),
+        # A resolved order the resident neither confirms nor disputes closes itself after this many days.
+        "ORDERS_AUTO_CLOSE_DAYS": _int("SANDAN_ORDERS_AUTO_CLOSE_DAYS", 7),
+        # Uploaded photos; empty means <instance dir>/uploads.
+        "UPLOAD_DIR": _env("SANDAN_UPLOAD_DIR", ""),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{instance / 'sandan.db'}"),
         "REDIS_URL": _env("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "MAX_CONTENT_LENGTH": _int("SANDAN_MAX_BODY_BYTES", 10 * 1024 * 1024),

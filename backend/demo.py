@@ -9,6 +9,8 @@ from sqlalchemy import select
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import grant_role
+from backend.catalog.models import ServiceCategory
+from backend.catalog.service import load_catalog, shipped_catalog
 from backend.community.models import Community, Grid, Street
 from backend.db import db
 from backend.organizations.models import Organization, OrganizationCategory, Volunteer
@@ -18,14 +20,14 @@ STREET_NAME = "幸福街道"
 COMMUNITIES = ["阳光社区", "和平社区", "东湖社区", "新华社区"]
 GRIDS_PER_COMMUNITY = 3
 ORGANIZATIONS = [
-    ("夕阳红养老服务中心", ["elderly_care", "companionship"], 20),
-    ("邻里守望志愿服务队", ["companionship", "daily_errands"], 15),
-    ("安居家电维修服务社", ["home_repair", "appliance_repair"], 12),
-    ("阳光法律援助工作站", ["legal_advice", "dispute_mediation"], 8),
-    ("心语心理咨询中心", ["psychological_counselling"], 6),
-    ("和美调解委员会", ["dispute_mediation"], 10),
-    ("红十字应急救援队", ["emergency_help"], 10),
-    ("巧手家政服务合作社", ["housekeeping", "daily_errands"], 18),
+    ("夕阳红养老服务中心", ["elderly_care", "companionship", "health_check"], 20),
+    ("邻里守望志愿服务队", ["companionship", "disability_support", "child_care"], 15),
+    ("安居家电维修服务社", ["home_repair", "urgent_repair"], 12),
+    ("阳光法律援助工作站", ["legal_advice", "mediation"], 8),
+    ("心语心理咨询中心", ["counselling"], 6),
+    ("和美调解委员会", ["mediation"], 10),
+    ("红十字应急救援队", ["emergency_help", "urgent_repair"], 10),
+    ("巧手家政服务合作社", ["cleaning", "elderly_care"], 18),
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "桂兰", "建国", "玉兰", "志强", "淑珍", "德明", "海燕", "国华", "丽华", "建华", "凤英"]
@@ -53,12 +55,14 @@ def seed(*, production: bool = False) -> dict:
     if street is None:
         _seed_structure_and_people()
         db.session.commit()
+    load_catalog(shipped_catalog())
     return {
         "streets": db.session.query(Street).count(),
         "communities": db.session.query(Community).count(),
         "grids": db.session.query(Grid).count(),
         "organizations": db.session.query(Organization).count(),
         "users": db.session.query(User).count(),
+        "categories": db.session.query(ServiceCategory).count(),
     }
 
 

@@ -24,7 +24,7 @@ def job(name: str):
 
 
 # Modules whose import registers the product's jobs.
-JOB_MODULES = ("workers.jobs", "workers.sla")
+JOB_MODULES = ("workers.jobs", "workers.sla", "workers.orders")
 
 
 def import_all() -> None:

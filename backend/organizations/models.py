@@ -1,4 +1,4 @@
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.community.models import Community
@@ -24,6 +24,8 @@ class Organization(PublicIdMixin, TimestampMixin, db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     # How many orders it can carry at once; dispatch recommendations weigh open load against it.
     capacity: Mapped[int] = mapped_column(Integer, default=10)
+    # Multiplies its recommendation score; each bad rating lowers it a step, down to a floor.
+    dispatch_weight: Mapped[float] = mapped_column(Float, default=1.0)
     communities: Mapped[list[Community]] = relationship(secondary=organization_communities)
     categories: Mapped[list["OrganizationCategory"]] = relationship(
         cascade="all, delete-orphan", order_by="OrganizationCategory.category_code"

@@ -30,6 +30,9 @@ def test_public_endpoints_are_only_the_expected_ones(app):
         "api-docs.openapi_swagger_ui",
         "auth.login",
         "auth.refresh",
+        # The service catalog: anyone may read what can be ordered.
+        "catalog.get_category",
+        "catalog.list_categories",
         "health.healthz",
         "health.readyz",
         "swagger_assets",

@@ -1,0 +1,117 @@
+"""The service catalog: categories under the four service kinds, with their questions and SLA policy."""
+
+import json
+from importlib import resources
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend.catalog import questions as question_rules
+from backend.catalog.models import ServiceCategory
+from backend.db import db
+from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.sla import policies
+from backend.sla.rules import SERVICE_KINDS, Policy
+
+
+def list_categories(
+    *, service_kind: str | None = None, include_disabled: bool = False
+) -> list[ServiceCategory]:
+    """Return the catalog in display order, optionally one kind's, enabled ones unless asked otherwise."""
+    query = select(ServiceCategory).order_by(ServiceCategory.sort_order, ServiceCategory.id)
+    if service_kind:
+        query = query.where(ServiceCategory.service_kind == service_kind)
+    if not include_disabled:
+        query = query.where(ServiceCategory.enabled.is_(True))
+    return list(db.session.scalars(query))
+
+
+def get_category(code: str) -> ServiceCategory:
+    category = db.session.scalar(select(ServiceCategory).where(ServiceCategory.code == code))
+    if category is None:
+        raise NotFound("服务分类不存在")
+    return category
+
+
+def policy_of(category: ServiceCategory) -> Policy:
+    """The SLA policy in force for a category."""
+    return policies.policy_for(service_kind=category.service_kind, category_code=category.code)
+
+
+def _check_questions(questions: list[dict]) -> None:
+    errors = question_rules.definition_errors(questions)
+    if errors:
+        raise ValidationFailed("问题设置有误", details={"questions": errors})
+
+
+def create_category(
+    *,
+    code: str,
+    name: str,
+    service_kind: str,
+    description: str = "",
+    questions: list[dict] | None = None,
+    sort_order: int = 0,
+) -> ServiceCategory:
+    """Add a category to the catalog."""
+    if service_kind not in SERVICE_KINDS:
+        raise ValidationFailed(details={"service_kind": ["服务类型无效"]})
+    _check_questions(questions or [])
+    category = ServiceCategory(
+        code=code,
+        name=name,
+        service_kind=service_kind,
+        description=description,
+        questions=questions or [],
+        sort_order=sort_order,
+    )
+    db.session.add(category)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("分类代码已存在", code="category_exists", details={"code": ["已存在"]}) from None
+    return category
+
+
+def update_category(*, category: ServiceCategory, changes: dict) -> ServiceCategory:
+    """Change a category's name, kind, description, questions, order or whether it is offered.
+
+    Orders already placed keep the answers they gave; new questions apply to new orders only.
+    """
+    if "questions" in changes:
+        _check_questions(changes["questions"])
+    for field in ("name", "service_kind", "description", "questions", "enabled", "sort_order"):
+        if field in changes:
+            setattr(category, field, changes[field])
+    db.session.commit()
+    return category
+
+
+def load_catalog(entries: list[dict]) -> int:
+    """Add the categories not yet in the catalog (by code); existing ones stay as the street edited them."""
+    existing = set(db.session.scalars(select(ServiceCategory.code)))
+    added = 0
+    for order, entry in enumerate(entries):
+        if entry["code"] in existing:
+            continue
+        _check_questions(entry.get("questions", []))
+        db.session.add(
+            ServiceCategory(
+                code=entry["code"],
+                name=entry["name"],
+                service_kind=entry["service_kind"],
+                description=entry.get("description", ""),
+                questions=entry.get("questions", []),
+                sort_order=entry.get("sort_order", order * 10),
+            )
+        )
+        added += 1
+    db.session.commit()
+    return added
+
+
+def shipped_catalog() -> list[dict]:
+    """The starting catalog shipped with the product (used by the demo and the benchmarks)."""
+    text = resources.files("backend").joinpath("seed", "catalog.json").read_text(encoding="utf-8")
+    return json.loads(text)["categories"]

@@ -1,0 +1,77 @@
+"""Idempotency-Key on creating POSTs: a retried request gets the first request's resource, never a second.
+
+The key is remembered in the same transaction as the resource it created, under a unique index: of two
+concurrent requests with one key, one commits and the other's whole transaction (its resource included)
+rolls back, after which it finds and returns the first one's.
+"""
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend import clock
+from backend.db import UTCDateTime, db
+from backend.errors import ValidationFailed
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 64
+
+
+class IdempotentRequest(db.Model):
+    """The resource a creating POST made under an Idempotency-Key, for retries of the same request."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (Index("uq_idempotent_requests_user_key", "user_id", "endpoint", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    # The same key with another body is a client bug, answered 422 rather than silently ignored.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+def check_key(key: str | None) -> str | None:
+    """Validate the header's value (None when absent)."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise ValidationFailed(details={HEADER: [f"应为 1 至 {MAX_KEY_LENGTH} 个可打印 ASCII 字符"]})
+    return key
+
+
+def body_hash(body) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:
+    """Return the id of the resource this key already created, or None; 422 if the body differs."""
+    record = db.session.scalar(
+        select(IdempotentRequest).where(
+            IdempotentRequest.user_id == user_id,
+            IdempotentRequest.endpoint == endpoint,
+            IdempotentRequest.key == key,
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != body_hash(body):
+        raise ValidationFailed(
+            "同一个 Idempotency-Key 不能用于不同的请求", details={HEADER: ["该键已用于另一份内容"]}
+        )
+    return record.resource_id
+
+
+def remember(*, user_id: int, endpoint: str, key: str, body, resource_id: int) -> None:
+    """Record, in the caller's transaction, which resource the key created."""
+    db.session.add(
+        IdempotentRequest(
+            user_id=user_id, endpoint=endpoint, key=key, request_hash=body_hash(body), resource_id=resource_id
+        )
+    )

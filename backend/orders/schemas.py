@@ -1,0 +1,267 @@
+import marshmallow as ma
+
+from backend.auth.service import user_public_id
+from backend.clock import LOCAL_TZ, to_local
+from backend.fields import LocalDateTime, PublicId
+from backend.orders.models import NO_DEADLINE
+from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
+from backend.privacy.masking import mask_phone
+from backend.sla.calendar import Unit
+from backend.sla.rules import SERVICE_KINDS
+
+PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}$", error="请输入 11 位手机号")
+PUBLIC_ID = ma.validate.Length(min=1, max=24)
+
+
+class OrderCreateSchema(ma.Schema):
+    category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    description = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=1000))
+    answers = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Length(max=64)), load_default=dict)
+    address = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=200))
+    grid_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)
+    resident_id = ma.fields.String(
+        load_default=None,
+        validate=PUBLIC_ID,
+        metadata={"description": "代录时填写居民的 id；居民本人点单不填"},
+    )
+    latitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-90, max=90))
+    longitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-180, max=180))
+    preferred_start = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    preferred_end = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    contact_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    contact_phone = ma.fields.String(required=True, validate=PHONE)
+    photo_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
+
+
+class ReasonSchema(ma.Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+
+
+class NoteSchema(ma.Schema):
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class AcceptSchema(NoteSchema):
+    service_kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SERVICE_KINDS))
+
+
+class DispatchSchema(NoteSchema):
+    organization_ids = ma.fields.List(
+        ma.fields.String(validate=PUBLIC_ID), required=True, validate=ma.validate.Length(min=1, max=50)
+    )
+    pool = ma.fields.Boolean(load_default=False, metadata={"description": "抢单池：多个组织中先接单者得"})
+
+
+class TakeSchema(ma.Schema):
+    organization_id = ma.fields.String(
+        load_default=None, validate=PUBLIC_ID, metadata={"description": "管理多个组织时，以哪个组织接单"}
+    )
+
+
+class AssignSchema(ma.Schema):
+    volunteer_ids = ma.fields.List(
+        ma.fields.String(validate=PUBLIC_ID), required=True, validate=ma.validate.Length(min=1, max=20)
+    )
+
+
+class ExtensionRequestSchema(ReasonSchema):
+    amount = ma.fields.Float(required=True, validate=ma.validate.Range(min=0, min_inclusive=False))
+    unit = ma.fields.String(required=True, validate=ma.validate.OneOf([u.value for u in Unit]))
+
+
+class ResolveSchema(ma.Schema):
+    note = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=1000))
+    proof_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
+
+
+class RateSchema(ma.Schema):
+    level = ma.fields.Integer(
+        required=True,
+        validate=ma.validate.Range(min=1, max=5),
+        metadata={"description": "5 很满意 · 4 满意 · 3 较满意 · 2 基本满意 · 1 不满意"},
+    )
+    tags = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=20)),
+        load_default=list,
+        validate=ma.validate.Length(max=10),
+    )
+    comment = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class EventSchema(ma.Schema):
+    at = LocalDateTime(dump_only=True)
+    action = ma.fields.String(dump_only=True)
+    action_label = ma.fields.String(dump_only=True)
+    actor_role = ma.fields.String(dump_only=True)
+    by_system = ma.fields.Function(lambda e: e.actor_id is None, dump_only=True)
+    actor_id = ma.fields.Function(
+        lambda e: user_public_id(e.actor_id) if e.actor_id else None, dump_only=True
+    )
+    from_state = ma.fields.String(dump_only=True, allow_none=True)
+    to_state = ma.fields.String(dump_only=True)
+    to_state_label = ma.fields.Function(lambda e: STATE_LABELS[e.to_state], dump_only=True)
+    note = ma.fields.String(dump_only=True)
+    data = ma.fields.Dict(dump_only=True)
+
+
+class RatingSchema(ma.Schema):
+    level = ma.fields.Integer(dump_only=True)
+    level_label = ma.fields.String(dump_only=True)
+    tags = ma.fields.List(ma.fields.String(), dump_only=True)
+    comment = ma.fields.String(dump_only=True)
+    created_at = LocalDateTime(dump_only=True)
+
+
+class PhotoSchema(ma.Schema):
+    id = PublicId()
+    content_type = ma.fields.String(dump_only=True)
+    url = ma.fields.String(dump_only=True)
+
+
+class OrderSummarySchema(ma.Schema):
+    """What lists show: enough to pick an order, nothing personal."""
+
+    id = PublicId()
+    number = ma.fields.String(dump_only=True)
+    category = ma.fields.Function(lambda o: o.category.code, dump_only=True)
+    category_name = ma.fields.Function(lambda o: o.category.name, dump_only=True)
+    service_kind = ma.fields.String(dump_only=True)
+    service_kind_label = ma.fields.String(dump_only=True)
+    state = ma.fields.String(dump_only=True)
+    state_label = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    due_at = ma.fields.Method("_due_at", dump_only=True, allow_none=True)
+    is_overdue = ma.fields.Boolean(dump_only=True)
+    is_supervised = ma.fields.Boolean(dump_only=True)
+    possible_duplicate = ma.fields.Function(lambda o: o.possible_duplicate_of_id is not None, dump_only=True)
+    extension_requested = ma.fields.Function(lambda o: o.extension_request is not None, dump_only=True)
+    pool = ma.fields.Boolean(dump_only=True)
+    created_at = LocalDateTime(dump_only=True)
+
+    def _due_at(self, order):
+        return None if order.due_at >= NO_DEADLINE else to_local(order.due_at).isoformat()
+
+
+class OrderSchema(OrderSummarySchema):
+    """One order as a given viewer may see it (``order.view``, filled by orders.views.with_view)."""
+
+    answers = ma.fields.Dict(dump_only=True)
+    address = ma.fields.Method("_address", dump_only=True)
+    contact_name = ma.fields.Method("_contact_name", dump_only=True)
+    contact_phone = ma.fields.Method("_contact_phone", dump_only=True)
+    contact_masked = ma.fields.Function(lambda o: not o.view["contact_visible"], dump_only=True)
+    entered_on_behalf = ma.fields.Function(lambda o: o.entered_by_role is not None, dump_only=True)
+    grid_id = ma.fields.Function(lambda o: o.view["grid"].public_id, dump_only=True)
+    grid_name = ma.fields.Function(lambda o: o.view["grid"].name, dump_only=True)
+    community_id = ma.fields.Function(lambda o: o.view["community"].public_id, dump_only=True)
+    community_name = ma.fields.Function(lambda o: o.view["community"].name, dump_only=True)
+    latitude = ma.fields.Method("_latitude", dump_only=True)
+    longitude = ma.fields.Method("_longitude", dump_only=True)
+    preferred_start = LocalDateTime(dump_only=True, allow_none=True)
+    preferred_end = LocalDateTime(dump_only=True, allow_none=True)
+    organization = ma.fields.Function(lambda o: o.view["organization"], dump_only=True)
+    offered_to = ma.fields.Function(lambda o: o.view["offered_to"], dump_only=True)
+    volunteers = ma.fields.Function(lambda o: o.view["volunteers"], dump_only=True)
+    photos = ma.fields.Function(lambda o: o.view["photos"], dump_only=True)
+    proof = ma.fields.Function(lambda o: o.view["proof"], dump_only=True)
+    resolution_note = ma.fields.String(dump_only=True)
+    extension_request = ma.fields.Dict(dump_only=True, allow_none=True)
+    extension_granted = ma.fields.Boolean(dump_only=True)
+    return_count = ma.fields.Integer(dump_only=True)
+    reopen_count = ma.fields.Integer(dump_only=True)
+    rating = ma.fields.Function(lambda o: o.view["rating"], dump_only=True)
+    allowed_actions = ma.fields.Function(lambda o: o.view["allowed_actions"], dump_only=True)
+    allowed_action_labels = ma.fields.Function(
+        lambda o: [ACTION_LABELS[a] for a in o.view["allowed_actions"]], dump_only=True
+    )
+    timeline = ma.fields.Function(lambda o: EventSchema(many=True).dump(o.view["timeline"]), dump_only=True)
+    accepted_at = LocalDateTime(dump_only=True, allow_none=True)
+    dispatched_at = LocalDateTime(dump_only=True, allow_none=True)
+    taken_at = LocalDateTime(dump_only=True, allow_none=True)
+    resolved_at = LocalDateTime(dump_only=True, allow_none=True)
+    closed_at = LocalDateTime(dump_only=True, allow_none=True)
+
+    def _address(self, order):
+        if order.view["contact_visible"]:
+            return order.address
+        return f"{order.view['community'].name}{order.view['grid'].name}（接单后可见详细地址）"
+
+    def _contact_name(self, order):
+        name = order.contact_name
+        return name if order.view["contact_visible"] else name[:1] + "*" * max(1, len(name) - 1)
+
+    def _contact_phone(self, order):
+        return order.contact_phone if order.view["contact_visible"] else mask_phone(order.contact_phone)
+
+    def _latitude(self, order):
+        return order.latitude if order.view["contact_visible"] else None
+
+    def _longitude(self, order):
+        return order.longitude if order.view["contact_visible"] else None
+
+
+class OrderListQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=120))
+    state = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATES))
+
+
+class BoardQuerySchema(OrderListQuerySchema):
+    community_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)
+    service_kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SERVICE_KINDS))
+    category = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
+    grid_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)
+    overdue = ma.fields.Boolean(load_default=None)
+    supervised = ma.fields.Boolean(load_default=None)
+    needs_action = ma.fields.Boolean(
+        load_default=True, metadata={"description": "只看待受理、待派单、已退单、待签收或待批延期的工单"}
+    )
+
+
+class OrderPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(OrderSummarySchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+class BoardPageSchema(OrderPageSchema):
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+
+
+class CandidateSchema(ma.Schema):
+    organization_id = ma.fields.Function(lambda c: c.organization.public_id, dump_only=True)
+    name = ma.fields.Function(lambda c: c.organization.name, dump_only=True)
+    score = ma.fields.Float(dump_only=True)
+    open_load = ma.fields.Integer(dump_only=True)
+    capacity = ma.fields.Integer(dump_only=True)
+    rating = ma.fields.Float(dump_only=True, allow_none=True)
+    on_time_rate = ma.fields.Float(dump_only=True, allow_none=True)
+    grid_orders = ma.fields.Integer(dump_only=True)
+    reasons = ma.fields.List(ma.fields.String(), dump_only=True)
+
+
+class CandidateListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CandidateSchema), required=True)
+
+
+class RatingStatsQuerySchema(ma.Schema):
+    group_by = ma.fields.String(
+        load_default="organization", validate=ma.validate.OneOf(["organization", "community"])
+    )
+    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+
+
+class RatingStatsSchema(ma.Schema):
+    id = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    orders = ma.fields.Integer(dump_only=True)
+    rated = ma.fields.Integer(dump_only=True)
+    satisfaction_rate = ma.fields.Float(dump_only=True, allow_none=True, metadata={"description": "满意率"})
+    response_rate = ma.fields.Float(dump_only=True, allow_none=True, metadata={"description": "响应率"})
+    resolution_rate = ma.fields.Float(dump_only=True, allow_none=True, metadata={"description": "解决率"})
+    levels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), dump_only=True)
+
+
+class RatingStatsListSchema(ma.Schema):
+    group_by = ma.fields.String(required=True)
+    items = ma.fields.List(ma.fields.Nested(RatingStatsSchema), required=True)

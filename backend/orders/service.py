@@ -1,0 +1,1030 @@
+"""The three-order flow (三单): residents place orders, secretaries accept and dispatch, organizations take
+and carry them out, residents confirm and rate. Every action goes through the state table in orders.states,
+writes a timeline event, moves the SLA clocks and records its notifications in the same transaction.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from backend import clock as wall
+from backend.auth.models import User
+from backend.auth.roles import Role, ScopeType
+from backend.auth.service import members_with_role
+from backend.catalog import questions
+from backend.catalog.models import ServiceCategory
+from backend.catalog.service import policy_of
+from backend.community.models import Community, Grid
+from backend.db import db
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.notify.service import notify_many
+from backend.orders import states
+from backend.orders.models import (
+    NO_DEADLINE,
+    URGENCY_RANK,
+    Order,
+    OrderAssignment,
+    OrderEvent,
+    OrderOffer,
+    Rating,
+)
+from backend.organizations.models import Organization, Volunteer
+from backend.outbox import service as outbox
+from backend.sla import clocks, subjects
+from backend.sla.calendar import Unit
+from backend.sla.rules import SERVICE_KINDS, Limit
+from backend.sla.service import load_calendar
+from backend.storage import service as storage
+from backend.supervision import service as supervision
+
+SUBJECT = "order"
+ACCEPT_CLOCK, COMPLETE_CLOCK = "accept", "complete"
+# Timers the system acts on for urgent orders: dispatch one nobody dispatched, re-dispatch one nobody took.
+DISPATCH_TIMER, TAKE_TIMER = "dispatch", "take"
+URGENT_DISPATCH_AFTER = Limit("0.17", Unit.HOURS)  # about ten minutes
+URGENT_TAKE_AFTER = Limit("0.17", Unit.HOURS)
+REOPEN_WITHIN = timedelta(days=7)
+OPEN_STATES = frozenset(states.STATES) - states.FINAL_STATES - {"resolved"}
+AUTO_CLOSE_JOB = "orders.auto_close"
+BAD_RATING = 2  # 基本满意 and 不满意 open a 督办 and cost the organization dispatch weight
+BAD_RATING_PENALTY, MIN_DISPATCH_WEIGHT = 0.1, 0.5
+
+
+class IllegalAction(Conflict):
+    """409 for an action the order's state or the caller's role does not allow, saying what would be."""
+
+    def __init__(self, order: Order, action: str, actors: frozenset[str], message: str | None = None):
+        allowed = states.allowed_actions(order.state, actors)
+        label = states.ACTION_LABELS.get(action, action)
+        super().__init__(
+            message or f"工单当前为“{order.state_label}”，不能{label}",
+            code="illegal_action",
+            details={"state": order.state, "state_label": order.state_label, "allowed_actions": allowed},
+        )
+
+
+# Who the caller is to this order
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    actors: frozenset[str]
+    # The organization the caller acts for, when acting as an organization admin or volunteer.
+    organization_id: int | None = None
+
+
+def _membership_ids(user: User, role: str, scope_type: str) -> set[int]:
+    return {m.scope_id for m in user.memberships if m.role == role and m.scope_type == scope_type}
+
+
+def _street_of(community_id: int) -> int:
+    return db.session.scalar(select(Community.street_id).where(Community.id == community_id))
+
+
+def _offered_orgs(order: Order, *, active_only: bool) -> set[int]:
+    query = select(OrderOffer.organization_id).where(OrderOffer.order_id == order.id)
+    if active_only:
+        query = query.where(OrderOffer.active.is_(True))
+    return set(db.session.scalars(query))
+
+
+def _volunteer_entries(user: User) -> dict[int, int]:
+    """{volunteer id: organization id} for the user's roster entries."""
+    return dict(
+        db.session.execute(
+            select(Volunteer.id, Volunteer.organization_id).where(Volunteer.user_id == user.id)
+        ).all()
+    )
+
+
+def caller_for(order: Order, user: User) -> Caller:
+    """Work out in which capacities a user stands to an order (possibly none)."""
+    actors: set[str] = set()
+    organization_id = None
+    if order.resident_id == user.id:
+        actors.add(states.OWNER)
+    if order.community_id in _membership_ids(user, Role.SECRETARY, ScopeType.COMMUNITY):
+        actors.add(states.SECRETARY)
+    if _street_of(order.community_id) in _membership_ids(user, Role.STREET_ADMIN, ScopeType.STREET):
+        actors.add(states.STREET_ADMIN)
+    admin_of = _membership_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
+    if admin_of:
+        if order.organization_id in admin_of:
+            actors.add(states.ORG_ADMIN)
+            organization_id = order.organization_id
+        elif order.state == "dispatched":
+            offered = sorted(admin_of & _offered_orgs(order, active_only=True))
+            if offered:
+                actors.add(states.ORG_ADMIN)
+                organization_id = offered[0]
+    entries = _volunteer_entries(user)
+    if entries and order.organization_id in entries.values():
+        assigned = set(
+            db.session.scalars(
+                select(OrderAssignment.volunteer_id).where(OrderAssignment.order_id == order.id)
+            )
+        )
+        if assigned & set(entries):
+            actors.add(states.VOLUNTEER)
+            organization_id = organization_id or order.organization_id
+    return Caller(user=user, actors=frozenset(actors), organization_id=organization_id)
+
+
+def can_view(order: Order, user: User) -> bool:
+    """Residents their own; overseers their community or street; organizations what was dispatched to them;
+    volunteers what they are assigned; grid workers their grid."""
+    if caller_for(order, user).actors:
+        return True
+    if order.grid_id in _membership_ids(user, Role.GRID_WORKER, ScopeType.GRID):
+        return True
+    admin_of = _membership_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
+    return bool(admin_of & _offered_orgs(order, active_only=False))
+
+
+def contact_visible(order: Order, user: User) -> bool:
+    """Phone and exact address: the resident, the community, and the organization only while it holds the
+    order (after taking it, until it closes)."""
+    caller = caller_for(order, user)
+    if caller.actors & {states.OWNER, states.SECRETARY, states.STREET_ADMIN}:
+        return True
+    if order.grid_id in _membership_ids(user, Role.GRID_WORKER, ScopeType.GRID):
+        return True
+    holds = order.state in states.HELD_STATES and caller.organization_id == order.organization_id
+    return holds and bool(caller.actors & states.DOERS)
+
+
+def get_order(public_id: str, *, viewer: User) -> Order:
+    """Return an order the viewer may see; 404 otherwise (whether it exists is nobody else's business)."""
+    order = db.session.scalar(select(Order).where(Order.public_id == public_id))
+    if order is None or not can_view(order, viewer):
+        raise NotFound("工单不存在")
+    return order
+
+
+def _lock(order: Order) -> Order:
+    """Re-read the order under a row lock (PostgreSQL) so two actions on it run one after the other."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+    db.session.refresh(order)
+    return order
+
+
+# Timeline
+
+
+def _event(
+    order: Order,
+    *,
+    action: str,
+    actor: User | None,
+    actor_role: str,
+    from_state: str | None,
+    note: str = "",
+    data: dict | None = None,
+) -> OrderEvent:
+    event = OrderEvent(
+        order_id=order.id,
+        at=wall.now(),
+        actor_id=actor.id if actor else None,
+        actor_role=actor_role,
+        action=action,
+        from_state=from_state,
+        to_state=order.state,
+        note=note,
+        data=data or {},
+    )
+    db.session.add(event)
+    return event
+
+
+def _log(order: Order, caller: "Caller", action: str, before: str | None, note: str = "", data=None):
+    """The event of an action the caller took, in the capacity that allowed it."""
+    return _event(
+        order,
+        action=action,
+        actor=caller.user,
+        actor_role=_actor_role(caller, action),
+        from_state=before,
+        note=note,
+        data=data,
+    )
+
+
+def _system_event(order: Order, action: str, note: str = "", data=None):
+    """An event Sandan caused by itself (a card, an automatic dispatch, a 督办), in the current state."""
+    return _event(
+        order,
+        action=action,
+        actor=None,
+        actor_role=states.SYSTEM,
+        from_state=order.state,
+        note=note,
+        data=data,
+    )
+
+
+def timeline(order: Order) -> list[OrderEvent]:
+    """The order's events, oldest first."""
+    return list(
+        db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id))
+    )
+
+
+def _role_word(caller: Caller, action: str) -> str:
+    """The capacity an action was taken in, for the timeline."""
+    allowed = states.transition_actors(action) & caller.actors
+    for actor in (states.OWNER, states.SECRETARY, states.STREET_ADMIN, states.ORG_ADMIN, states.VOLUNTEER):
+        if actor in allowed:
+            return actor
+    return sorted(caller.actors)[0] if caller.actors else "unknown"
+
+
+# Notifications
+
+
+def _describe(order: Order) -> dict[str, str]:
+    return {"subject": order.category.name, "number": order.number, "state": order.state_label}
+
+
+def _page(order: Order) -> str:
+    return f"pages/orders/detail?id={order.public_id}"
+
+
+def _tell(order: Order, event: str, user_ids, **fields) -> None:
+    ids = [i for i in user_ids if i is not None]
+    if ids:
+        notify_many(
+            user_ids=ids,
+            event=event,
+            fields={**_describe(order), **fields},
+            page=_page(order),
+            subject_type=SUBJECT,
+            subject_id=order.id,
+        )
+
+
+def _org_admins(organization_ids) -> list[int]:
+    people: list[int] = []
+    for organization_id in sorted(organization_ids):
+        people += members_with_role(
+            role=Role.ORG_ADMIN, scope_type=ScopeType.ORGANIZATION, scope_id=organization_id
+        )
+    return people
+
+
+def _secretaries(order: Order) -> list[int]:
+    return members_with_role(role=Role.SECRETARY, scope_type=ScopeType.COMMUNITY, scope_id=order.community_id)
+
+
+# Clocks
+
+
+def _policy(order: Order):
+    return policy_of(order.category)
+
+
+def _start_clock(order: Order, name: str, limit: Limit, *, escalates: bool = True) -> None:
+    clock = clocks.start(
+        subject_type=SUBJECT,
+        subject_id=order.id,
+        name=name,
+        limit=limit,
+        community_id=order.community_id,
+        organization_id=order.organization_id,
+        escalates=escalates,
+    )
+    if escalates:
+        order.due_at = clock.due_at or NO_DEADLINE
+
+
+def _clock(order: Order, name: str):
+    return clocks.current(subject_type=SUBJECT, subject_id=order.id, name=name)
+
+
+def _stop_clock(order: Order, name: str, reason: str = "met") -> None:
+    found = _clock(order, name)
+    if found is not None:
+        clocks.stop(clock=found, reason=reason)
+
+
+def _refresh_due(order: Order) -> None:
+    """Show the deadline of the clock running now (completion before acceptance)."""
+    for name in (COMPLETE_CLOCK, ACCEPT_CLOCK):
+        found = _clock(order, name)
+        if found is not None:
+            order.due_at = found.due_at or NO_DEADLINE
+            return
+    order.due_at = NO_DEADLINE
+
+
+# Placing
+
+
+def _resident_grid_ids(user: User) -> set[int]:
+    return _membership_ids(user, Role.RESIDENT, ScopeType.GRID)
+
+
+def _grid(public_id: str | None, *, field: str = "grid_id") -> Grid | None:
+    if public_id is None:
+        return None
+    grid = db.session.scalar(select(Grid).where(Grid.public_id == public_id))
+    if grid is None:
+        raise ValidationFailed(details={field: ["网格不存在"]})
+    return grid
+
+
+def _placing_for(
+    actor: User, resident_public_id: str | None, grid: Grid | None
+) -> tuple[User, Grid, str | None]:
+    """Return (resident, grid, entered_by_role): the resident themself, or a grid worker / secretary 代录."""
+    if resident_public_id is None:
+        homes = _resident_grid_ids(actor)
+        if not homes:
+            raise Forbidden("请先登记居住的网格再点单", code="residence_required")
+        if grid is None:
+            if len(homes) > 1:
+                raise ValidationFailed(details={"grid_id": ["您登记了多个网格，请选择本次服务的网格"]})
+            grid = db.session.get(Grid, next(iter(homes)))
+        elif grid.id not in homes:
+            raise ValidationFailed(details={"grid_id": ["只能在自己登记的网格点单"]})
+        return actor, grid, None
+    resident = db.session.scalar(select(User).where(User.public_id == resident_public_id))
+    if resident is None or not _resident_grid_ids(resident):
+        raise ValidationFailed(details={"resident_id": ["居民不存在或未登记网格"]})
+    homes = _resident_grid_ids(resident)
+    if grid is None:
+        grid = db.session.get(Grid, min(homes))
+    if grid.id not in homes:
+        raise ValidationFailed(details={"grid_id": ["该居民未登记在这个网格"]})
+    if grid.id in _membership_ids(actor, Role.GRID_WORKER, ScopeType.GRID):
+        return resident, grid, Role.GRID_WORKER
+    if grid.community_id in _membership_ids(actor, Role.SECRETARY, ScopeType.COMMUNITY):
+        return resident, grid, Role.SECRETARY
+    raise Forbidden("只能为本网格或本社区的居民代录", code="out_of_scope")
+
+
+def _likely_duplicate(resident_id: int, category_id: int) -> int | None:
+    return db.session.scalar(
+        select(Order.id)
+        .where(
+            Order.resident_id == resident_id,
+            Order.category_id == category_id,
+            Order.state.in_(sorted(OPEN_STATES)),
+        )
+        .order_by(Order.id.desc())
+        .limit(1)
+    )
+
+
+def place_order(
+    *,
+    actor: User,
+    category_code: str,
+    description: str,
+    address: str,
+    contact_name: str,
+    contact_phone: str,
+    answers: dict | None = None,
+    grid_public_id: str | None = None,
+    resident_public_id: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    preferred_start: datetime | None = None,
+    preferred_end: datetime | None = None,
+    photo_ids: list[str] | None = None,
+) -> Order:
+    """Place an order (点单) for oneself, or for a resident (代录); the caller commits."""
+    category = db.session.scalar(select(ServiceCategory).where(ServiceCategory.code == category_code))
+    if category is None or not category.enabled:
+        raise ValidationFailed(details={"category": ["服务分类不存在或已停用"]})
+    clean, errors = questions.check_answers(category.questions, answers or {})
+    if errors:
+        raise ValidationFailed("请检查填写的内容", details={"answers": errors})
+    if preferred_start and preferred_end and preferred_end <= preferred_start:
+        raise ValidationFailed(details={"preferred_end": ["结束时间须晚于开始时间"]})
+    resident, grid, entered_by_role = _placing_for(actor, resident_public_id, _grid(grid_public_id))
+    order = Order(
+        number="",
+        resident_id=resident.id,
+        entered_by_id=actor.id if entered_by_role else None,
+        entered_by_role=entered_by_role,
+        category_id=category.id,
+        category=category,
+        service_kind=category.service_kind,
+        urgency_rank=URGENCY_RANK[category.service_kind],
+        community_id=grid.community_id,
+        grid_id=grid.id,
+        description=description,
+        answers=clean,
+        address=address,
+        contact_name=contact_name,
+        contact_phone=contact_phone,
+        latitude=latitude,
+        longitude=longitude,
+        preferred_start=preferred_start,
+        preferred_end=preferred_end,
+        state="submitted",
+        possible_duplicate_of_id=_likely_duplicate(resident.id, category.id),
+    )
+    db.session.add(order)
+    db.session.flush()
+    order.number = f"{wall.to_local(wall.now()):%Y%m%d}{order.id:08d}"
+    if photo_ids:
+        storage.attach(
+            owner_id=actor.id,
+            public_ids=photo_ids,
+            attached_type=SUBJECT,
+            attached_id=order.id,
+            field="photo_ids",
+        )
+    data = {"possible_duplicate_of": order.possible_duplicate_of_id} if order.possible_duplicate_of_id else {}
+    role = entered_by_role or states.OWNER
+    _event(
+        order,
+        action="place",
+        actor=actor,
+        actor_role=role,
+        from_state=None,
+        note="代录" if entered_by_role else "",
+        data=data,
+    )
+    if order.service_kind == "urgent":
+        # An emergency counts from the call, around the clock, and is dispatched by Sandan if nobody does.
+        _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
+        _start_clock(order, DISPATCH_TIMER, URGENT_DISPATCH_AFTER, escalates=False)
+    _tell(order, "order_accepted", _secretaries(order), state="新工单", note=category.name)
+    return order
+
+
+# Acting on orders
+
+
+def _begin(order: Order, user: User | None, action: str) -> tuple[Caller, str]:
+    """Lock the order and check the action is allowed to this caller now; return (caller, state before)."""
+    _lock(order)
+    caller = (
+        caller_for(order, user) if user is not None else Caller(user=None, actors=frozenset({states.SYSTEM}))
+    )
+    if not states.can(order.state, action, caller.actors):
+        if not caller.actors and user is not None and not can_view(order, user):
+            raise NotFound("工单不存在")
+        raise IllegalAction(order, action, caller.actors)
+    return caller, order.state
+
+
+def _finish(order: Order, to_state: str | None = None) -> None:
+    if to_state:
+        order.state = to_state
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("工单刚被他人处理，请刷新后再试", code="order_changed") from None
+
+
+def _actor_role(caller: Caller, action: str) -> str:
+    return states.SYSTEM if caller.user is None else _role_word(caller, action)
+
+
+def accept(*, order: Order, actor: User, service_kind: str | None = None, note: str = "") -> Order:
+    """Accept a new order into the community's care (受理), optionally correcting its service kind."""
+    caller, before = _begin(order, actor, "accept")
+    _accept(order, service_kind)
+    _finish(order, "accepted")
+    _log(order, caller, "accept", before, note=note)
+    _tell(order, "order_accepted", [order.resident_id])
+    return order
+
+
+def _accept(order: Order, service_kind: str | None) -> None:
+    if service_kind and service_kind != order.service_kind:
+        if service_kind not in SERVICE_KINDS:
+            raise ValidationFailed(details={"service_kind": ["服务类型无效"]})
+        order.service_kind = service_kind
+        order.urgency_rank = URGENCY_RANK[service_kind]
+    order.accepted_at = order.accepted_at or wall.now()
+    if _clock(order, ACCEPT_CLOCK) is None:
+        _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
+
+
+def _end(order: Order, state: str) -> None:
+    """Finish an order that will not be carried out: no offers stand, no clock runs."""
+    order.closed_at = wall.now()
+    db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
+    _finish(order, state)
+    clocks.stop_all(subject_type=SUBJECT, subject_id=order.id, reason=state)
+    order.due_at = NO_DEADLINE
+
+
+def reject(*, order: Order, actor: User, reason: str) -> Order:
+    """Decline a new order with a reason the resident will read (驳回)."""
+    caller, before = _begin(order, actor, "reject")
+    _end(order, "rejected")
+    _log(order, caller, "reject", before, note=reason)
+    _tell(order, "order_accepted", [order.resident_id], state="已驳回", note=reason)
+    return order
+
+
+def _eligible(order: Order, organization_ids: list[int]) -> list[Organization]:
+    orgs = list(db.session.scalars(select(Organization).where(Organization.id.in_(organization_ids))))
+    found = {o.id for o in orgs}
+    if missing := [i for i in organization_ids if i not in found]:
+        raise ValidationFailed(details={"organization_ids": [f"社会组织不存在：{len(missing)} 个"]})
+    street_id = _street_of(order.community_id)
+    if any(o.street_id != street_id for o in orgs):
+        raise ValidationFailed(details={"organization_ids": ["只能派给本街道的社会组织"]})
+    return orgs
+
+
+def organizations_by_public_id(public_ids: list[str]) -> list[int]:
+    ids = dict(
+        db.session.execute(
+            select(Organization.public_id, Organization.id).where(Organization.public_id.in_(public_ids))
+        ).all()
+    )
+    if missing := [p for p in public_ids if p not in ids]:
+        raise ValidationFailed(details={"organization_ids": [f"社会组织不存在：{', '.join(missing)}"]})
+    return [ids[p] for p in public_ids]
+
+
+def dispatch(
+    *,
+    order: Order,
+    actor: User | None,
+    organization_ids: list[int],
+    pool: bool = False,
+    note: str = "",
+    action: str = "dispatch",
+) -> Order:
+    """Dispatch (派单) to one organization, or to a pool where the first to take it wins; ``redispatch``
+    sends a dispatched order elsewhere. ``actor`` None is Sandan dispatching by itself."""
+    caller, before = _begin(order, actor, action)
+    if not organization_ids:
+        raise ValidationFailed(details={"organization_ids": ["请选择承接的社会组织"]})
+    if not pool and len(organization_ids) != 1:
+        raise ValidationFailed(details={"organization_ids": ["直接派单只能选择一个社会组织；多个请用抢单池"]})
+    orgs = _eligible(order, organization_ids)
+    if before == "submitted":
+        _accept(order, None)
+    db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
+    for org in orgs:
+        offer = db.session.get(OrderOffer, (order.id, org.id))
+        if offer is None:
+            db.session.add(OrderOffer(order_id=order.id, organization_id=org.id, offered_at=wall.now()))
+        else:
+            offer.active, offer.offered_at = True, wall.now()
+    order.pool = pool
+    order.organization_id = None if pool else orgs[0].id
+    order.dispatched_at = wall.now()
+    order.dispatch_count += 1
+    _finish(order, "dispatched")
+    accept_clock = _clock(order, ACCEPT_CLOCK)
+    if accept_clock is not None:
+        clocks.assign_organization(clock=accept_clock, organization_id=order.organization_id)
+    _stop_clock(order, DISPATCH_TIMER)
+    _stop_clock(order, TAKE_TIMER, reason="redispatched")
+    if order.service_kind == "urgent":
+        _start_clock(order, TAKE_TIMER, URGENT_TAKE_AFTER, escalates=False)
+    data = {"organizations": [o.public_id for o in orgs], "pool": pool}
+    _log(order, caller, action, before, note=note, data=data)
+    _tell(order, "order_dispatched", _org_admins(o.id for o in orgs), note=order.description[:20])
+    if before == "submitted":
+        _tell(order, "order_accepted", [order.resident_id])
+    return order
+
+
+def _acting_org(caller: Caller, organization_id: int | None) -> int:
+    if organization_id is not None:
+        return organization_id
+    if caller.organization_id is None:
+        raise Forbidden("不是该工单的承接组织")
+    return caller.organization_id
+
+
+def take(*, order: Order, actor: User, organization_id: int | None = None) -> Order:
+    """Take a dispatched order (接单); in a pool the first organization wins and the others get 409."""
+    caller, before = _begin(order, actor, "take")
+    org_id = _acting_org(caller, organization_id)
+    active = _offered_orgs(order, active_only=True)
+    if org_id not in active or org_id not in _membership_ids(actor, Role.ORG_ADMIN, ScopeType.ORGANIZATION):
+        raise IllegalAction(order, "take", caller.actors, "该工单未派给你的组织，或已被其他组织接单")
+    order.organization_id = org_id
+    order.taken_at = wall.now()
+    db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
+    _finish(order, "taken")
+    accept_clock = _clock(order, ACCEPT_CLOCK)
+    if accept_clock is not None:
+        # The response counts for whoever took it, pool or not.
+        clocks.assign_organization(clock=accept_clock, organization_id=org_id)
+        clocks.stop(clock=accept_clock)
+    _stop_clock(order, TAKE_TIMER)
+    if _clock(order, COMPLETE_CLOCK) is None:
+        _start_clock(order, COMPLETE_CLOCK, _policy(order).complete)
+    org = db.session.get(Organization, org_id)
+    _log(order, caller, "take", before, data={"organization": org.public_id})
+    _tell(order, "order_taken", [order.resident_id], note=org.name)
+    return order
+
+
+def return_order(*, order: Order, actor: User, reason: str) -> Order:
+    """Return a dispatched order to the community (退单), with a reason, within the policy's window."""
+    caller, before = _begin(order, actor, "return")
+    policy = _policy(order)
+    if policy.return_within is None:
+        raise IllegalAction(order, "return", caller.actors, f"{order.service_kind_label}服务不允许退单")
+    deadline = load_calendar().add(
+        order.dispatched_at, policy.return_within.calendar_amount(), policy.return_within.unit
+    )
+    if wall.now() > deadline.at:
+        raise IllegalAction(order, "return", caller.actors, f"派单后{policy.return_within.label()}内才能退单")
+    org_id = _acting_org(caller, None)
+    offer = db.session.get(OrderOffer, (order.id, org_id))
+    if offer is not None:
+        offer.active = False
+    still_offered = _offered_orgs(order, active_only=True) - {org_id}
+    order.return_count += 1
+    if order.pool and still_offered:
+        # One organization of a pool steps back; the others can still take it.
+        _finish(order)
+        to_state = "dispatched"
+    else:
+        order.organization_id = None
+        _finish(order, "returned")
+        to_state = "returned"
+    org = db.session.get(Organization, org_id)
+    _log(order, caller, "return", before, note=reason, data={"organization": org.public_id, "to": to_state})
+    if order.return_count >= 2:
+        _supervise(order, "repeated_return", f"{order.category.name}（{order.number}）多次被退单")
+    _tell(order, "order_dispatched", _secretaries(order), state="已退单", note=reason)
+    return order
+
+
+def _supervise(order: Order, reason: str, title: str) -> None:
+    try:
+        supervision.open_record(
+            subject_type=SUBJECT,
+            subject_id=order.id,
+            community_id=order.community_id,
+            organization_id=order.organization_id,
+            reason=reason,
+            title=title,
+        )
+    except Conflict:
+        return
+    order.is_supervised = True
+    _system_event(order, "supervise", data={"reason": reason})
+
+
+def assign(*, order: Order, actor: User, volunteer_public_ids: list[str]) -> Order:
+    """Assign volunteers of the holding organization to carry the order out."""
+    caller, before = _begin(order, actor, "assign")
+    volunteers = list(
+        db.session.scalars(select(Volunteer).where(Volunteer.public_id.in_(volunteer_public_ids)))
+    )
+    if len(volunteers) != len(set(volunteer_public_ids)) or any(
+        v.organization_id != order.organization_id for v in volunteers
+    ):
+        raise ValidationFailed(details={"volunteer_ids": ["只能指派本组织的志愿者"]})
+    for volunteer in volunteers:
+        if db.session.get(OrderAssignment, (order.id, volunteer.id)) is None:
+            db.session.add(
+                OrderAssignment(
+                    order_id=order.id,
+                    volunteer_id=volunteer.id,
+                    assigned_by_id=actor.id,
+                    assigned_at=wall.now(),
+                )
+            )
+    _finish(order)
+    _log(order, caller, "assign", before, data={"volunteers": [v.public_id for v in volunteers]})
+    _tell(order, "order_taken", [v.user_id for v in volunteers], state="已指派", note=order.description[:20])
+    return order
+
+
+def start(*, order: Order, actor: User) -> Order:
+    """Start the work (办理中)."""
+    return _simple(order, actor, "start", "in_progress")
+
+
+def _simple(order: Order, actor: User, action: str, to_state: str, note: str = "") -> Order:
+    caller, before = _begin(order, actor, action)
+    _finish(order, to_state)
+    _log(order, caller, action, before, note=note)
+    return order
+
+
+def suspend(*, order: Order, actor: User, reason: str) -> Order:
+    """Wait on the resident (待补充): the completion clock pauses."""
+    _simple(order, actor, "suspend", "suspended", reason)
+    found = _clock(order, COMPLETE_CLOCK)
+    if found is not None:
+        clocks.pause(clock=found)
+    _refresh_due(order)
+    _tell(order, "order_taken", [order.resident_id], state="待补充", note=reason)
+    return order
+
+
+def resume(*, order: Order, actor: User) -> Order:
+    """Carry on after the wait: the completion clock runs again, its deadline moved by the pause."""
+    _simple(order, actor, "resume", "in_progress")
+    found = _clock(order, COMPLETE_CLOCK)
+    if found is not None:
+        clocks.resume(clock=found)
+    _refresh_due(order)
+    return order
+
+
+def request_extension(*, order: Order, actor: User, amount: float, unit: str, reason: str) -> Order:
+    """Ask the secretary for the order's one extension."""
+    caller, before = _begin(order, actor, "request_extension")
+    allowed = _policy(order).extension
+    if allowed is None:
+        raise IllegalAction(
+            order, "request_extension", caller.actors, f"{order.service_kind_label}服务不允许延期"
+        )
+    if order.extension_granted or order.extension_request is not None:
+        raise IllegalAction(order, "request_extension", caller.actors, "每张工单只能延期一次")
+    try:
+        wanted = Limit(amount, Unit(unit))
+    except ValueError as exc:
+        raise ValidationFailed(details={"amount": [str(exc)]}) from exc
+    if wanted.unit != allowed.unit or wanted.amount > allowed.amount:
+        raise ValidationFailed(details={"amount": [f"延期不能超过{allowed.label()}"]})
+    order.extension_request = {
+        "amount": str(wanted.amount),
+        "unit": str(wanted.unit),
+        "reason": reason,
+        "requested_at": wall.now().isoformat(),
+    }
+    _finish(order)
+    _log(order, caller, "request_extension", before, note=reason, data={"extension": wanted.label()})
+    _tell(order, "order_dispatched", _secretaries(order), state="申请延期", note=reason)
+    return order
+
+
+def decide_extension(*, order: Order, actor: User, approve: bool, note: str = "") -> Order:
+    """Approve (once) or refuse the pending extension request."""
+    action = "approve_extension" if approve else "deny_extension"
+    caller, before = _begin(order, actor, action)
+    if order.extension_request is None:
+        raise IllegalAction(order, action, caller.actors, "没有待审批的延期申请")
+    wanted = Limit(order.extension_request["amount"], Unit(order.extension_request["unit"]))
+    if approve:
+        found = _clock(order, COMPLETE_CLOCK)
+        if found is None:
+            raise IllegalAction(order, action, caller.actors, "办结时限尚未开始，无需延期")
+        clocks.extend(clock=found, limit=wanted, allowed=_policy(order).extension)
+        order.extension_granted = True
+    order.extension_request = None
+    _refresh_due(order)
+    _finish(order)
+    _log(order, caller, action, before, note=note, data={"extension": wanted.label()})
+    _tell(
+        order,
+        "order_taken",
+        _org_admins([order.organization_id]),
+        state="已批准" if approve else "未批准",
+        note=note,
+    )
+    return order
+
+
+def resolve(*, order: Order, actor: User, note: str, proof_ids: list[str] | None = None) -> Order:
+    """Report the work done (回单) with notes and proof photos; the resident confirms or disputes."""
+    caller, before = _begin(order, actor, "resolve")
+    if proof_ids:
+        storage.attach(
+            owner_id=actor.id,
+            public_ids=proof_ids,
+            attached_type="order_proof",
+            attached_id=order.id,
+            field="proof_ids",
+        )
+    order.resolution_note = note
+    order.resolved_at = wall.now()
+    _finish(order, "resolved")
+    _stop_clock(order, COMPLETE_CLOCK)
+    order.due_at = NO_DEADLINE
+    _log(order, caller, "resolve", before, note=note, data={"proof": proof_ids or []})
+    outbox.record(
+        job=AUTO_CLOSE_JOB,
+        args={"order_id": order.id, "resolved_at": order.resolved_at.isoformat()},
+        run_at=order.resolved_at + auto_close_after(),
+    )
+    _tell(order, "order_resolved", [order.resident_id], note=note[:20])
+    return order
+
+
+def auto_close_after() -> timedelta:
+    return timedelta(days=current_app.config["ORDERS_AUTO_CLOSE_DAYS"])
+
+
+def _rate(order: Order, level: int, tags: list[str], comment: str) -> Rating:
+    if db.session.get(Rating, order.id) is not None:
+        raise Conflict(
+            "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": []}
+        )
+    rating = Rating(
+        order_id=order.id,
+        organization_id=order.organization_id,
+        community_id=order.community_id,
+        level=level,
+        tags=tags,
+        comment=comment,
+        created_at=wall.now(),
+    )
+    db.session.add(rating)
+    if level <= BAD_RATING:
+        org = db.session.get(Organization, order.organization_id) if order.organization_id else None
+        if org is not None:
+            org.dispatch_weight = max(MIN_DISPATCH_WEIGHT, round(org.dispatch_weight - BAD_RATING_PENALTY, 2))
+        _supervise(
+            order, "bad_rating", f"{order.category.name}（{order.number}）居民评价{rating.level_label}"
+        )
+    return rating
+
+
+def confirm(*, order: Order, actor: User, level: int, tags: list[str], comment: str) -> Order:
+    """The resident confirms the work and rates it (确认办结)."""
+    caller, before = _begin(order, actor, "confirm")
+    order.closed_at = wall.now()
+    _finish(order, "closed")
+    rating = _rate(order, level, tags, comment)
+    _log(
+        order,
+        caller,
+        "confirm",
+        before,
+        note=comment,
+        data={"level": level, "tags": tags, "label": rating.level_label},
+    )
+    return order
+
+
+def rate(*, order: Order, actor: User, level: int, tags: list[str], comment: str) -> Order:
+    """Rate an order that closed without the resident (auto-closed)."""
+    caller, before = _begin(order, actor, "rate")
+    rating = _rate(order, level, tags, comment)
+    _finish(order)
+    _log(
+        order,
+        caller,
+        "rate",
+        before,
+        note=comment,
+        data={"level": level, "tags": tags, "label": rating.level_label},
+    )
+    return order
+
+
+def reopen(*, order: Order, actor: User, reason: str) -> Order:
+    """The resident disputes the result within 7 days (重办): dispatched again to the same organization."""
+    caller, before = _begin(order, actor, "reopen")
+    if order.resolved_at is None or wall.now() > order.resolved_at + REOPEN_WITHIN:
+        raise IllegalAction(order, "reopen", caller.actors, "回单 7 天后不能再申请重办")
+    order.reopen_count += 1
+    order.closed_at = None
+    order.resolved_at = None
+    db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
+    offer = db.session.get(OrderOffer, (order.id, order.organization_id))
+    offer.active, offer.offered_at = True, wall.now()
+    order.pool = False
+    order.dispatched_at = wall.now()
+    _finish(order, "dispatched")
+    _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
+    _log(order, caller, "reopen", before, note=reason)
+    if order.reopen_count >= 2:
+        _supervise(order, "second_reopen", f"{order.category.name}（{order.number}）二次重办")
+    _tell(
+        order,
+        "order_dispatched",
+        _org_admins([order.organization_id]) + _secretaries(order),
+        state="重办",
+        note=reason,
+    )
+    return order
+
+
+def cancel(*, order: Order, actor: User, reason: str) -> Order:
+    """Call the order off: the resident before an organization takes it, the community after."""
+    caller, before = _begin(order, actor, "cancel")
+    _end(order, "cancelled")
+    _log(order, caller, "cancel", before, note=reason)
+    people = [order.resident_id] if states.OWNER not in caller.actors else []
+    if order.organization_id:
+        people += _org_admins([order.organization_id])
+    _tell(order, "order_resolved", people, state="已取消", note=reason)
+    return order
+
+
+# What Sandan does by itself
+
+
+def auto_close(*, order_id: int, resolved_at: str) -> bool:
+    """Close a resolved order the resident left unconfirmed; nothing if it moved on since."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.state != "resolved" or order.resolved_at is None:
+        return False
+    if order.resolved_at.isoformat() != resolved_at or wall.now() < order.resolved_at + auto_close_after():
+        return False
+    caller, before = _begin(order, None, "auto_close")
+    order.closed_at = wall.now()
+    _finish(order, "closed")
+    _log(order, caller, "auto_close", before, note=f"居民 {auto_close_after().days} 天未确认，系统自动办结")
+    return True
+
+
+def _on_overdue(sla_clock) -> None:
+    order = db.session.get(Order, sla_clock.subject_id)
+    if order is None or order.state in states.FINAL_STATES:
+        return
+    if sla_clock.escalates:
+        order.is_overdue = True
+        order.is_supervised = True
+        _system_event(order, "overdue", data={"clock": sla_clock.name})
+        return
+    if sla_clock.name == DISPATCH_TIMER and order.state in ("submitted", "accepted", "returned"):
+        _auto_dispatch(order, note="紧急工单未及时派单，系统自动派给推荐的组织")
+    elif sla_clock.name == TAKE_TIMER and order.state == "dispatched":
+        _auto_dispatch(order, note="紧急工单无人接单，系统改派给下一个推荐的组织")
+
+
+def _auto_dispatch(order: Order, note: str) -> None:
+    from backend.orders.recommend import best_candidate
+
+    tried = _offered_orgs(order, active_only=False)
+    candidate = best_candidate(order, exclude=tried) or best_candidate(order, exclude=set())
+    if candidate is None:
+        _system_event(order, "auto_dispatch_failed", note="没有可承接的社会组织，请书记人工派单")
+        _tell(order, "order_dispatched", _secretaries(order), state="无人承接", note="请人工派单")
+        return
+    action = "redispatch" if order.state == "dispatched" else "dispatch"
+    dispatch(order=order, actor=None, organization_ids=[candidate], note=note, action=action)
+
+
+def _on_warning(sla_clock) -> None:
+    order = db.session.get(Order, sla_clock.subject_id)
+    if order is not None and order.state not in states.FINAL_STATES:
+        _system_event(order, "warning", data={"clock": sla_clock.name})
+
+
+def _describe_subject(order_id: int) -> subjects.Description:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        return subjects.Description("工单", str(order_id))
+    return subjects.Description(order.category.name, order.number, _page(order))
+
+
+subjects.register(
+    subjects.SubjectType(
+        name=SUBJECT,
+        label="工单",
+        describe=_describe_subject,
+        on_warning=_on_warning,
+        on_overdue=_on_overdue,
+        overdue_event="order_overdue",
+    )
+)
+
+
+# Reading
+
+
+def photos(order: Order, *, proof: bool = False):
+    return storage.attached_to(attached_type="order_proof" if proof else SUBJECT, attached_id=order.id)
+
+
+def rating_of(order: Order) -> Rating | None:
+    return db.session.get(Rating, order.id)
+
+
+def assigned_volunteers(order: Order) -> list[Volunteer]:
+    return list(
+        db.session.scalars(
+            select(Volunteer)
+            .join(OrderAssignment, OrderAssignment.volunteer_id == Volunteer.id)
+            .where(OrderAssignment.order_id == order.id)
+        )
+    )
+
+
+def offered_organizations(order: Order) -> list[Organization]:
+    return list(
+        db.session.scalars(
+            select(Organization)
+            .join(OrderOffer, OrderOffer.organization_id == Organization.id)
+            .where(OrderOffer.order_id == order.id, OrderOffer.active.is_(True))
+            .order_by(Organization.id)
+        )
+    )
+
+
+def counts_by_state(*, community_ids: list[int]) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Order.state, func.count()).where(Order.community_id.in_(community_ids)).group_by(Order.state)
+    )
+    return {state: count for state, count in rows}

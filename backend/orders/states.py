@@ -1,0 +1,153 @@
+"""The order's state machine as a table: state × action → next state, and who may take the action.
+
+Pure: no Flask, no database. The service asks it whether an action is allowed and what comes next; the
+409 for an illegal action lists ``allowed_actions`` for the caller, so the mini-program shows the right
+buttons. Rules that need data (within 2 working days of dispatch, within 7 days of resolution, once only)
+are the service's; this table says only which actions exist in which state and for whom.
+"""
+
+from dataclasses import dataclass
+
+STATES = (
+    "submitted",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "returned",
+    "taken",
+    "in_progress",
+    "suspended",
+    "resolved",
+    "closed",
+    "cancelled",
+)
+STATE_LABELS = {
+    "submitted": "已点单",
+    "accepted": "已受理",
+    "rejected": "已驳回",
+    "dispatched": "待签收",
+    "returned": "已退单",
+    "taken": "已签收",
+    "in_progress": "办理中",
+    "suspended": "待补充",
+    "resolved": "已回单",
+    "closed": "已办结",
+    "cancelled": "已取消",
+}
+# The order is finished with; nothing but a reopen (closed, within 7 days) or a rating can follow.
+FINAL_STATES = frozenset({"rejected", "closed", "cancelled"})
+# An organization holds it: the resident's contact details are visible to that organization.
+HELD_STATES = frozenset({"taken", "in_progress", "suspended", "resolved"})
+
+# Who acts. "owner" is the resident who placed the order (or for whom it was entered); "system" is Sandan.
+OWNER = "owner"
+SECRETARY = "secretary"
+STREET_ADMIN = "street_admin"
+ORG_ADMIN = "org_admin"
+VOLUNTEER = "volunteer"
+SYSTEM = "system"
+
+OVERSEERS = frozenset({SECRETARY, STREET_ADMIN})
+DOERS = frozenset({ORG_ADMIN, VOLUNTEER})
+
+ACTION_LABELS = {
+    "place": "点单",
+    "accept": "受理",
+    "reject": "驳回",
+    "dispatch": "派单",
+    "redispatch": "改派",
+    "take": "接单",
+    "return": "退单",
+    "assign": "指派志愿者",
+    "start": "开始办理",
+    "suspend": "暂停（待补充）",
+    "resume": "继续办理",
+    "request_extension": "申请延期",
+    "approve_extension": "批准延期",
+    "deny_extension": "不批准延期",
+    "resolve": "回单",
+    "confirm": "确认办结",
+    "rate": "评价",
+    "auto_close": "自动办结",
+    "reopen": "重办",
+    "cancel": "取消",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    to: str
+    actors: frozenset[str]
+
+
+def _t(to: str, *actors: str) -> Transition:
+    return Transition(to, frozenset(actors))
+
+
+TABLE: dict[tuple[str, str], Transition] = {
+    ("submitted", "accept"): _t("accepted", SECRETARY, STREET_ADMIN),
+    ("submitted", "reject"): _t("rejected", SECRETARY, STREET_ADMIN),
+    # Dispatching a new order accepts it in the same step.
+    ("submitted", "dispatch"): _t("dispatched", SECRETARY, STREET_ADMIN, SYSTEM),
+    ("submitted", "cancel"): _t("cancelled", OWNER),
+    ("accepted", "dispatch"): _t("dispatched", SECRETARY, STREET_ADMIN, SYSTEM),
+    ("accepted", "cancel"): _t("cancelled", OWNER, SECRETARY, STREET_ADMIN),
+    # Dispatching again (another organization, or nobody took it in time): its own action, so two
+    # secretaries dispatching a new order at once do not both "win" (the second gets 409).
+    ("dispatched", "redispatch"): _t("dispatched", SECRETARY, STREET_ADMIN, SYSTEM),
+    ("dispatched", "take"): _t("taken", ORG_ADMIN),
+    ("dispatched", "return"): _t("returned", ORG_ADMIN),
+    ("dispatched", "cancel"): _t("cancelled", OWNER, SECRETARY, STREET_ADMIN),
+    ("returned", "dispatch"): _t("dispatched", SECRETARY, STREET_ADMIN, SYSTEM),
+    ("returned", "cancel"): _t("cancelled", OWNER, SECRETARY, STREET_ADMIN),
+    ("taken", "assign"): _t("taken", ORG_ADMIN),
+    ("taken", "start"): _t("in_progress", ORG_ADMIN, VOLUNTEER),
+    ("taken", "resolve"): _t("resolved", ORG_ADMIN, VOLUNTEER),
+    ("taken", "request_extension"): _t("taken", ORG_ADMIN),
+    ("taken", "approve_extension"): _t("taken", SECRETARY, STREET_ADMIN),
+    ("taken", "deny_extension"): _t("taken", SECRETARY, STREET_ADMIN),
+    # Once an organization has taken it, only the community may call it off (with the resident's word).
+    ("taken", "cancel"): _t("cancelled", SECRETARY, STREET_ADMIN),
+    ("in_progress", "assign"): _t("in_progress", ORG_ADMIN),
+    ("in_progress", "suspend"): _t("suspended", ORG_ADMIN, VOLUNTEER),
+    ("in_progress", "resolve"): _t("resolved", ORG_ADMIN, VOLUNTEER),
+    ("in_progress", "request_extension"): _t("in_progress", ORG_ADMIN),
+    ("in_progress", "approve_extension"): _t("in_progress", SECRETARY, STREET_ADMIN),
+    ("in_progress", "deny_extension"): _t("in_progress", SECRETARY, STREET_ADMIN),
+    ("in_progress", "cancel"): _t("cancelled", SECRETARY, STREET_ADMIN),
+    ("suspended", "resume"): _t("in_progress", ORG_ADMIN, VOLUNTEER),
+    ("suspended", "request_extension"): _t("suspended", ORG_ADMIN),
+    ("suspended", "approve_extension"): _t("suspended", SECRETARY, STREET_ADMIN),
+    ("suspended", "deny_extension"): _t("suspended", SECRETARY, STREET_ADMIN),
+    ("suspended", "cancel"): _t("cancelled", SECRETARY, STREET_ADMIN),
+    ("resolved", "confirm"): _t("closed", OWNER),
+    ("resolved", "auto_close"): _t("closed", SYSTEM),
+    # A dispute goes back to the organization that resolved it, dispatched again.
+    ("resolved", "reopen"): _t("dispatched", OWNER),
+    ("closed", "reopen"): _t("dispatched", OWNER),
+    # An auto-closed order can still be rated once.
+    ("closed", "rate"): _t("closed", OWNER),
+}
+
+ACTIONS = tuple(dict.fromkeys(action for _, action in TABLE))
+
+
+def transition(state: str, action: str) -> Transition | None:
+    """Return the transition for an action in a state, or None when the action does not exist there."""
+    return TABLE.get((state, action))
+
+
+def can(state: str, action: str, actors: frozenset[str] | set[str]) -> bool:
+    """Whether any of the caller's capacities may take the action in this state."""
+    found = TABLE.get((state, action))
+    return found is not None and bool(found.actors & set(actors))
+
+
+def allowed_actions(state: str, actors: frozenset[str] | set[str]) -> list[str]:
+    """The actions this caller may take in this state, in the table's order."""
+    return [action for (s, action), t in TABLE.items() if s == state and t.actors & set(actors)]
+
+
+def transition_actors(action: str) -> frozenset[str]:
+    """Everyone who may take an action in some state."""
+    return frozenset().union(*(t.actors for (_, a), t in TABLE.items() if a == action))

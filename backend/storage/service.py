@@ -1,0 +1,108 @@
+"""Uploads: check what a file is by its bytes (not its name), store it, attach it to what it documents."""
+
+import hashlib
+import secrets
+
+from flask import current_app
+from sqlalchemy import select
+
+from backend import clock
+from backend.db import db
+from backend.errors import NotFound, ValidationFailed
+from backend.storage.backends import LocalStorage, Storage
+from backend.storage.models import Upload
+
+# Photos only: what a phone camera produces. Recognized by their first bytes.
+SIGNATURES = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+MAX_BYTES = 5 * 1024 * 1024
+MAX_PER_ITEM = 9  # the mini-program's image picker allows nine
+
+
+def storage() -> Storage:
+    app = current_app
+    backend = app.extensions.get("sandan_storage")
+    if backend is None:
+        backend = LocalStorage(app.config["UPLOAD_DIR"])
+        app.extensions["sandan_storage"] = backend
+    return backend
+
+
+def sniff(data: bytes) -> str | None:
+    """Return the image type the bytes are, or None."""
+    for content_type, prefixes in SIGNATURES.items():
+        if any(data.startswith(p) for p in prefixes):
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def save_upload(*, owner_id: int, data: bytes) -> Upload:
+    """Store a photo for its owner; refuse anything too big or not a JPEG, PNG or WebP image."""
+    if not data:
+        raise ValidationFailed(details={"file": ["文件为空"]})
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed(details={"file": [f"图片不能超过 {MAX_BYTES // (1024 * 1024)} MB"]})
+    content_type = sniff(data)
+    if content_type is None:
+        raise ValidationFailed(details={"file": ["只能上传 JPG、PNG 或 WebP 图片"]})
+    key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
+    storage().save(key, data)
+    upload = Upload(
+        owner_id=owner_id,
+        storage_key=key,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    db.session.add(upload)
+    db.session.commit()
+    return upload
+
+
+def get_own(*, owner_id: int, public_id: str) -> Upload:
+    upload = db.session.scalar(select(Upload).where(Upload.public_id == public_id))
+    if upload is None or upload.owner_id != owner_id:
+        raise NotFound("文件不存在")
+    return upload
+
+
+def attach(
+    *, owner_id: int, public_ids: list[str], attached_type: str, attached_id: int, field: str
+) -> list[Upload]:
+    """Attach the owner's unattached uploads to a thing, in the caller's transaction."""
+    if len(public_ids) > MAX_PER_ITEM:
+        raise ValidationFailed(details={field: [f"最多 {MAX_PER_ITEM} 张图片"]})
+    if len(set(public_ids)) != len(public_ids):
+        raise ValidationFailed(details={field: ["图片重复"]})
+    uploads = list(db.session.scalars(select(Upload).where(Upload.public_id.in_(public_ids))))
+    found = {u.public_id: u for u in uploads}
+    problems = [
+        pid
+        for pid in public_ids
+        if pid not in found or found[pid].owner_id != owner_id or found[pid].attached_type is not None
+    ]
+    if problems:
+        raise ValidationFailed(details={field: [f"图片不可用：{', '.join(problems)}"]})
+    now = clock.now()
+    for upload in uploads:
+        upload.attached_type, upload.attached_id, upload.attached_at = attached_type, attached_id, now
+    return [found[pid] for pid in public_ids]
+
+
+def attached_to(*, attached_type: str, attached_id: int) -> list[Upload]:
+    return list(
+        db.session.scalars(
+            select(Upload)
+            .where(Upload.attached_type == attached_type, Upload.attached_id == attached_id)
+            .order_by(Upload.id)
+        )
+    )
+
+
+def read(upload: Upload) -> bytes:
+    with storage().open(upload.storage_key) as f:
+        return f.read()

@@ -1,0 +1,100 @@
+"""The service catalog: everyone reads it with its questions and time limits; street admins manage it."""
+
+import pytest
+
+from backend.catalog import questions
+from backend.catalog.service import load_catalog, shipped_catalog
+
+
+@pytest.fixture
+def catalog():
+    return load_catalog(shipped_catalog())
+
+
+def test_the_shipped_catalog_covers_the_four_kinds(client, catalog):
+    response = client.get("/api/v1/catalog/categories")
+    assert response.status_code == 200
+    items = response.get_json()["items"]
+    assert {i["service_kind"] for i in items} == {"urgent", "daily", "targeted", "professional"}
+    legal = next(i for i in items if i["code"] == "legal_advice")
+    assert legal["service_kind_label"] == "专业性" and legal["policy"]["complete"]["label"] == "15个工作日"
+    assert [q["datatype_label"] for q in legal["questions"]] == ["单选", "长文本"]
+    urgent = client.get("/api/v1/catalog/categories?service_kind=urgent").get_json()["items"]
+    assert {i["code"] for i in urgent} == {"emergency_help", "urgent_repair"}
+    assert load_catalog(shipped_catalog()) == 0  # loading again adds nothing
+
+
+def test_street_admins_add_edit_and_disable_categories(client, auth, catalog):
+    body = {
+        "code": "pet_care",
+        "name": "宠物照看",
+        "service_kind": "daily",
+        "questions": [{"code": "pet", "label": "宠物种类", "datatype": "string", "required": True}],
+    }
+    assert (
+        client.post("/api/v1/catalog/categories", json=body, headers=auth("secretary_a")).status_code == 403
+    )
+    created = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
+    assert created.status_code == 201, created.get_json()
+    again = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
+    assert again.status_code == 409
+    off = client.patch(
+        "/api/v1/catalog/categories/pet_care", json={"enabled": False}, headers=auth("street_admin")
+    )
+    assert off.status_code == 200 and off.get_json()["enabled"] is False
+    codes = [i["code"] for i in client.get("/api/v1/catalog/categories").get_json()["items"]]
+    assert "pet_care" not in codes
+
+
+@pytest.mark.parametrize(
+    ("question", "field"),
+    [
+        (
+            {
+                "code": "x",
+                "label": "选择",
+                "datatype": "single_choice",
+                "choices": [{"key": "a", "label": "甲"}],
+            },
+            "x",
+        ),
+        (
+            {
+                "code": "x",
+                "label": "文本",
+                "datatype": "string",
+                "choices": [{"key": "a", "label": "甲"}, {"key": "b", "label": "乙"}],
+            },
+            "x",
+        ),
+        ({"code": "Bad Code", "label": "文本", "datatype": "string"}, None),
+        ({"code": "x", "label": "文本", "datatype": "colour"}, None),
+    ],
+)
+def test_bad_questions_are_refused(client, auth, question, field):
+    body = {"code": "c1", "name": "分类", "service_kind": "daily", "questions": [question]}
+    response = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
+    assert response.status_code == 422, response.get_json()
+    if field:
+        assert field in response.get_json()["details"]["questions"]
+
+
+def test_answers_are_checked_and_normalized():
+    qs = [
+        {"code": "n", "label": "人数", "datatype": "number", "required": True},
+        {"code": "t", "label": "时间", "datatype": "datetime"},
+        {
+            "code": "m",
+            "label": "内容",
+            "datatype": "multi_choice",
+            "choices": [{"key": "a", "label": "甲"}, {"key": "b", "label": "乙"}],
+        },
+    ]
+    clean, errors = questions.check_answers(
+        qs, {"n": "3", "m": ["b", "a", "b"], "t": "2026-12-01T09:00:00+08:00"}
+    )
+    assert errors == {} and clean == {"n": 3, "m": ["a", "b"], "t": "2026-12-01T09:00:00+08:00"}
+    _, errors = questions.check_answers(qs, {"n": "many", "t": "tomorrow", "m": ["c"], "z": 1})
+    assert set(errors) == {"n", "t", "m", "z"}
+    _, errors = questions.check_answers(qs, {"t": "2026-12-01T09:00:00"})
+    assert errors == {"n": ["请回答：人数"], "t": ["日期时间须带时区，如 +08:00"]}

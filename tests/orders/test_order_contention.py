@@ -1,0 +1,93 @@
+"""Taking work under contention, with many real concurrent HTTP requests against a threaded server:
+the first organization to take a pooled order wins and every other gets 409; of two secretaries dispatching
+one order at once, one wins."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from backend.auth.roles import Role, ScopeType
+from backend.db import db
+from backend.orders.models import Order, OrderEvent
+from backend.organizations.models import Organization, OrganizationCategory
+from tests.factories import login_headers, make_member
+
+CONTENDERS = 12
+
+
+@pytest.fixture
+def server(app):
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join()
+
+
+def _barrier_post(url: str, headers: list[dict], body: dict) -> list[int]:
+    """POST from every header set at the same instant; return the status codes."""
+    barrier = threading.Barrier(len(headers))
+
+    def one(h: dict) -> int:
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(url, json=body, headers=h, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=len(headers)) as pool:
+        return list(pool.map(one, headers))
+
+
+def test_first_of_many_organizations_takes_a_pooled_order(
+    client, fake_wechat, auth, world, place, act, server
+):
+    organizations, admins = [], []
+    for n in range(CONTENDERS):
+        org = Organization(
+            street_id=world.street.id,
+            name=f"志愿服务队{n}",
+            communities=[world.community_a],
+            categories=[OrganizationCategory(category_code="companionship")],
+        )
+        db.session.add(org)
+        db.session.flush()
+        organizations.append(org)
+        admins.append(make_member(Role.ORG_ADMIN, ScopeType.ORGANIZATION, org.id, openid=f"openid-pool-{n}"))
+    db.session.commit()
+    headers = [login_headers(client, fake_wechat, admin) for admin in admins]
+    order = place()
+    act("secretary_a", order, "dispatch", organization_ids=[o.public_id for o in organizations], pool=True)
+
+    codes = _barrier_post(f"{server}/api/v1/orders/{order['id']}/take", headers, {})
+
+    assert sorted(codes) == [200] + [409] * (CONTENDERS - 1)
+    db.session.expire_all()
+    row = db.session.scalar(select(Order).where(Order.public_id == order["id"]))
+    winner = organizations[codes.index(200)]
+    assert row.state == "taken" and row.organization_id == winner.id
+    takes = db.session.scalar(
+        select(func.count()).where(OrderEvent.order_id == row.id, OrderEvent.action == "take")
+    )
+    assert takes == 1
+
+
+def test_of_two_secretaries_dispatching_at_once_one_wins(client, fake_wechat, auth, world, place, server):
+    second = make_member(
+        Role.SECRETARY, ScopeType.COMMUNITY, world.community_a.id, openid="openid-secretary-2"
+    )
+    headers = [auth("secretary_a"), login_headers(client, fake_wechat, second)]
+    for _ in range(5):
+        order = place()
+        body = {"organization_ids": [world.organization.public_id]}
+        codes = _barrier_post(f"{server}/api/v1/orders/{order['id']}/dispatch", headers, body)
+        assert sorted(codes) == [200, 409]
+        db.session.expire_all()
+        row = db.session.scalar(select(Order).where(Order.public_id == order["id"]))
+        dispatches = db.session.scalar(
+            select(func.count()).where(OrderEvent.order_id == row.id, OrderEvent.action == "dispatch")
+        )
+        assert row.state == "dispatched" and row.dispatch_count == 1 and dispatches == 1

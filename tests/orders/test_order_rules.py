@@ -1,0 +1,318 @@
+"""Every illegal action, scope violation and bad input of the order API, with its exact status."""
+
+import io
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from backend import clock
+from backend.db import db
+from backend.orders.models import Order
+from backend.organizations.models import Organization
+from backend.supervision.models import Supervision
+from tests.sla.calendar_data import local
+
+
+def dispatched(place, act, world, **changes) -> dict:
+    order = place(**changes)
+    return act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+
+
+def taken(place, act, world) -> dict:
+    return act("org_admin", dispatched(place, act, world), "take")
+
+
+def resolved(place, act, world) -> dict:
+    order = taken(place, act, world)
+    return act("org_admin", order, "resolve", note="已办结")
+
+
+# Illegal actions: 409 with the state and what this caller may do instead.
+
+
+def test_an_illegal_action_says_the_state_and_the_allowed_actions(place, act, world):
+    order = place()
+    refused = act("resident_a1", order, "confirm", expect=409, level=5)
+    assert refused["code"] == "illegal_action"
+    assert refused["details"] == {
+        "state": "submitted",
+        "state_label": "已点单",
+        "allowed_actions": ["cancel"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("person", "action", "body"),
+    [
+        ("secretary_a", "accept", {}),
+        ("secretary_a", "dispatch", {"organization_ids": ["OTHER_ORG"]}),
+        ("resident_a1", "cancel", {"reason": "不需要了"}),
+        ("org_admin", "return", {"reason": "人手不足"}),
+        ("org_admin", "take", {}),
+    ],
+)
+def test_actions_that_no_longer_fit_a_taken_order(place, act, world, person, action, body):
+    order = taken(place, act, world)
+    if body.get("organization_ids") == ["OTHER_ORG"]:
+        body = {"organization_ids": [world.other_organization.public_id]}
+    refused = act(person, order, action, expect=409, **body)
+    assert refused["details"]["state"] == "taken"
+
+
+def test_a_resolved_order_cannot_be_rated_twice_or_reopened_after_seven_days(place, act, world):
+    order = resolved(place, act, world)
+    act("resident_a1", order, "confirm", level=4)
+    assert act("resident_a1", order, "rate", expect=409, level=3)["code"] == "already_rated"
+    # Resolved eight days ago.
+    row = db.session.scalar(select(Order).where(Order.public_id == order["id"]))
+    row.resolved_at = clock.now() - timedelta(days=8)
+    db.session.commit()
+    refused = act("resident_a1", order, "reopen", expect=409, reason="还是不行")
+    assert "7 天" in refused["message"]
+
+
+def test_urgent_orders_cannot_be_returned_or_extended(place, act, world):
+    world.organization.categories[0].category_code = "emergency_help"
+    db.session.commit()
+    order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
+    order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+    assert "不允许退单" in act("org_admin", order, "return", expect=409, reason="人手不足")["message"]
+    order = act("org_admin", order, "take")
+    refused = act("org_admin", order, "request-extension", expect=409, amount=1, unit="hours", reason="太远")
+    assert "不允许延期" in refused["message"]
+
+
+def test_return_only_within_two_working_days_of_dispatch(place, act, world):
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:  # Monday
+        order = dispatched(place, act, world)
+        traveller.move_to(local(2026, 11, 25, 10, 1))
+        refused = act("org_admin", order, "return", expect=409, reason="人手不足")
+    assert "2个工作日" in refused["message"]
+
+
+def board_ids(client, auth) -> list[str]:
+    return [
+        o["id"] for o in client.get("/api/v1/orders/board", headers=auth("secretary_a")).get_json()["items"]
+    ]
+
+
+def test_one_extension_only_and_within_the_policy(client, auth, place, act, world):
+    order = taken(place, act, world)
+    too_long = act(
+        "org_admin", order, "request-extension", expect=422, amount=4, unit="working_days", reason="等配件"
+    )
+    assert "amount" in too_long["details"]
+    order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+    assert order["id"] in board_ids(client, auth)  # waiting on the secretary
+    before = order["due_at"]
+    order = act("secretary_a", order, "approve-extension")
+    assert order["due_at"] > before and order["extension_granted"]
+    assert order["id"] not in board_ids(client, auth)  # decided: off the board again
+    refused = act(
+        "org_admin", order, "request-extension", expect=409, amount=1, unit="working_days", reason="再等"
+    )
+    assert "一次" in refused["message"]
+
+
+def test_two_returns_raise_a_supervision(place, act, world):
+    order = dispatched(place, act, world)
+    act("org_admin", order, "return", reason="人手不足")
+    order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+    act("org_admin", order, "return", reason="仍然人手不足")
+    record = db.session.query(Supervision).one()
+    assert record.reason == "repeated_return"
+
+
+def test_a_bad_rating_opens_a_supervision_and_lowers_the_dispatch_weight(place, act, world):
+    order = resolved(place, act, world)
+    order = act("resident_a1", order, "confirm", level=1, comment="没有解决问题")
+    assert order["is_supervised"] and order["rating"]["level_label"] == "不满意"
+    assert db.session.query(Supervision).one().reason == "bad_rating"
+    assert db.session.get(Organization, world.organization.id).dispatch_weight == pytest.approx(0.9)
+
+
+def test_a_second_reopen_raises_a_supervision(place, act, world):
+    order = resolved(place, act, world)
+    order = act("resident_a1", order, "reopen", reason="水管还是漏")
+    assert order["state"] == "dispatched" and order["organization"]["id"] == world.organization.public_id
+    order = act("org_admin", order, "take")
+    order = act("org_admin", order, "resolve", note="再次维修")
+    order = act("resident_a1", order, "reopen", reason="依旧漏水")
+    assert order["is_supervised"]
+    assert [s.reason for s in db.session.query(Supervision)] == ["second_reopen"]
+
+
+# Scope: 404 for orders one may not see (their existence is not disclosed), 403 for roles one does not hold.
+
+
+def test_people_outside_an_order_cannot_see_or_touch_it(client, auth, place, act, world):
+    order = dispatched(place, act, world)
+    url = f"/api/v1/orders/{order['id']}"
+    for outsider in (
+        "resident_b1",
+        "secretary_b",
+        "other_org_admin",
+        "volunteer",
+        "other_street_admin",
+        "newcomer",
+    ):
+        assert client.get(url, headers=auth(outsider)).status_code == 404, outsider
+    assert client.post(url + "/take", json={}, headers=auth("other_org_admin")).status_code == 404
+    assert (
+        client.post(url + "/cancel", json={"reason": "想取消"}, headers=auth("resident_b1")).status_code
+        == 404
+    )
+    for insider in ("resident_a1", "secretary_a", "street_admin", "org_admin", "grid_worker_a1"):
+        assert client.get(url, headers=auth(insider)).status_code == 200, insider
+
+
+def test_roles_that_cannot_call_an_action_at_all_get_403(client, auth, place):
+    order = place()
+    url = f"/api/v1/orders/{order['id']}"
+    assert client.post(url + "/take", json={}, headers=auth("resident_a1")).status_code == 403
+    assert client.post(url + "/accept", json={}, headers=auth("org_admin")).status_code == 403
+    assert client.post(url + "/confirm", json={"level": 5}, headers=auth("secretary_a")).status_code == 403
+    assert client.get("/api/v1/orders/board", headers=auth("resident_a1")).status_code == 403
+    assert client.post("/api/v1/orders", json={}, headers=auth("org_admin")).status_code == 403
+
+
+def test_boards_keep_to_their_scope(client, auth, place, world):
+    place()
+    board = client.get(
+        f"/api/v1/orders/board?community_id={world.community_a.public_id}", headers=auth("secretary_b")
+    )
+    assert board.status_code == 403
+    assert client.get("/api/v1/orders/board", headers=auth("secretary_b")).get_json()["items"] == []
+    other = client.get(
+        f"/api/v1/organizations/{world.organization.public_id}/orders", headers=auth("other_org_admin")
+    )
+    assert other.status_code == 403
+    assert client.get("/api/v1/orders", headers=auth("resident_b1")).get_json()["items"] == []
+
+
+def test_contact_details_follow_the_organization_holding_the_order(client, auth, place, act, world):
+    order = dispatched(place, act, world)
+    url = f"/api/v1/orders/{order['id']}"
+    assert client.get(url, headers=auth("org_admin")).get_json()["contact_phone"] == "138****8000"
+    act("org_admin", order, "take")
+    assert client.get(url, headers=auth("org_admin")).get_json()["contact_phone"] == "13812348000"
+    act("secretary_a", order, "cancel", reason="居民已自行解决")
+    shown = client.get(url, headers=auth("org_admin")).get_json()
+    assert shown["contact_phone"] == "138****8000" and shown["contact_name"] == "王**"
+
+
+def test_grid_workers_enter_orders_for_their_grid_only(client, auth, place, world):
+    order = place("grid_worker_a1", resident_id=world.users["resident_a1"].public_id)
+    assert order["entered_on_behalf"] and order["timeline"][0]["note"] == "代录"
+    listed = client.get("/api/v1/orders", headers=auth("resident_a1")).get_json()["items"]
+    assert [o["id"] for o in listed] == [order["id"]]
+    response = client.post(
+        "/api/v1/orders",
+        json={**_body(), "resident_id": world.users["resident_b1"].public_id},
+        headers=auth("grid_worker_a1"),
+    )
+    assert response.status_code == 403
+
+
+# Bad input: 422 naming the field.
+
+
+def _body(**changes) -> dict:
+    from tests.orders.conftest import ORDER
+
+    return {**ORDER, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"description": ""}, "description"),
+        ({"contact_phone": "12345"}, "contact_phone"),
+        ({"category": "no_such_thing"}, "category"),
+        ({"answers": {}}, "answers"),
+        ({"answers": {"frequency": "hourly"}}, "answers"),
+        ({"answers": {"frequency": "weekly", "mood": "ok"}}, "answers"),
+        ({"photo_ids": ["up_nothing"]}, "photo_ids"),
+        (
+            {"preferred_start": "2026-12-01T10:00:00+08:00", "preferred_end": "2026-12-01T09:00:00+08:00"},
+            "preferred_end",
+        ),
+        ({"latitude": 123}, "latitude"),
+        ({"grid_id": "gr_nowhere"}, "grid_id"),
+    ],
+)
+def test_bad_orders_are_refused_by_field(client, auth, changes, field):
+    response = client.post("/api/v1/orders", json=_body(**changes), headers=auth("resident_a1"))
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["details"], response.get_json()
+
+
+def test_a_required_answer_names_its_question(client, auth):
+    response = client.post("/api/v1/orders", json=_body(answers={}), headers=auth("resident_a1"))
+    assert response.get_json()["details"]["answers"] == {"frequency": ["请回答：希望的频次"]}
+
+
+def test_an_idempotency_key_reused_for_another_body_is_refused(client, auth):
+    headers = {**auth("resident_a1"), "Idempotency-Key": "k-1"}
+    assert client.post("/api/v1/orders", json=_body(), headers=headers).status_code == 201
+    response = client.post("/api/v1/orders", json=_body(description="另一件事情"), headers=headers)
+    assert response.status_code == 422 and "Idempotency-Key" in response.get_json()["details"]
+    too_long = {**auth("resident_a1"), "Idempotency-Key": "x" * 65}
+    assert client.post("/api/v1/orders", json=_body(), headers=too_long).status_code == 422
+
+
+def test_someone_elses_photo_cannot_be_attached(client, auth):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+    uploaded = client.post(
+        "/api/v1/uploads",
+        data={"file": (io.BytesIO(png), "a.png")},
+        headers=auth("resident_b1"),
+        content_type="multipart/form-data",
+    ).get_json()
+    response = client.post(
+        "/api/v1/orders", json=_body(photo_ids=[uploaded["id"]]), headers=auth("resident_a1")
+    )
+    assert response.status_code == 422 and "photo_ids" in response.get_json()["details"]
+
+
+def test_uploads_must_be_images_of_reasonable_size(client, auth):
+    headers = auth("resident_a1")
+    text = client.post(
+        "/api/v1/uploads",
+        data={"file": (io.BytesIO(b"hello"), "a.png")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert text.status_code == 422 and "file" in text.get_json()["details"]
+    missing = client.post("/api/v1/uploads", data={}, headers=headers, content_type="multipart/form-data")
+    assert missing.status_code == 422
+
+
+def test_someone_not_registered_in_a_grid_cannot_order(client, auth):
+    assert client.post("/api/v1/orders", json=_body(), headers=auth("newcomer")).status_code == 403
+
+
+def test_bad_action_bodies(place, act, world):
+    order = place()
+    assert (
+        "organization_ids"
+        in act("secretary_a", order, "dispatch", expect=422, organization_ids=[])["details"]
+    )
+    two = [world.organization.public_id, world.other_organization.public_id]
+    assert (
+        "organization_ids"
+        in act("secretary_a", order, "dispatch", expect=422, organization_ids=two)["details"]
+    )
+    assert (
+        "organization_ids"
+        in act("secretary_a", order, "dispatch", expect=422, organization_ids=["og_nope"])["details"]
+    )
+    assert "reason" in act("secretary_a", order, "reject", expect=422)["details"]
+
+
+def test_duplicates_are_flagged_not_merged(place):
+    first = place()
+    second = place()
+    assert second["id"] != first["id"] and second["possible_duplicate"] and not first["possible_duplicate"]

@@ -1,0 +1,53 @@
+"""Recommendations ranked with reasons, and the street's rates: satisfaction, response, resolution."""
+
+from backend.db import db
+from backend.organizations.models import Organization
+
+
+def _closed(place, act, world, org, level: int) -> dict:
+    order = place()
+    order = act("secretary_a", order, "dispatch", organization_ids=[org.public_id])
+    order = act("org_admin" if org is world.organization else "other_org_admin", order, "take")
+    order = act(
+        "org_admin" if org is world.organization else "other_org_admin", order, "resolve", note="已办结"
+    )
+    return act("resident_a1", order, "confirm", level=level)
+
+
+def test_recommendations_prefer_the_better_rated_and_less_loaded(client, auth, place, act, world):
+    _closed(place, act, world, world.organization, 5)
+    _closed(place, act, world, world.other_organization, 1)
+    order = place()
+    ranked = client.get(
+        f"/api/v1/orders/{order['id']}/recommendations", headers=auth("secretary_a")
+    ).get_json()
+    names = [c["name"] for c in ranked["items"]]
+    assert names == [world.organization.name, world.other_organization.name]
+    best, worst = ranked["items"]
+    assert best["rating"] == 5 and worst["rating"] == 1 and best["score"] > worst["score"]
+    assert any("派单权重" in r for r in worst["reasons"])
+    assert db.session.get(Organization, world.other_organization.id).dispatch_weight < 1
+    assert (
+        client.get(f"/api/v1/orders/{order['id']}/recommendations", headers=auth("org_admin")).status_code
+        == 403
+    )
+
+
+def test_rates_per_organization_and_community(client, auth, place, act, world):
+    _closed(place, act, world, world.organization, 5)
+    _closed(place, act, world, world.organization, 2)
+    open_order = place()
+    act("secretary_a", open_order, "dispatch", organization_ids=[world.organization.public_id])
+    act("org_admin", open_order, "take")
+
+    by_org = client.get("/api/v1/orders/stats", headers=auth("street_admin")).get_json()
+    ours = next(i for i in by_org["items"] if i["id"] == world.organization.public_id)
+    assert ours["rated"] == 2 and ours["satisfaction_rate"] == 0.5
+    assert ours["orders"] == 3 and ours["resolution_rate"] == round(2 / 3, 4)
+    assert ours["response_rate"] == 1.0 and ours["levels"] == {"5": 1, "2": 1}
+    by_community = client.get(
+        "/api/v1/orders/stats?group_by=community", headers=auth("secretary_a")
+    ).get_json()
+    assert [i["name"] for i in by_community["items"]] == ["阳光社区"]
+    assert client.get("/api/v1/orders/stats", headers=auth("secretary_b")).get_json()["items"] == []
+    assert client.get("/api/v1/orders/stats?group_by=grid", headers=auth("street_admin")).status_code == 422
