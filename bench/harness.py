@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from bench import baseline
+from bench import baseline, jobs, orders
 from bench.procmem import MemorySampler, Track
 from bench.report import RowResult, memory_table, result_json, results_table, track_json
 from bench.rows import APP, BASELINE, ROWS, Row, check_rows, select_rows
@@ -34,6 +34,7 @@ from bench.wrk import WrkError, WrkResult, ensure_wrk, run_wrk, wrk_version
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 DB_NAME = "sandan_bench"
 DATABASE_URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
+PSYCOPG_DSN = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={DB_NAME}"
 # A Redis db of its own: the run flushes it.
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -69,16 +70,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=int, default=None, help="seconds per row (default 10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument("--quick", action="store_true", help="3 s per row: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="3 s per row and small job rows: a smoke run")
     parser.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="NAME",
-        help="run rows whose name contains NAME (repeatable or comma-separated); "
+        help="run rows (HTTP and job rows) whose name contains NAME (repeatable or comma-separated); "
         "the baselines they compare to run too",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--orders-sizes",
+        metavar="FIRST,FINAL",
+        help="order counts of the two scale phases of the order rows (default 10000,1000000; "
+        "10000,100000 with --quick)",
+    )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     args = parser.parse_args(argv)
     if args.duration is None:
@@ -88,6 +95,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.connections < 1:
         parser.error("--connections must be at least 1")
     args.only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+    try:
+        args.orders_sizes = (
+            orders.parse_sizes(args.orders_sizes)
+            if args.orders_sizes
+            else (orders.QUICK_SIZES if args.quick else orders.FULL_SIZES)
+        )
+    except ValueError as exc:
+        parser.error(f"--orders-sizes: {exc}")
     return args
 
 
@@ -109,9 +124,11 @@ def codes_for(rate: float, seconds: float, connections: int) -> int:
     return math.ceil(rate * seconds) + 2 * connections
 
 
-def sign_in(app: Gunicorn, fake: FakeWeChatProcess) -> str:
-    """An access token for a user signed in the way the mini-program does it."""
-    response = requests.post(app.url + "/api/v1/auth/login", json={"code": fake.issue_code()}, timeout=30)
+def sign_in(app: Gunicorn, fake: FakeWeChatProcess, openid: str | None = None) -> str:
+    """An access token for a user (a new one, or the one with `openid`) signed in the way the mini-program
+    does it."""
+    code = fake.issue_code(openid)
+    response = requests.post(app.url + "/api/v1/auth/login", json={"code": code}, timeout=30)
     if response.status_code != 200:
         raise BenchSetupError(f"sign-in failed: {response.status_code} {response.text[:500]}")
     return response.json()["access_token"]
@@ -129,23 +146,32 @@ class Runner:
         self.token: str | None = None
         self.threads = min(MAX_WRK_THREADS, args.connections)
         self.warm_rates: dict[str, float | None] = {}
+        # Order rows: path and script arguments of the current scale phase (bench/orders.py).
+        self.inputs: dict[str, orders.Inputs] = {}
 
     def _wrk(self, row: Row, seconds: int, codes: int | None) -> WrkResult:
-        if row.login_codes:
+        connections = row.connections or self.args.connections
+        threads = min(MAX_WRK_THREADS, connections)
+        path = row.path
+        if row.name in self.inputs:
+            path = self.inputs[row.name].path
+            script_args = self.inputs[row.name].args("warm" if seconds == WARMUP_SECONDS else "measure")
+        elif row.login_codes:
             assert codes is not None
             path = self.work / f"codes-{row.name}.txt"
             log(f"  issuing {codes:,} wx.login codes for {row.name} ...")
             self.fake.issue_codes(codes, path)
             script_args = [str(path), str(self.threads)]
+            path = row.path
         else:
             body = json.dumps(row.body) if row.body is not None else ""
             script_args = [row.method, body, self.token if row.auth and self.token else ""]
         result, _output = run_wrk(
             self.wrk,
-            self.servers[row.server].url + row.path,
+            self.servers[row.server].url + path,
             duration=seconds,
-            connections=self.args.connections,
-            threads=self.threads,
+            connections=connections,
+            threads=threads,
             script=row.script,
             script_args=script_args,
         )
@@ -204,9 +230,9 @@ class Runner:
         )
 
 
-def run(args, rows: list[Row]) -> tuple[str, dict, bool]:
+def run(args, rows: list[Row], job_rows: list[jobs.JobRow]) -> tuple[str, dict, bool]:
     """Everything between setting up and tearing down; returns the report, its JSON, and whether all ran."""
-    wrk = ensure_wrk()
+    wrk = ensure_wrk() if rows else None
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="sandan-bench-"))
     env = {
@@ -218,7 +244,9 @@ def run(args, rows: list[Row]) -> tuple[str, dict, bool]:
     }
     fake = FakeWeChatProcess(RESULTS_DIR / "fake-wechat.log")
     servers: dict[str, Gunicorn] = {}
-    sampler: MemorySampler | None = None
+    results: list[RowResult] = []
+    tracks: list[Track] = []
+    job_results: list[jobs.JobResult] = []
     try:
         log(f"preparing PostgreSQL database {DB_NAME} and Redis db 13")
         ensure_database(PG_HOST, PG_PORT, PG_USER, DB_NAME)
@@ -234,6 +262,45 @@ def run(args, rows: list[Row]) -> tuple[str, dict, bool]:
 
         fake.start()
         env["WECHAT_API_BASE_URL"] = fake.url
+        if rows:
+            results, tracks = measure_http(args, rows, wrk, env, fake, work, servers)
+        # The gunicorns are stopped first: the workers get the machine to themselves.
+        for server in servers.values():
+            server.stop()
+        if job_rows:
+            job_results = jobs.run_job_rows(
+                job_rows, env=env, fake=fake, redis_url=REDIS_URL, log_dir=RESULTS_DIR, log=log
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    # A row's ratio is against its baseline measured in the same scale phase.
+    by_name = {(r.row.name, r.phase): r for r in results}
+    for r in results:
+        base = by_name.get((r.row.compare_to, r.phase)) if r.row.compare_to else None
+        if base is not None and base.result is not None:
+            r.baseline_rps = base.result.requests_per_sec
+    return render(args, wrk, results, tracks, job_results)
+
+
+def measure_http(
+    args, rows: list[Row], wrk: str, env: dict, fake: FakeWeChatProcess, work: Path, servers: dict
+) -> tuple[list[RowResult], list[Track]]:
+    """The HTTP rows: both gunicorns started (into `servers`, which the caller stops), warmed up, measured."""
+    sampler: MemorySampler | None = None
+    phases: orders.OrderPhases | None = None
+    phased_names = {r.name for r in rows if r.phased} | {
+        r.compare_to for r in rows if r.phased and r.compare_to
+    }
+    if any(r.phased for r in rows):
+        phases = orders.OrderPhases(
+            PSYCOPG_DSN, args.orders_sizes, APP_SETTINGS["SANDAN_ENCRYPTION_KEYS"], work, log
+        )
+        phases.load_first()
+    try:
         log(f"fake WeChat server at {fake.url}; starting gunicorn for the app and the baseline")
         servers[APP] = Gunicorn(APP, "backend.wsgi:app", env, RESULTS_DIR / "app-gunicorn.log", WORKERS)
         servers[BASELINE] = Gunicorn(
@@ -247,43 +314,66 @@ def run(args, rows: list[Row]) -> tuple[str, dict, bool]:
         runner = Runner(args, wrk, servers, fake, work)
         if any(r.auth for r in rows):
             runner.token = sign_in(servers[APP], fake)
+        if phases is not None:
+            phases.sign_in(lambda openid: sign_in(servers[APP], fake, openid))
+            runner.inputs = phases.inputs(rows, args.duration, WARMUP_SECONDS)
 
         sampler = MemorySampler({name: s.pid for name, s in servers.items()}, SAMPLE_INTERVAL).start()
         # Every row warms up before any is measured, so "RSS after the warm-up" has seen every code path.
         for row in rows:
             runner.warm_up(row)
         sampler.mark_warm()
-        results = [runner.measure(row) for row in rows]
+        results = [measure_row(runner, row, phases) for row in rows]
+        if phases is not None:
+            # Again at the final size: the order rows, and the baselines they compare to, in this phase.
+            again = [r for r in rows if r.name in phased_names]
+            phases.grow_final()
+            runner.inputs = phases.inputs(rows, args.duration, WARMUP_SECONDS)
+            for row in again:
+                runner.warm_up(row)
+            results += [measure_row(runner, row, phases) for row in again]
         tracks = sampler.stop()
         sampler = None
     finally:
         if sampler is not None:
             sampler.stop()
-        for server in servers.values():
-            server.stop()
-        fake.stop()
-        shutil.rmtree(work, ignore_errors=True)
-
-    by_name = {r.row.name: r for r in results}
-    for r in results:
-        base = by_name.get(r.row.compare_to) if r.row.compare_to else None
-        if base is not None and base.result is not None:
-            r.baseline_rps = base.result.requests_per_sec
-    return render(args, wrk, results, tracks)
+    return results, tracks
 
 
-def render(args, wrk: str, results: list[RowResult], tracks: list[Track]) -> tuple[str, dict, bool]:
+def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -> RowResult:
+    """Measure one row; in a scale run, label order rows (and their baselines) with the phase."""
+    result = runner.measure(row)
+    if phases is not None and (row.phased or any(r.compare_to == row.name for r in ROWS if r.phased)):
+        result.phase = phases.phase
+        if row.expect_conflicts:
+            phases.check_take(result)
+    return result
+
+
+def render(
+    args, wrk: str | None, results: list[RowResult], tracks: list[Track], job_results: list[jobs.JobResult]
+) -> tuple[str, dict, bool]:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     threads = min(MAX_WRK_THREADS, args.connections)
-    header = [
-        f"Sandan benchmarks, {started}",
-        f"{wrk_version(wrk)}: {threads} threads, {args.connections} connections, {args.duration:g} s per row "
-        f"after a {WARMUP_SECONDS} s warm-up",
-        f"gunicorn: {WORKERS} sync workers per server; {os.cpu_count()} CPUs shared by servers, PostgreSQL, "
-        "Redis, the fake WeChat server and wrk",
-        "ratio = the row's req/s / req/s of the baseline row in 'compared to' (same run, same machine)",
-    ]
-    text = "\n".join([*header, "", results_table(results), "", memory_table(tracks, SAMPLE_INTERVAL)])
+    title = f"Sandan benchmarks, {started}"
+    sections: list[list[str]] = []
+    if results:
+        assert wrk is not None
+        header = [
+            f"{wrk_version(wrk)}: {threads} threads, {args.connections} connections, {args.duration:g} s per "
+            f"row after a {WARMUP_SECONDS} s warm-up",
+            f"gunicorn: {WORKERS} sync workers per server; {os.cpu_count()} CPUs shared by servers, "
+            "PostgreSQL, Redis, the fake WeChat server and wrk",
+            "ratio = the row's req/s / req/s of the baseline row in 'compared to' (same run, same machine)",
+        ]
+        sections += [header, [results_table(results)]]
+        if any(r.phase for r in results):
+            sections.append([orders.growth_section(results, args.orders_sizes)])
+        sections.append([memory_table(tracks, SAMPLE_INTERVAL)])
+    if job_results:
+        sections += [jobs.jobs_header(RESULTS_DIR.relative_to(REPO_ROOT)), [jobs.jobs_table(job_results)]]
+    first, rest = (sections[0], sections[1:]) if sections else ([], [])
+    text = "\n\n".join("\n".join(lines) for lines in [[title, *first], *rest])
     data = {
         "started": started,
         "config": {
@@ -293,31 +383,43 @@ def render(args, wrk: str, results: list[RowResult], tracks: list[Track]) -> tup
             "wrk_threads": threads,
             "gunicorn_workers": WORKERS,
             "cpus": os.cpu_count(),
-            "wrk": wrk_version(wrk),
+            "wrk": wrk_version(wrk) if wrk else None,
+            "quick": args.quick,
         },
         "rows": [result_json(r) for r in results],
         "memory": [track_json(t) for t in tracks],
+        "job_rows": [jobs.job_result_json(r) for r in job_results],
     }
-    all_ran = all(r.result is not None and not r.has_errors for r in results)
+    all_ran = all(r.result is not None and not r.has_errors for r in results) and all(
+        r.error is None for r in job_results
+    )
     return text, data, all_ran
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_rows(ROWS)
+    all_job_rows = jobs.job_rows(args.quick)
     if args.list:
         for row in ROWS:
             compared = f" (compared to {row.compare_to})" if row.compare_to else ""
             print(f"{row.name:20} {row.server:9} {row.method} {row.path}{compared}\n{'':20} {row.about}")
+        for job_row in all_job_rows:
+            compared = f" (compared to {job_row.compare_to})" if job_row.compare_to else ""
+            print(f"{job_row.name:20} {'jobs':9} {job_row.kind}{compared}\n{'':20} {job_row.about}")
         return 0
+    job_rows = jobs.select_job_rows(all_job_rows, args.only)
     try:
         rows = select_rows(ROWS, args.only)
-    except ValueError as exc:
-        log(f"bench: {exc}")
-        return 2
+    except ValueError:
+        if not job_rows:
+            names = ", ".join([r.name for r in ROWS] + [r.name for r in all_job_rows])
+            log(f"bench: no row matches {', '.join(args.only)}; rows: {names}")
+            return 2
+        rows = []
     previous = signal.signal(signal.SIGTERM, _raise_exit)
     try:
-        text, data, all_ran = run(args, rows)
+        text, data, all_ran = run(args, rows, job_rows)
     except (BenchSetupError, WrkError) as exc:
         log(f"bench: {exc}")
         return 2

@@ -18,6 +18,20 @@ class RowResult:
     error: str | None = None  # why the row could not be measured at all
     baseline_rps: float | None = None
     note: str | None = None
+    phase: str | None = None  # the scale phase of an order row ("10k", "1M"), or of its baseline
+    problem: str | None = None  # measured, but a check after the run failed (marks the row !)
+
+    @property
+    def label(self) -> str:
+        return self.row.name + (f" @{self.phase}" if self.phase else "")
+
+    @property
+    def failures(self) -> int:
+        """Failed requests; a 409 is a right answer in a row that expects conflicts."""
+        if self.result is None:
+            return 0
+        conflicts = (self.result.statuses or {}).get("409", 0) if self.row.expect_conflicts else 0
+        return self.result.failed - conflicts
 
     @property
     def ratio(self) -> float | None:
@@ -27,7 +41,9 @@ class RowResult:
 
     @property
     def has_errors(self) -> bool:
-        return self.error is not None or (self.result is not None and not self.result.ok)
+        if self.error is not None or self.problem is not None:
+            return True
+        return self.result is not None and (self.result.requests == 0 or self.failures > 0)
 
 
 def _mb(kb: int | None) -> float | None:
@@ -71,7 +87,7 @@ def results_table(results: list[RowResult]) -> str:
     headers = ["row", "server", "req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "compared to", "ratio"]
     body = []
     for r in results:
-        name = r.row.name + (" !" if r.has_errors else "")
+        name = r.label + (" !" if r.has_errors else "")
         if r.result is None:
             body.append([name, r.row.server, "failed", "-", "-", "-", "-", r.row.compare_to or "-", "-"])
             continue
@@ -93,19 +109,21 @@ def results_table(results: list[RowResult]) -> str:
     notes = []
     for r in results:
         if r.error:
-            notes.append(f"! {r.row.name}: not measured: {r.error}")
+            notes.append(f"! {r.label}: not measured: {r.error}")
         elif r.result is not None and r.result.requests == 0:
-            notes.append(f"! {r.row.name}: no request completed in {r.result.duration_s:g} s")
+            notes.append(f"! {r.label}: no request completed in {r.result.duration_s:g} s")
+        elif r.problem:
+            notes.append(f"! {r.label}: {r.problem}")
         elif r.has_errors:
             assert r.result is not None
             problems = [f"{r.result.non_2xx:,} responses >= 400"] if r.result.non_2xx else []
             problems += [f"{n:,} socket {kind} errors" for kind, n in r.result.socket_errors.items() if n]
             notes.append(
-                f"! {r.row.name}: {' and '.join(problems)} in {r.result.requests:,} requests "
+                f"! {r.label}: {' and '.join(problems)} in {r.result.requests:,} requests "
                 "(req/s counts failures too)"
             )
         if r.note:
-            notes.append(f"  {r.row.name}: {r.note}")
+            notes.append(f"  {r.label}: {r.note}")
     return table + ("\n" + "\n".join(notes) if notes else "")
 
 
@@ -137,6 +155,8 @@ def result_json(r: RowResult) -> dict:
     w = r.result
     return {
         "name": r.row.name,
+        "phase": r.phase,
+        "problem": r.problem,
         "server": r.row.server,
         "method": r.row.method,
         "path": r.row.path,
@@ -153,6 +173,7 @@ def result_json(r: RowResult) -> dict:
         "non_2xx": w.non_2xx if w else None,
         "socket_errors": w.socket_errors if w else None,
         "codes_exhausted": w.codes_exhausted if w else None,
+        "statuses": w.statuses if w else None,
         "baseline_requests_per_sec": r.baseline_rps,
         "ratio": r.ratio,
     }

@@ -17,9 +17,19 @@ class Row:
     login_codes: bool = False  # send a fresh wx.login code per request (login.lua) instead of `body`
     compare_to: str | None = None  # the baseline row whose req/s this row's is divided by
     about: str = ""
+    # Order rows (bench/orders.py): measured at each scale phase, with generated data and signed-in roles;
+    # `path` may hold {order} (the order recommended for) and {cursor} (a board cursor far in).
+    phased: bool = False
+    script_name: str | None = None  # a lua script of its own in bench/lua/, fed by bench/orders.py
+    connections: int | None = None  # instead of --connections (a latency target measured without queueing)
+    expect_conflicts: bool = False  # 409 is a right answer here (taking contended orders), not an error
+    target_ratio: float | None = None  # the goal for `ratio`
+    p99_target_ms: float | None = None  # the goal for p99
 
     @property
     def script(self) -> str:
+        if self.script_name:
+            return self.script_name
         return "login.lua" if self.login_codes else "request.lua"
 
 
@@ -57,6 +67,58 @@ ROWS: list[Row] = [
         auth=True,
         compare_to="baseline-select20",
         about="authenticated GET: bearer token check, session and user loaded, profile serialized",
+    ),
+    Row(
+        "orders-place",
+        APP,
+        "POST",
+        "/api/v1/orders",
+        phased=True,
+        script_name="orders_place.lua",
+        compare_to="baseline-insert",
+        target_ratio=0.8,
+        about="a resident places an order (Idempotency-Key fresh per request; 32 residents in turn)",
+    ),
+    Row(
+        "orders-board-first",
+        APP,
+        "GET",
+        "/api/v1/orders/board",
+        phased=True,
+        compare_to="baseline-select20",
+        target_ratio=0.8,
+        about="a secretary's dispatch board, first page of 20 with the counts per state",
+    ),
+    Row(
+        "orders-board-deep",
+        APP,
+        "GET",
+        "/api/v1/orders/board?cursor={cursor}",
+        phased=True,
+        compare_to="baseline-select20",
+        target_ratio=0.8,
+        about="the same board, a page 80% of the way in (keyset cursor)",
+    ),
+    Row(
+        "orders-recommend",
+        APP,
+        "GET",
+        "/api/v1/orders/{order}/recommendations",
+        phased=True,
+        # One connection per gunicorn worker: p99 is the request's own time, not time queued behind others.
+        connections=2,
+        p99_target_ms=20,
+        about="organizations ranked for one order (hundreds serve its category and community)",
+    ),
+    Row(
+        "orders-take-contention",
+        APP,
+        "POST",
+        "/api/v1/orders/{{id}}/take",
+        phased=True,
+        script_name="orders_take.lua",
+        expect_conflicts=True,
+        about="8 organizations' admins take each pooled order at once: one 200 per order, 409 for the rest",
     ),
 ]
 

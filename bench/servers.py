@@ -140,8 +140,10 @@ class FakeWeChatProcess:
             session = self._local.session = requests.Session()
         return session
 
-    def issue_code(self) -> str:
-        response = self._session().post(self.url + "_mock/login-code", json={}, timeout=10)
+    def issue_code(self, openid: str | None = None) -> str:
+        """A one-time wx.login code: for a new user, or for the user with `openid`."""
+        body = {"openid": openid} if openid else {}
+        response = self._session().post(self.url + "_mock/login-code", json=body, timeout=10)
         response.raise_for_status()
         return response.json()["code"]
 

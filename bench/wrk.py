@@ -23,6 +23,7 @@ _SOCKET_RE = re.compile(
     r"^\s+Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", re.MULTILINE
 )
 _EXHAUSTED_RE = re.compile(r"^bench: codes exhausted: (\d+)", re.MULTILINE)
+_STATUS_RE = re.compile(r"^bench: status (.+)$", re.MULTILINE)
 
 
 class WrkError(RuntimeError):
@@ -46,6 +47,8 @@ class WrkResult:
     )
     # Only login.lua reports this; None for scripts that need no codes.
     codes_exhausted: int | None = None
+    # Statuses counted by scripts that report them ("bench: status 200=N 409=M other=K ..."); else None.
+    statuses: dict[str, int] | None = None
 
     @property
     def p50_ms(self) -> float | None:
@@ -107,6 +110,13 @@ def parse_wrk_output(text: str) -> WrkResult:
     exhausted = _EXHAUSTED_RE.search(text)
     if exhausted:
         result.codes_exhausted = int(exhausted.group(1))
+    statuses = _STATUS_RE.search(text)
+    if statuses:
+        result.statuses = {
+            k: int(v)
+            for k, _, v in (pair.partition("=") for pair in statuses.group(1).split())
+            if v.isdigit()
+        }
     return result
 
 
