@@ -80,7 +80,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     from backend.auth.routes import blp as auth_blp
     from backend.catalog.routes import blp as catalog_blp
     from backend.community.routes import blp as community_blp
-    from backend.errands.routes import blp as errands_blp
     from backend.notify.routes import blp as notify_blp
     from backend.orders.routes import blp as orders_blp
     from backend.organizations.routes import blp as organizations_blp
@@ -104,7 +103,6 @@ def create_app(overrides: dict | None = None) -> Flask:
         queues_blp,
         catalog_blp,
         orders_blp,
-        errands_blp,
         uploads_blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
