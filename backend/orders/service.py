@@ -109,7 +109,8 @@ def caller_for(order: Order, user: User) -> Caller:
         actors.add(states.OWNER)
     if order.community_id in _membership_ids(user, Role.SECRETARY, ScopeType.COMMUNITY):
         actors.add(states.SECRETARY)
-    if _street_of(order.community_id) in _membership_ids(user, Role.STREET_ADMIN, ScopeType.STREET):
+    streets = _membership_ids(user, Role.STREET_ADMIN, ScopeType.STREET)
+    if streets and _street_of(order.community_id) in streets:
         actors.add(states.STREET_ADMIN)
     admin_of = _membership_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
     if admin_of:
@@ -121,7 +122,8 @@ def caller_for(order: Order, user: User) -> Caller:
             if offered:
                 actors.add(states.ORG_ADMIN)
                 organization_id = offered[0]
-    entries = _volunteer_entries(user)
+    is_volunteer = any(m.role == Role.VOLUNTEER for m in user.memberships)
+    entries = _volunteer_entries(user) if is_volunteer and order.organization_id else {}
     if entries and order.organization_id in entries.values():
         assigned = set(
             db.session.scalars(
@@ -145,10 +147,10 @@ def can_view(order: Order, user: User) -> bool:
     return bool(admin_of & _offered_orgs(order, active_only=False))
 
 
-def contact_visible(order: Order, user: User) -> bool:
+def contact_visible(order: Order, user: User, caller: Caller | None = None) -> bool:
     """Phone and exact address: the resident, the community, and the organization only while it holds the
     order (after taking it, until it closes)."""
-    caller = caller_for(order, user)
+    caller = caller or caller_for(order, user)
     if caller.actors & {states.OWNER, states.SECRETARY, states.STREET_ADMIN}:
         return True
     if order.grid_id in _membership_ids(user, Role.GRID_WORKER, ScopeType.GRID):

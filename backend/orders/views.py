@@ -23,7 +23,7 @@ OPEN_FOR_COUNTS = sorted(set(states.STATES) - states.FINAL_STATES)
 def with_view(order: Order, viewer: User) -> Order:
     """Attach what this viewer may see of the order (contact details, allowed actions, timeline)."""
     caller = service.caller_for(order, viewer)
-    visible = service.contact_visible(order, viewer)
+    visible = service.contact_visible(order, viewer, caller)
     org = db.session.get(Organization, order.organization_id) if order.organization_id else None
     rating = service.rating_of(order)
     order.view = {
