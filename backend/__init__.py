@@ -77,9 +77,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     access.init_app(app)
 
     from backend import health
+    from backend.appointments.routes import blp as appointments_blp
     from backend.auth.routes import blp as auth_blp
     from backend.catalog.routes import blp as catalog_blp
     from backend.community.routes import blp as community_blp
+    from backend.errands.routes import blp as errands_blp
     from backend.notify.routes import blp as notify_blp
     from backend.orders.routes import blp as orders_blp
     from backend.organizations.routes import blp as organizations_blp
@@ -103,6 +105,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         queues_blp,
         catalog_blp,
         orders_blp,
+        appointments_blp,
+        errands_blp,
         uploads_blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/api/v1")

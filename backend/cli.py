@@ -33,8 +33,12 @@ def cmd_migrate(args) -> None:
         from backend.notify.service import seed_templates
 
         templates = seed_templates()
+        from backend.errands.service import seed_errand_types
+
+        errand_types = seed_errand_types()
     print("数据库已迁移到最新版本; 法定节假日:", json.dumps(seeded, ensure_ascii=False))
     print("新增订阅消息模板:", json.dumps(templates, ensure_ascii=False))
+    print("新增代办类型:", json.dumps(errand_types, ensure_ascii=False))
 
 
 def cmd_seed_demo(args) -> None:

@@ -13,6 +13,7 @@ from backend.catalog.models import ServiceCategory
 from backend.catalog.service import load_catalog, shipped_catalog
 from backend.community.models import Community, Grid, Street
 from backend.db import db
+from backend.errands.service import seed_errand_types
 from backend.organizations.models import Organization, OrganizationCategory, Volunteer
 from backend.privacy import service as privacy
 
@@ -56,6 +57,7 @@ def seed(*, production: bool = False) -> dict:
         _seed_structure_and_people()
         db.session.commit()
     load_catalog(shipped_catalog())
+    seed_errand_types()
     return {
         "streets": db.session.query(Street).count(),
         "communities": db.session.query(Community).count(),

@@ -24,7 +24,7 @@ def job(name: str):
 
 
 # Modules whose import registers the product's jobs.
-JOB_MODULES = ("workers.jobs", "workers.sla", "workers.orders")
+JOB_MODULES = ("workers.jobs", "workers.sla", "workers.orders", "workers.appointments", "workers.errands")
 
 
 def import_all() -> None:

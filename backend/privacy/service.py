@@ -162,13 +162,20 @@ def access_logs_page(*, subject_user_id: int | None, limit: int, cursor: str | N
 
 
 # Every encrypted column in the schema: (table, column). A key rotation rewrites each.
-ENCRYPTED_COLUMNS = (("users", "phone"), ("users", "id_number"))
+def encrypted_columns() -> list[tuple[str, str]]:
+    """Every (table, column) stored encrypted, read from the models so a new one is never forgotten."""
+    return [
+        (table.name, column.name)
+        for table in db.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, crypto.EncryptedText)
+    ]
 
 
 def rotate_all_keys() -> int:
     """Re-encrypt every stored sensitive value under the current (first) key; return how many changed."""
     count = 0
-    for table_name, column_name in ENCRYPTED_COLUMNS:
+    for table_name, column_name in encrypted_columns():
         # A plain-Text view of the table reads and writes the ciphertext itself, bypassing EncryptedText.
         raw = sa.table(table_name, sa.column("id", sa.Integer), sa.column(column_name, sa.Text))
         column = raw.c[column_name]

@@ -28,6 +28,10 @@ def test_public_endpoints_are_only_the_expected_ones(app):
     assert public == [
         "api-docs.openapi_json",
         "api-docs.openapi_swagger_ui",
+        # Appointments: anyone may find a service point and its free places.
+        "appointments.availability",
+        "appointments.get_point",
+        "appointments.list_points",
         "auth.login",
         "auth.refresh",
         # The service catalog: anyone may read what can be ordered.

@@ -179,3 +179,14 @@ def test_a_value_under_an_unknown_key_fails_loudly(app):
     token = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
     with pytest.raises(crypto.KeyConfigError):
         crypto.decrypt(token)
+
+
+def test_key_rotation_covers_every_encrypted_column():
+    columns = set(privacy.encrypted_columns())
+    assert {
+        ("users", "phone"),
+        ("users", "id_number"),
+        ("orders", "contact_phone"),
+        ("orders", "address"),
+    } <= columns
+    assert {("errands", "id_number"), ("errands", "diagnosis"), ("errands", "certificate_number")} <= columns

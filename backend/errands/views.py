@@ -1,0 +1,200 @@
+"""Reading errands: one errand as its viewer may see it, and the lists each role works from (keyset pages)."""
+
+import base64
+import binascii
+import csv
+import io
+import json
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+
+from backend.auth.models import User
+from backend.community.models import Community
+from backend.community.service import overseen_community_ids
+from backend.db import db
+from backend.errands import service, states
+from backend.errands.models import Errand, ErrandType
+from backend.errors import Forbidden, ValidationFailed
+
+
+def with_view(errand: Errand, viewer: User) -> Errand:
+    """Attach what this viewer may see: allowed actions, the checklist, the agent, the timeline."""
+    caller = service.caller_for(errand, viewer)
+    agent = service.agent_of(errand)
+    definition = errand.definition
+    errand.view = {
+        "allowed_actions": states.allowed_actions(errand.state, caller.actors),
+        "is_agent": states.AGENT in caller.actors,
+        "agent": None
+        if agent is None
+        else {"id": agent.public_id, "name": agent.real_name or agent.nickname},
+        "community": db.session.get(Community, errand.community_id),
+        "materials": [
+            {
+                "code": m["code"],
+                "name": m["name"],
+                "required": m["required"],
+                "condition": m.get("condition", ""),
+                "note": m.get("note", ""),
+                "received": bool(errand.materials.get(m["code"])),
+                "missing": m["code"] in errand.missing_materials,
+            }
+            for m in definition["materials"]
+        ],
+        "steps": [
+            {
+                "state": s["state"],
+                "state_label": states.STATE_LABELS[s["state"]],
+                "name": s["name"],
+                "owner": s["owner"],
+                "limit": s["limit"],
+            }
+            for s in definition["steps"]
+        ],
+        "sensitive_fields": definition.get("sensitive_fields", []),
+        "receipts": [
+            {"id": u.public_id, "url": f"/api/v1/errands/{errand.public_id}/receipts/{u.public_id}"}
+            for u in service.receipt_photos(errand)
+        ],
+        "timeline": service.timeline(errand),
+    }
+    return errand
+
+
+# Keyset cursors over (due_at, id) or over id alone.
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, size: int) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        if not isinstance(values, list) or len(values) != size:
+            raise ValueError
+        return values
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+
+
+def _page_by_deadline(query, *, limit: int, cursor: str | None) -> dict:
+    if cursor:
+        due, last_id = _decode(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(due), int(last_id))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+        query = query.where(tuple_(Errand.due_at, Errand.id) > after)
+    rows = list(db.session.scalars(query.order_by(Errand.due_at, Errand.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return {"items": rows, "next_cursor": _encode([last.due_at.isoformat(), last.id]) if more else None}
+
+
+def _page_newest(query, *, limit: int, cursor: str | None) -> dict:
+    if cursor:
+        (last_id,) = _decode(cursor, 1)
+        if not isinstance(last_id, int):
+            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
+        query = query.where(Errand.id < last_id)
+    rows = list(db.session.scalars(query.order_by(Errand.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": _encode([rows[-1].id]) if more and rows else None}
+
+
+def _type_filter(query, type_code: str | None):
+    if type_code:
+        query = query.where(
+            Errand.type_id == select(ErrandType.id).where(ErrandType.code == type_code).scalar_subquery()
+        )
+    return query
+
+
+def my_errands(*, resident: User, state: str | None, limit: int, cursor: str | None) -> dict:
+    """A resident's own errands, newest first."""
+    query = select(Errand).where(Errand.resident_id == resident.id)
+    if state:
+        query = query.where(Errand.state == state)
+    return _page_newest(query, limit=limit, cursor=cursor)
+
+
+def agent_queue(*, agent: User, state: str | None, limit: int, cursor: str | None) -> dict:
+    """A proxy agent's open errands, the nearest deadline first (paused ones last)."""
+    query = select(Errand).where(Errand.agent_id == agent.id)
+    if state:
+        query = query.where(Errand.state == state)
+    else:
+        query = query.where(Errand.state.in_(sorted(states.AGENT_STATES)))
+    return _page_by_deadline(query, limit=limit, cursor=cursor)
+
+
+def community_filter(viewer: User, community_public_id: str | None) -> list[int]:
+    overseen = overseen_community_ids(viewer)
+    if community_public_id is None:
+        return overseen
+    community_id = db.session.scalar(select(Community.id).where(Community.public_id == community_public_id))
+    if community_id is None or community_id not in overseen:
+        raise Forbidden("只能查看本社区（街道）的代办")
+    return [community_id]
+
+
+def board(
+    *,
+    viewer: User,
+    community_public_id: str | None,
+    type_code: str | None,
+    state: str | None,
+    overdue: bool | None,
+    unassigned: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """The community's errands by deadline: what secretaries assign and chase."""
+    query = select(Errand).where(Errand.community_id.in_(community_filter(viewer, community_public_id)))
+    query = _type_filter(query, type_code)
+    if state:
+        query = query.where(Errand.state == state)
+    else:
+        query = query.where(Errand.state.not_in(sorted(states.FINAL_STATES)))
+    if overdue is not None:
+        query = query.where(Errand.is_overdue.is_(overdue))
+    if unassigned:
+        query = query.where(Errand.agent_id.is_(None))
+    return _page_by_deadline(query, limit=limit, cursor=cursor)
+
+
+# Public notice (公示): name and amount only.
+
+NOTICE_COLUMNS = ("name", "amount_fen")
+
+
+def public_notice(*, viewer: User, type_code: str, community_public_id: str | None) -> list[dict]:
+    """Approved errands of a type that is publicly noticed (低保): each applicant's name and amount, nothing
+    else."""
+    kind = service.get_type(type_code)
+    if not service.version_of(kind).definition.get("public_notice"):
+        raise ValidationFailed(details={"type": ["该代办类型不公示"]})
+    rows = db.session.execute(
+        select(Errand.applicant_name, Errand.amount_fen)
+        .where(
+            Errand.type_id == kind.id,
+            Errand.community_id.in_(community_filter(viewer, community_public_id)),
+            Errand.outcome == "approved",
+            Errand.amount_fen.is_not(None),
+            Errand.state.in_(("result", "returned_to_resident", "completed")),
+        )
+        .order_by(Errand.id)
+    ).all()
+    return [{"name": name, "amount_fen": amount} for name, amount in rows]
+
+
+def notice_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=NOTICE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,0 +1,27 @@
+"""Helpers shared by the errand tests (fixtures live in conftest.py)."""
+
+from sqlalchemy import select
+
+from backend.db import db
+from backend.errands.models import Errand
+from backend.privacy import service as privacy
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+HANDOVER = {"number": "JJ-0001", "handed_over_by": "王秀英", "received_by": "代办员小李", "signed": True}
+SUBSISTENCE_MATERIALS = [
+    "application_form",
+    "household_register",
+    "id_copies",
+    "financial_check_authorization",
+    "income_property_proof",
+]
+
+
+def consent(world, person: str, *kinds: str) -> None:
+    for kind in kinds:
+        privacy.grant_consent(user_id=world.users[person].id, kind=kind, text_version="2026-11")
+
+
+def row(errand: dict) -> Errand:
+    db.session.expire_all()
+    return db.session.scalar(select(Errand).where(Errand.public_id == errand["id"]))

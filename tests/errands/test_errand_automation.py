@@ -1,0 +1,158 @@
+"""What Sandan does to errands by itself, walked with a frozen clock through real RQ jobs: reminders about
+missing materials (surviving a Redis flush, never twice), a paused step that never runs out, and a step
+that does, raising its red card and landing on the overdue list."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from redis import Redis
+from sqlalchemy import func, select
+
+from backend import clock
+from backend.db import db
+from backend.errands import service
+from backend.errands.models import ErrandEvent
+from backend.notify.models import Notification
+from backend.outbox.models import OutboxMessage
+from backend.sla import clocks
+from backend.supervision.models import Supervision
+from tests.errands.errand_helpers import row
+from tests.factories import login_headers
+from tests.worker_process import run_due_jobs
+
+
+@pytest.fixture
+def connection(app):
+    from workers import app_context
+
+    app_context.use(app)
+    yield Redis.from_url(app.config["REDIS_URL"])
+    app_context.use(None)
+
+
+def reminders(errand: dict) -> list[int]:
+    db.session.expire_all()
+    return [
+        e.data["count"]
+        for e in db.session.scalars(
+            select(ErrandEvent).where(
+                ErrandEvent.errand_id == row(errand).id, ErrandEvent.action == "remind_materials"
+            )
+        )
+    ]
+
+
+def next_reminder_at(errand: dict):
+    db.session.expire_all()
+    return db.session.scalar(
+        select(func.max(OutboxMessage.run_at)).where(OutboxMessage.job == service.REMIND_JOB)
+    )
+
+
+def test_missing_materials_are_reminded_on_schedule_once_each_even_after_a_flush(
+    create, act, world, connection, client, fake_wechat
+):
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        errand = create()
+        errand = act(
+            "secretary_a",
+            errand,
+            "accept",
+            agent_id=world.users["agent_a"].public_id,
+            eligibility_note="资格初审通过",
+        )
+        errand = act("agent_a", errand, "request_materials", missing=["income_property_proof"])
+        run_due_jobs(connection)
+        first = next_reminder_at(errand)
+        assert first > start and reminders(errand) == []
+
+        traveller.move_to(first + timedelta(seconds=1))
+        run_due_jobs(connection)
+        assert reminders(errand) == [1]
+        second = next_reminder_at(errand)
+        assert second > first
+
+        # Redis loses the scheduled second reminder; the sweep, once it falls due, sends it again.
+        connection.flushdb()
+        traveller.move_to(second + timedelta(seconds=1))
+        assert clocks.sweep(connection=connection).resent >= 1
+        run_due_jobs(connection)
+        run_due_jobs(connection)
+        assert reminders(errand) == [1, 2]
+        texts = [
+            n.body
+            for n in db.session.scalars(
+                select(Notification).where(Notification.user_id == world.users["resident_a1"].id)
+            )
+            if "待补材料" in n.body
+        ]
+        assert len(texts) == 3 and all("收入及财产证明" in t for t in texts)
+
+        # The materials arrive: the third reminder, when it comes, does nothing.
+        third = next_reminder_at(errand)
+        fresh = login_headers(client, fake_wechat, world.users["agent_a"])
+        collected = client.post(
+            f"/api/v1/errands/{errand['id']}/collect",
+            headers=fresh,
+            json=dict(
+                materials=[
+                    "application_form",
+                    "household_register",
+                    "id_copies",
+                    "financial_check_authorization",
+                    "income_property_proof",
+                ],
+                handover={
+                    "number": "J1",
+                    "handed_over_by": "王秀英",
+                    "received_by": "agent_a",
+                    "signed": True,
+                },
+            ),
+        )
+        assert collected.status_code == 200, collected.get_json()
+        traveller.move_to(third + timedelta(seconds=1))
+        run_due_jobs(connection)
+    assert reminders(errand) == [1, 2]
+
+
+def test_a_step_that_runs_out_is_overdue_while_a_paused_one_is_not(
+    create, act, world, connection, client, fake_wechat
+):
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        late = create(type="disability_certificate")
+        late = act(
+            "secretary_a",
+            late,
+            "accept",
+            agent_id=world.users["agent_a"].public_id,
+            eligibility_note="需陪同评定",
+        )
+        waiting = create(type="disability_certificate")
+        waiting = act(
+            "secretary_a",
+            waiting,
+            "accept",
+            agent_id=world.users["agent_a"].public_id,
+            eligibility_note="需陪同",
+        )
+        waiting = act("agent_a", waiting, "request_materials", missing=["photos"])
+        due = row(late).due_at
+        warn_at = next(c for c in service.step_clocks(row(late)) if c.name == "accepted").warn_at
+        run_due_jobs(connection)
+        traveller.move_to(warn_at + timedelta(seconds=1))
+        run_due_jobs(connection)
+        traveller.move_to(due + timedelta(seconds=1))
+        run_due_jobs(connection)
+        fresh = login_headers(client, fake_wechat, world.users["secretary_a"])
+        overdue = client.get("/api/v1/errands/overdue", headers=fresh).get_json()
+    assert [e["id"] for e in overdue["items"]] == [late["id"]]
+    assert row(late).is_overdue and not row(waiting).is_overdue
+    actions = [e.action for e in service.timeline(row(late))]
+    assert "warning" in actions and actions[-1] == "overdue"
+    assert db.session.scalar(select(Supervision.reason)) == "overdue"
+    accepted_clock = next(c for c in service.step_clocks(row(waiting)) if c.name == "accepted")
+    assert accepted_clock.state == "paused" and accepted_clock.overdue_at is None

@@ -1,0 +1,155 @@
+"""Errand metrics on a small known history: 代办完成率 = completed ÷ (accepted − cancelled by the resident),
+a delivered refusal counting as completed; the on-time rate apart; per type, community and month; the
+average time per step."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from backend.db import db
+from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
+from backend.sla.models import SlaClock
+
+NOV = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+OCT = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
+
+
+def make(world, code, state, *, accepted_at=NOV, community=None, outcome=None, by_resident=False, late=False):
+    kind = db.session.scalar(select(ErrandType).where(ErrandType.code == code))
+    version = db.session.scalar(select(ErrandTypeVersion).where(ErrandTypeVersion.type_id == kind.id))
+    community = community or world.community_a
+    grid = world.grid_a1 if community is world.community_a else world.grid_b1
+    delivered = state in ("returned_to_resident", "completed")
+    errand = Errand(
+        number=f"T{db.session.query(Errand).count() + 1:06d}",
+        type_id=kind.id,
+        type_version_id=version.id,
+        resident_id=world.users["resident_a1"].id,
+        applicant_name="王秀英",
+        community_id=community.id,
+        grid_id=grid.id,
+        state=state,
+        outcome=outcome,
+        cancelled_by_resident=by_resident,
+        accepted_at=accepted_at,
+        delivered_at=accepted_at + timedelta(days=20) if delivered else None,
+        materials={},
+        missing_materials=[],
+        items=[],
+    )
+    db.session.add(errand)
+    db.session.flush()
+    if late:
+        step_clock(errand, "under_review", hours=300, overdue=True)
+    return errand
+
+
+def step_clock(errand, name, *, hours, overdue=False, reason="met"):
+    started = errand.accepted_at
+    db.session.add(
+        SlaClock(
+            subject_type="errand",
+            subject_id=errand.id,
+            name=name,
+            community_id=errand.community_id,
+            amount=5,
+            unit="working_days",
+            state="stopped",
+            started_at=started,
+            stopped_at=started + timedelta(hours=hours),
+            stop_reason=reason,
+            overdue_at=started + timedelta(hours=hours - 1) if overdue else None,
+            pauses=[],
+            generation=1,
+        )
+    )
+
+
+def history(world):
+    approved = make(world, "subsistence_allowance", "completed", outcome="approved")
+    refused = make(world, "subsistence_allowance", "completed", outcome="refused", late=True)
+    make(world, "subsistence_allowance", "cancelled", by_resident=True)
+    make(world, "subsistence_allowance", "cancelled")  # by the community, not at the resident's request
+    make(world, "medicine_purchase", "failed")
+    make(world, "medicine_purchase", "returned_to_resident", outcome="approved")
+    make(world, "medicine_purchase", "lodged")
+    make(
+        world,
+        "disability_certificate",
+        "completed",
+        accepted_at=OCT,
+        community=world.community_b,
+        outcome="approved",
+    )
+    make(world, "subsistence_allowance", "appointed", accepted_at=None)  # never accepted: not counted
+    step_clock(approved, "accepted", hours=48)
+    step_clock(refused, "accepted", hours=24, overdue=True)
+    step_clock(approved, "lodged", hours=5, reason="cancelled")  # not a step done: left out
+    db.session.commit()
+
+
+def metrics(client, auth, person="street_admin", **query):
+    response = client.get("/api/v1/errands/metrics", query_string=query, headers=auth(person))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_completion_and_on_time_rates_by_type(world, client, auth):
+    history(world)
+    result = metrics(client, auth, group_by="type")
+    rows = {r["key"]: r for r in result["items"]}
+    subsistence = rows["subsistence_allowance"]
+    assert (subsistence["accepted"], subsistence["cancelled_by_resident"], subsistence["completed"]) == (
+        4,
+        1,
+        2,
+    )
+    assert subsistence["completion_rate"] == round(2 / 3, 4) and subsistence["refused"] == 1
+    assert (subsistence["on_time"], subsistence["on_time_rate"]) == (1, 0.5)
+    medicine = rows["medicine_purchase"]
+    assert (medicine["accepted"], medicine["completed"], medicine["failed"]) == (3, 1, 1)
+    assert medicine["completion_rate"] == round(1 / 3, 4) and medicine["on_time_rate"] == 1.0
+    assert rows["disability_certificate"]["completion_rate"] == 1.0
+    total = result["total"]
+    assert (total["accepted"], total["cancelled_by_resident"], total["completed"]) == (8, 1, 4)
+    assert total["completion_rate"] == round(4 / 7, 4) and total["on_time_rate"] == 0.75
+
+
+def test_by_month_and_community_and_scoped_to_the_viewer(world, client, auth):
+    history(world)
+    months = {r["key"]: r for r in metrics(client, auth, group_by="month")["items"]}
+    assert set(months) == {"2026-10", "2026-11"}
+    assert months["2026-11"]["completion_rate"] == 0.5 and months["2026-11"]["label"] == "2026年11月"
+    assert months["2026-10"]["completion_rate"] == 1.0
+    communities = metrics(client, auth, group_by="community")["items"]
+    assert [(r["label"], r["accepted"]) for r in sorted(communities, key=lambda r: r["label"])] == [
+        ("和平社区", 1),
+        ("阳光社区", 7),
+    ]
+    # A secretary sees their own community only.
+    own = metrics(client, auth, person="secretary_a", group_by="community")
+    assert [r["label"] for r in own["items"]] == ["阳光社区"] and own["total"]["completion_rate"] == 0.5
+    narrowed = metrics(
+        client, auth, group_by="type", since="2026-11-01", until="2026-12-01", type="medicine_purchase"
+    )
+    assert [r["key"] for r in narrowed["items"]] == ["medicine_purchase"]
+    assert client.get("/api/v1/errands/metrics", headers=auth("resident_a1")).status_code == 403
+    bad = client.get("/api/v1/errands/metrics?group_by=weather&since=yesterday", headers=auth("street_admin"))
+    assert bad.status_code == 422 and set(bad.get_json()["details"]) == {"group_by", "since"}
+
+
+def test_average_duration_per_step(world, client, auth):
+    history(world)
+    response = client.get("/api/v1/errands/metrics/steps", headers=auth("street_admin"))
+    assert response.status_code == 200
+    steps = {(r["type"], r["step"]): r for r in response.get_json()["items"]}
+    accepted = steps[("subsistence_allowance", "accepted")]
+    assert (accepted["count"], accepted["average_hours"], accepted["overdue"]) == (2, 36.0, 1)
+    assert accepted["step_label"] == "已受理"
+    assert ("subsistence_allowance", "lodged") not in steps
+    assert steps[("subsistence_allowance", "under_review")]["average_hours"] == 300.0
+
+
+def test_empty_history_has_no_rates(world, client, auth):
+    result = metrics(client, auth)
+    assert result["items"] == [] and result["total"]["completion_rate"] is None

@@ -1,0 +1,146 @@
+"""Sensitive data in errands: consent (单独同意 for the kind and the entrustment 授权委托) before storing,
+encrypted at rest, masked in every response, the full value only to the assigned agent while the errand is
+open and only through a logged reveal; public notices carry name and amount only."""
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from backend.db import db
+from backend.privacy.models import SensitiveAccessLog
+from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, consent, row
+
+ID = "110105194901010123"
+
+
+def accepted(create, act, world, **body):
+    errand = create(**body)
+    return act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="资格初审通过",
+    )
+
+
+def test_nothing_sensitive_is_stored_without_the_entrustment_and_the_kinds_consent(create, act, world):
+    refused = create(expect=403, sensitive={"id_number": ID})
+    assert refused["code"] == "consent_required" and refused["details"]["consent"] == "entrustment"
+    consent(world, "resident_a1", "entrustment")
+    refused = create(expect=403, sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"})
+    assert refused["details"]["consent"] == "id_number"
+    consent(world, "resident_a1", "id_number")
+    refused = create(expect=403, sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"})
+    assert refused["details"]["consent"] == "subsistence"
+    errand = create()
+    assert act("agent_a", errand, "record_info", expect=404, id_number=ID)["code"] == "not_found"
+    errand = accepted(create, act, world)
+    assert (
+        act("agent_a", errand, "record_info", expect=403, diagnosis="慢性肾病")["details"]["consent"]
+        == "health"
+    )
+    assert row(errand).diagnosis is None
+    consent(world, "resident_a1", "subsistence")
+    stored = create(sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"})
+    assert stored["id_number"] == "110105********0123"
+
+
+def test_a_type_collects_only_what_it_needs(create, act, world):
+    consent(world, "resident_a1", "entrustment", "insurance_card")
+    refused = create(expect=422, sensitive={"insurance_card": "M12345678"})
+    assert refused["details"] == {"insurance_card": ["该代办事项不收集此信息"]}
+
+
+def test_values_are_encrypted_at_rest_and_masked_for_everyone(create, act, world, client, auth):
+    consent(world, "resident_a1", "entrustment", "id_number", "disability", "health")
+    errand = accepted(create, act, world, type="disability_certificate")
+    act("resident_a1", errand, "record_info", id_number=ID, disability="肢体残疾三级", diagnosis="脑梗后遗症")
+    raw = db.session.execute(
+        sa.text("SELECT id_number, disability, diagnosis FROM errands WHERE public_id = :p"),
+        {"p": errand["id"]},
+    ).one()
+    assert all(value.startswith("gAAAAA") for value in raw)
+    assert ID not in str(raw) and "肢体" not in str(raw)
+    for person in ("resident_a1", "agent_a", "secretary_a", "street_admin"):
+        seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth(person)).get_json()
+        assert seen["id_number"] == "110105********0123"
+        assert seen["disability"] == "肢*****" and seen["diagnosis"] == "脑****"
+        assert ID not in str(seen) and "肢体残疾" not in str(seen)
+    timeline = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()[
+        "timeline"
+    ]
+    assert timeline[-1]["text"].startswith("登记了办理所需的个人信息")
+
+
+def test_only_the_assigned_agent_reveals_and_only_while_open_and_every_read_is_logged(
+    create, act, world, client, auth
+):
+    consent(world, "resident_a1", "entrustment", "id_number", "subsistence")
+    errand = accepted(create, act, world, sensitive={"id_number": ID, "subsistence_status": "农村低保"})
+
+    def reveal(person: str, field: str = "id_number", reason: str = "到街道窗口填表"):
+        return client.post(
+            f"/api/v1/errands/{errand['id']}/reveal",
+            json={"field": field, "reason": reason},
+            headers=auth(person),
+        )
+
+    shown = reveal("agent_a")
+    assert shown.status_code == 200 and shown.get_json() == {"field": "id_number", "value": ID}
+    log = db.session.scalar(select(SensitiveAccessLog))
+    assert (log.actor_id, log.subject_user_id, log.field, log.reason, log.actor_role) == (
+        world.users["agent_a"].id,
+        world.users["resident_a1"].id,
+        "id_number",
+        "到街道窗口填表",
+        "proxy_agent",
+    )
+    assert log.resource == f"errand:{errand['id']}"
+    # Another agent of the same community, or one elsewhere: not theirs (the errand is not even visible).
+    assert reveal("agent_a2").status_code == 404
+    assert reveal("agent_b").status_code == 404
+    # The secretary and the resident see masks; the reveal endpoint is the agent's alone.
+    assert reveal("secretary_a").status_code == 403
+    assert reveal("resident_a1").status_code == 403
+    assert reveal("agent_a", reason="").status_code == 422
+    assert reveal("agent_a", field="password").status_code == 422
+    # Reassigned: the first agent's standing is gone.
+    act("secretary_a", errand, "assign", agent_id=world.users["agent_a2"].public_id)
+    assert reveal("agent_a").status_code == 404
+    assert reveal("agent_a2", field="subsistence_status").get_json()["value"] == "农村低保"
+    act("resident_a1", errand, "cancel", reason="不办了")
+    closed = reveal("agent_a2")
+    assert closed.status_code == 403 and closed.get_json()["code"] == "reveal_forbidden"
+    assert db.session.scalar(select(sa.func.count()).select_from(SensitiveAccessLog)) == 2
+    mine = client.get("/api/v1/me/access-logs", headers=auth("resident_a1")).get_json()["items"]
+    assert [entry["field"] for entry in mine] == ["subsistence_status", "id_number"]
+
+
+def test_the_public_notice_carries_name_and_amount_only(create, act, world, client, auth):
+    consent(world, "resident_a1", "entrustment", "id_number", "subsistence")
+    errand = accepted(create, act, world, sensitive={"id_number": ID, "subsistence_status": "城市低保"})
+    act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-1")
+    act("agent_a", errand, "review")
+    act("agent_a", errand, "record_result", outcome="approved", note="符合条件", amount_fen=76000)
+    refused = accepted(create, act, world)
+    act("agent_a", refused, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    act("agent_a", refused, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-2")
+    act("agent_a", refused, "record_result", outcome="refused", note="家庭收入超过标准")
+    notice = client.get("/api/v1/errands/public-notice", headers=auth("secretary_a"))
+    assert notice.status_code == 200
+    assert notice.get_json() == {"items": [{"name": "王秀英", "amount_fen": 76000}]}
+    csv = client.get("/api/v1/errands/public-notice?format=csv", headers=auth("street_admin"))
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.get_data(as_text=True) == "name,amount_fen\n王秀英,76000\n"
+    for person in ("resident_a1", "agent_a"):
+        assert client.get("/api/v1/errands/public-notice", headers=auth(person)).status_code == 403
+    assert client.get("/api/v1/errands/public-notice", headers=auth("secretary_b")).get_json() == {
+        "items": []
+    }
+    other = client.get("/api/v1/errands/public-notice?type=medicine_purchase", headers=auth("secretary_a"))
+    assert other.status_code == 422 and other.get_json()["details"] == {"type": ["该代办类型不公示"]}
+    assert (
+        client.get("/api/v1/errands/public-notice?format=xlsx", headers=auth("secretary_a")).status_code
+        == 422
+    )

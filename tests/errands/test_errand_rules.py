@@ -1,0 +1,455 @@
+"""The pipeline's rules through the API: illegal actions are 409 with what is allowed, bad input is 422 by
+field, types are versioned data, agents' queues run by deadline, and the timeline reads in plain words."""
+
+import pytest
+
+from backend.errands import states
+from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, row
+
+FIRST_MATERIAL = {
+    "subsistence_allowance": "application_form",
+    "medicine_purchase": "drug_list",
+    "disability_certificate": "id_copy",
+}
+
+
+def accepted(create, act, world, person="resident_a1", **body) -> dict:
+    errand = create(person, **body)
+    return act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="户籍在本社区，家庭人均收入低于标准",
+        materials=[FIRST_MATERIAL[errand["type"]]],
+    )
+
+
+def test_an_illegal_action_is_409_with_the_allowed_actions(create, act, world):
+    errand = accepted(create, act, world)
+    refused = act("agent_a", errand, "lodge", expect=409, office="街道", receipt_number="R1")
+    assert refused["code"] == "illegal_action"
+    assert refused["details"]["state"] == "accepted"
+    assert refused["details"]["allowed_actions"] == ["request_materials", "collect", "fail", "record_info"]
+    # The resident cannot accept their own errand, nor rate an unfinished one.
+    assert act("secretary_a", errand, "accept", expect=409, agent_id="x", eligibility_note="再次受理")[
+        "details"
+    ]["allowed_actions"] == ["cancel", "fail", "record_info", "assign"]
+    assert act("resident_a1", errand, "rate", expect=409, level=5)["details"]["allowed_actions"] == [
+        "cancel",
+        "record_info",
+    ]
+
+
+def test_nothing_but_rating_follows_a_final_state(create, act, world):
+    errand = create()
+    cancelled = act("resident_a1", errand, "cancel", reason="已自行办理")
+    assert cancelled["state"] == "cancelled" and cancelled["allowed_actions"] == []
+    assert (
+        act("resident_a1", errand, "cancel", expect=409, reason="再次取消")["details"]["allowed_actions"]
+        == []
+    )
+    assert row(errand).cancelled_by_resident
+
+
+def test_someone_outside_the_errand_gets_404(create, act, world, client, auth):
+    errand = create()
+    for person in ("resident_b1", "secretary_b", "agent_b"):
+        assert client.get(f"/api/v1/errands/{errand['id']}", headers=auth(person)).status_code == 404
+    act("agent_b", errand, "fail", expect=404, reason="不是我的")
+
+
+def test_bad_input_is_422_by_field(create, act, world, client, auth):
+    assert create(type="no_such_errand", expect=422)["details"] == {"type": ["代办类型不存在或已停用"]}
+    bad = create(expect=422, items="many", description=5)
+    assert set(bad["details"]) == {"items", "description"}
+    errand = create()
+    bad = act(
+        "secretary_a",
+        errand,
+        "accept",
+        expect=422,
+        agent_id=world.users["agent_b"].public_id,
+        eligibility_note="ok 的",
+    )
+    assert bad["details"] == {"agent_id": ["不是本社区的代办员"]}
+    bad = act("secretary_a", errand, "accept", expect=422, eligibility_note="")
+    assert set(bad["details"]) == {"agent_id", "eligibility_note"}
+    errand = act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="资格初审通过",
+    )
+    assert act("agent_a", errand, "request_materials", expect=422, missing=["passport"])["details"] == {
+        "missing": ["该事项没有这些材料：passport"]
+    }
+    missing = act("agent_a", errand, "collect", expect=422, materials=["application_form"], handover=HANDOVER)
+    assert "缺少" in missing["details"]["materials"][0]
+    unsigned = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=SUBSISTENCE_MATERIALS,
+        handover={**HANDOVER, "signed": False},
+    )
+    assert unsigned["details"] == {"handover": {"signed": ["交接单须双方签字"]}}
+    money = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=SUBSISTENCE_MATERIALS,
+        handover=HANDOVER,
+        cash_received_fen=100,
+    )
+    assert money["details"] == {"items": ["该代办事项不涉及钱物"]}
+    errand = act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    errand = act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-2026-001")
+    assert act("agent_a", errand, "record_result", expect=422, outcome="approved", note="批准")[
+        "details"
+    ] == {"amount_fen": ["批准时须填写金额（分）"]}
+    assert act("agent_a", errand, "record_result", expect=422, outcome="maybe", note="再看看", amount_fen=-1)[
+        "details"
+    ].keys() == {"outcome", "amount_fen"}
+    assert client.get("/api/v1/errands/queue?cursor=!!!", headers=auth("agent_a")).status_code == 422
+    assert create(appointment_id="ap_nothing", expect=422)["details"] == {"appointment_id": ["预约不存在"]}
+
+
+def test_an_insurance_card_pin_is_refused_wherever_it_is_sent(create, act, world):
+    refused = create(
+        type="medicine_purchase",
+        expect=422,
+        sensitive={"insurance_card": "1234567", "insurance_card_pin": "123456"},
+    )
+    assert refused["details"] == {
+        "sensitive.insurance_card_pin": ["代办员不收取医保卡密码或任何密码，请勿填写"]
+    }
+    refused = create(type="medicine_purchase", expect=422, pin="000000")
+    assert list(refused["details"]) == ["pin"]
+    errand = accepted(create, act, world, type="medicine_purchase")
+    refused = act("agent_a", errand, "record_info", expect=422, insurance_card="1234567", 医保卡密码="1")
+    assert list(refused["details"]) == ["医保卡密码"]
+    refused = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=["drug_list"],
+        handover={**HANDOVER, "card_password": "1"},
+    )
+    assert list(refused["details"]) == ["handover.card_password"]
+    assert row(errand).insurance_card is None
+
+
+def test_money_must_balance_before_the_purchase_step_closes(create, act, world, upload):
+    errand = accepted(create, act, world, type="medicine_purchase")
+    items = [{"drug_name": "阿莫西林胶囊", "quantity": "2盒", "prescription_required": True}]
+    no_rx = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=["drug_list", "insurance_card", "cash"],
+        handover=HANDOVER,
+        items=items,
+        cash_received_fen=10000,
+    )
+    assert no_rx["details"] == {"items.0.prescription_present": ["处方药须凭已有处方代购"]}
+    items[0]["prescription_present"] = True
+    no_paper = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=["drug_list", "insurance_card", "cash"],
+        handover=HANDOVER,
+        items=items,
+        cash_received_fen=10000,
+    )
+    assert no_paper["details"] == {"materials": ["清单中有处方药，须收取已有处方"]}
+    no_cash = act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=["drug_list", "insurance_card", "cash", "prescription"],
+        handover=HANDOVER,
+        items=items,
+    )
+    assert no_cash["details"] == {"cash_received_fen": ["请登记收到的现金（分）"]}
+    assert act(
+        "agent_a",
+        errand,
+        "collect",
+        expect=422,
+        materials=["drug_list"],
+        handover=HANDOVER,
+        items=items,
+        cash_received_fen=10.5,
+    )["details"].keys() == {"cash_received_fen"}
+    errand = act(
+        "agent_a",
+        errand,
+        "collect",
+        materials=["drug_list", "insurance_card", "cash", "prescription"],
+        handover=HANDOVER,
+        items=items,
+        cash_received_fen=10000,
+    )
+    errand = act("agent_a", errand, "lodge", office="社区卫生服务中心药房", receipt_number="YF-01")
+    photo = upload("agent_a")
+    unbalanced = act(
+        "agent_a",
+        errand,
+        "record_result",
+        expect=422,
+        outcome="approved",
+        note="已购得",
+        amount_spent_fen=6000,
+        change_returned_fen=3000,
+        receipt_photo_id=photo,
+    )
+    assert set(unbalanced["details"]) == {"cash_received_fen", "amount_spent_fen", "change_returned_fen"}
+    assert "10000" in unbalanced["details"]["cash_received_fen"][0]
+    missing = act(
+        "agent_a",
+        errand,
+        "record_result",
+        expect=422,
+        outcome="approved",
+        note="已购得",
+        receipt_photo_id=photo,
+    )
+    assert set(missing["details"]) == {"amount_spent_fen", "change_returned_fen"}
+    no_receipt = act(
+        "agent_a",
+        errand,
+        "record_result",
+        expect=422,
+        outcome="approved",
+        note="已购得",
+        amount_spent_fen=6000,
+        change_returned_fen=4000,
+    )
+    assert no_receipt["details"] == {"receipt_photo_id": ["请上传购药票据照片"]}
+    done = act(
+        "agent_a",
+        errand,
+        "record_result",
+        outcome="approved",
+        note="已购得",
+        amount_spent_fen=6000,
+        change_returned_fen=4000,
+        receipt_photo_id=photo,
+    )
+    assert (
+        done["state"],
+        done["cash_received_fen"],
+        done["amount_spent_fen"],
+        done["change_returned_fen"],
+    ) == ("result", 10000, 6000, 4000)
+    assert len(done["receipts"]) == 1
+
+
+def test_types_are_versioned_data_and_an_errand_keeps_its_version(create, act, world, client, auth):
+    errand = accepted(create, act, world)
+    definition = client.get(
+        "/api/v1/errand-types/subsistence_allowance", headers=auth("street_admin")
+    ).get_json()
+    assert definition["current_version"] == 1 and [v["version"] for v in definition["versions"]] == [1]
+    changed = dict(definition["definition"])
+    changed["steps"] = [
+        {**s, "limit": {"amount": 9, "unit": "working_days"}} if s["state"] == "accepted" else s
+        for s in changed["steps"]
+    ]
+    assert (
+        client.post(
+            "/api/v1/errand-types/subsistence_allowance/versions",
+            json={"definition": changed},
+            headers=auth("secretary_a"),
+        ).status_code
+        == 403
+    )
+    edited = client.post(
+        "/api/v1/errand-types/subsistence_allowance/versions",
+        json={"definition": changed},
+        headers=auth("street_admin"),
+    )
+    assert edited.status_code == 201 and edited.get_json()["current_version"] == 2
+    # The errand in flight keeps version 1 (its step limit of 5 working days); a new one starts on version 2.
+    old = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()
+    assert old["type_version"] == 1
+    assert next(s for s in old["steps"] if s["state"] == "accepted")["limit"]["amount"] == 5
+    new = accepted(create, act, world)
+    assert new["type_version"] == 2
+    assert next(s for s in new["steps"] if s["state"] == "accepted")["limit"]["amount"] == 9
+    clock_amounts = {
+        e.public_id: c.amount
+        for e in (row(errand), row(new))
+        for c in __import__("backend.errands.service", fromlist=["x"]).step_clocks(e)
+        if c.name == "accepted"
+    }
+    assert clock_amounts == {errand["id"]: 5, new["id"]: 9}
+
+
+def test_street_admins_add_a_type_without_code_and_bad_definitions_are_422(client, auth, create):
+    definition = {
+        "name": "高龄津贴申领",
+        "office": "街道社会事务办",
+        "materials": [{"code": "id_copy", "name": "身份证复印件", "required": True}],
+        "steps": [
+            {
+                "state": "accepted",
+                "name": "收件",
+                "owner": "proxy_agent",
+                "limit": {"amount": 3, "unit": "working_days"},
+            }
+        ],
+        "result": {"description": "发放或不予发放", "fields": ["amount_fen"]},
+    }
+    made = client.post(
+        "/api/v1/errand-types",
+        json={"code": "elderly_allowance", "definition": definition},
+        headers=auth("street_admin"),
+    )
+    assert made.status_code == 201, made.get_json()
+    assert "elderly_allowance" in [
+        t["code"] for t in client.get("/api/v1/errand-types", headers=auth("resident_a1")).get_json()["items"]
+    ]
+    assert create(type="elderly_allowance")["state"] == "appointed"
+    again = client.post(
+        "/api/v1/errand-types",
+        json={"code": "elderly_allowance", "definition": definition},
+        headers=auth("street_admin"),
+    )
+    assert again.status_code == 422 and again.get_json()["details"] == {"code": ["该代办类型编码已存在"]}
+    broken = {
+        **definition,
+        "steps": [
+            {
+                "state": "flying",
+                "name": "",
+                "owner": "robot",
+                "limit": {"amount": 1.5, "unit": "working_days"},
+            }
+        ],
+        "materials": [],
+        "colour": "red",
+    }
+    bad = client.post(
+        "/api/v1/errand-types", json={"code": "broken", "definition": broken}, headers=auth("street_admin")
+    )
+    assert bad.status_code == 422
+    assert set(bad.get_json()["details"]) == {
+        "definition.materials",
+        "definition.steps.0.state",
+        "definition.steps.0.name",
+        "definition.steps.0.owner",
+        "definition.steps.0.limit",
+        "definition.colour",
+    }
+    off = client.patch(
+        "/api/v1/errand-types/elderly_allowance", json={"enabled": False}, headers=auth("street_admin")
+    )
+    assert off.status_code == 200
+    create(type="elderly_allowance", expect=422)
+
+
+def test_an_agents_queue_runs_by_the_next_deadline_and_pages(create, act, world, client, auth):
+    slow = accepted(create, act, world)  # 低保: collect within 5 working days
+    fast = accepted(create, act, world, type="medicine_purchase")  # 代购: within 1 working day
+    other = accepted(create, act, world, type="disability_certificate")
+    act("secretary_a", other, "assign", agent_id=world.users["agent_a2"].public_id, note="小李请假")
+    paused = accepted(create, act, world)
+    act("agent_a", paused, "request_materials", missing=["income_property_proof"])
+    page = client.get("/api/v1/errands/queue?limit=2", headers=auth("agent_a")).get_json()
+    assert [e["id"] for e in page["items"]] == [fast["id"], slow["id"]]
+    rest = client.get(
+        f"/api/v1/errands/queue?limit=2&cursor={page['next_cursor']}", headers=auth("agent_a")
+    ).get_json()
+    # Waiting on the resident, its clock paused: after every running deadline.
+    assert [e["id"] for e in rest["items"]] == [paused["id"]] and rest["next_cursor"] is None
+    assert rest["items"][0]["due_at"] is None
+    theirs = client.get("/api/v1/errands/queue", headers=auth("agent_a2")).get_json()
+    assert [e["id"] for e in theirs["items"]] == [other["id"]]
+    # The first agent no longer acts on the reassigned errand.
+    act("agent_a", other, "collect", expect=404, materials=[], handover=HANDOVER)
+    board = client.get("/api/v1/errands/board", headers=auth("secretary_a")).get_json()
+    assert len(board["items"]) == 4
+    assert client.get("/api/v1/errands/board", headers=auth("secretary_b")).get_json()["items"] == []
+    assert client.get("/api/v1/errands/queue", headers=auth("secretary_a")).status_code == 403
+
+
+def test_a_secretary_books_for_a_resident_of_their_community_only(create, world):
+    errand = create(
+        "secretary_a", resident_id=world.users["resident_a1"].public_id, type="disability_certificate"
+    )
+    assert errand["resident_id"] == world.users["resident_a1"].public_id
+    assert errand["timeline"][0]["text"] == "您预约了代办事项：社区代为预约"
+    assert (
+        create("secretary_b", expect=403, resident_id=world.users["resident_a1"].public_id)["code"]
+        == "out_of_scope"
+    )
+    assert create("secretary_a", expect=422, resident_id="u_nobody")["details"] == {
+        "resident_id": ["居民不存在或未登记网格"]
+    }
+
+
+def test_the_timeline_reads_in_plain_words_for_the_resident(create, act, world, client, auth):
+    errand = accepted(create, act, world)
+    act("agent_a", errand, "request_materials", missing=["income_property_proof"], note="请到银行打印流水")
+    seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()
+    assert [e["text"] for e in seen["timeline"]] == [
+        "您预约了代办事项",
+        "社区已受理，资格和材料已初审，并安排了代办员：户籍在本社区，家庭人均收入低于标准",
+        "还缺少一些材料，请您补齐（此期间不计办理时限）：缺少收入及财产证明；请到银行打印流水",
+    ]
+    assert [e["to_state_label"] for e in seen["timeline"]] == ["已预约", "已受理", "待补材料"]
+    assert seen["allowed_actions"] == ["cancel", "record_info"]
+    assert [m["code"] for m in seen["materials"] if m["missing"]] == ["income_property_proof"]
+
+
+def test_an_idempotency_key_makes_one_errand(client, auth):
+    headers = {**auth("resident_a1"), "Idempotency-Key": "errand-1"}
+    body = {"type": "medicine_purchase", "description": "每月降压药"}
+    first = client.post("/api/v1/errands", json=body, headers=headers)
+    again = client.post("/api/v1/errands", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = client.post("/api/v1/errands", json={**body, "description": "别的"}, headers=headers)
+    assert other.status_code == 422
+
+
+@pytest.mark.parametrize("state", states.OPEN_STATES)
+def test_cancel_and_fail_exist_in_every_open_step(state):
+    assert states.can(state, "cancel", {states.OWNER}) and states.can(state, "fail", {states.AGENT})
+
+
+def test_final_states_allow_nothing_but_a_rating():
+    for state in states.FINAL_STATES:
+        assert states.allowed_actions(state, set(states.STEP_OWNERS) | {states.OWNER, states.SECRETARY}) == (
+            ["rate"] if state == "completed" else []
+        )
+
+
+def test_seeding_is_idempotent_and_keeps_the_streets_edits(client, auth):
+    from backend.errands.service import get_type, seed_errand_types, shipped_errand_types
+
+    assert {t["code"] for t in shipped_errand_types()} == {
+        "subsistence_allowance",
+        "medicine_purchase",
+        "disability_certificate",
+    }
+    assert seed_errand_types() == []
+    definition = client.get("/api/v1/errand-types/medicine_purchase", headers=auth("street_admin")).get_json()
+    changed = {**definition["definition"], "name": "代购药品（新）"}
+    client.post(
+        "/api/v1/errand-types/medicine_purchase/versions",
+        json={"definition": changed},
+        headers=auth("street_admin"),
+    )
+    assert seed_errand_types() == []
+    assert get_type("medicine_purchase").name == "代购药品（新）"
