@@ -112,6 +112,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(health.blp)
     dashboard.init_app(app)  # rq-dashboard at /admin/rq, street admins only
+    from backend import demo_web
+
+    demo_web.init_app(app)  # the clickable mini-program mock at /demo/, DEMO_MODE (sandan demo) only
     _serve_swagger_assets(app)
     _declare_framework_endpoints()
 

@@ -134,7 +134,7 @@ def cmd_demo(args) -> None:
 
     from backend import create_app
 
-    app = create_app()
+    app = create_app({"DEMO_MODE": True})  # serves the clickable mini-program mock at /demo/
     server = make_server(args.host, args.port, app, threaded=True)
     stop = threading.Event()
 
@@ -149,6 +149,7 @@ def cmd_demo(args) -> None:
     print(f"三单演示已启动: {base}", flush=True)
     print(f"API 文档: {base}/api/docs", flush=True)
     print(f"模拟微信服务: {os.environ['WECHAT_API_BASE_URL']}", flush=True)
+    print(f"小程序演示（可点击）: {base}/demo/", flush=True)
     try:
         server.serve_forever()
     finally:

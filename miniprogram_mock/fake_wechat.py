@@ -45,6 +45,9 @@ ERRMSG = {
     47003: "argument invalid!",
 }
 
+# The phone-side endpoints a browser page (the demo's clickable mock) may call from another origin.
+CORS_PATHS = frozenset({"/_mock/login-code", "/_mock/phone-code"})
+
 # WeChat keeps the previous access_token working for 5 minutes after a new one is fetched, then
 # rejects it as "not latest": processes that each fetch their own token knock each other out.
 TOKEN_OVERLAP = 300
@@ -380,6 +383,18 @@ def create_app(state: FakeWeChatState | None = None) -> Flask:
     app = Flask(__name__)
     app.json.ensure_ascii = False
     app.extensions["fake_wechat"] = state
+
+    @app.after_request
+    def allow_the_demo_page(response: Response) -> Response:
+        # On a phone, wx.login is the WeChat client's own call; the browser mock of the mini-program
+        # (served by `sandan demo` on another port) asks for its code here instead, so these two
+        # "what the phone's WeChat does" endpoints answer cross-origin requests, preflight included.
+        if request.path in CORS_PATHS:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
 
     def wechat_endpoint(endpoint: str, *, post: bool = False):
         def decorator(view):

@@ -1,0 +1,205 @@
+// Small DOM helpers shared by every screen. Text always goes in through textContent (h), never innerHTML.
+import { photoUrl } from "./api.js";
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+let toastTimer = null;
+export function toast(message, { error = false } = {}) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = error ? "toast error" : "toast";
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), error ? 4000 : 2000);
+}
+
+/** Show an API error the way the mini-program would: its Chinese message, field details if any. */
+export function showError(err) {
+  let message = err.message || String(err);
+  const details = err.body && err.body.details;
+  if (details && typeof details === "object") {
+    const parts = Object.entries(details).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join("；") : JSON.stringify(v)}`);
+    if (parts.length) message += "（" + parts.join("，") + "）";
+  }
+  toast(message, { error: true });
+}
+
+/** Run an action from a button: disable it meanwhile, report errors, return the result (or undefined). */
+export async function busy(button, action) {
+  if (button) button.disabled = true;
+  try {
+    return await action();
+  } catch (err) {
+    showError(err);
+    return undefined;
+  } finally {
+    if (button && button.isConnected) button.disabled = false;
+  }
+}
+
+export function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getMonth() + 1}月${d.getDate()}日 ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function duration(ms) {
+  const minutes = Math.max(1, Math.round(Math.abs(ms) / 60000));
+  if (minutes < 60) return `${minutes}分钟`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours}小时`;
+  return `${Math.round(hours / 24)}天`;
+}
+
+const ACCEPT_PHASE = new Set(["submitted", "accepted", "dispatched", "returned"]);
+const HOUR = 3600e3;
+
+/**
+ * SLA colour of an order from due_at and is_overdue: red when overdue, yellow when the deadline is near,
+ * green otherwise. "Near" follows backend/sla/rules.py approximately (the API gives no warning time):
+ * one day before a completion deadline; for a one-working-day acceptance limit or an urgent order, the
+ * last 20% of the limit (30 min to accept, 24 h to complete urgent orders; a working day taken as 8 h).
+ */
+export function sla(order, now = Date.now()) {
+  if (!order.due_at) return { level: "none", label: "无时限" };
+  const left = Date.parse(order.due_at) - now;
+  if (order.is_overdue || left <= 0) return { level: "red", label: `已超时${duration(left)}` };
+  let warn;
+  if (order.service_kind === "urgent") warn = ACCEPT_PHASE.has(order.state) ? 6 * 60e3 : 0.2 * 24 * HOUR;
+  else warn = ACCEPT_PHASE.has(order.state) ? 0.2 * 8 * HOUR : 24 * HOUR;
+  if (left <= warn) return { level: "yellow", label: `即将到期 剩${duration(left)}` };
+  return { level: "green", label: `剩余${duration(left)}` };
+}
+
+export function slaTag(order) {
+  const s = sla(order);
+  return h("span", { class: `sla ${s.level}`, "data-sla": s.level }, s.label);
+}
+
+export function stateBadge(order) {
+  return h("span", { class: `badge state-${order.state}`, "data-state": order.state }, order.state_label);
+}
+
+// The timeline in plain words. "{居民}" becomes "您" on the resident's own screens.
+const PLAIN = {
+  place: "{居民}提交了服务需求",
+  accept: "社区受理了需求",
+  reject: "社区未予受理",
+  dispatch: "社区已安排服务组织",
+  redispatch: "社区改派了服务组织",
+  take: "服务组织已接单",
+  return: "服务组织退回了工单，社区将重新安排",
+  assign: "服务组织安排了志愿者",
+  start: "开始上门服务",
+  suspend: "暂停办理，等待补充信息",
+  resume: "继续办理",
+  request_extension: "服务组织申请延期",
+  approve_extension: "社区同意延期",
+  deny_extension: "社区未同意延期",
+  resolve: "服务已完成，等待{居民}确认",
+  confirm: "{居民}确认办结并作了评价",
+  rate: "{居民}评价了服务",
+  auto_close: "超过确认期限，系统自动办结",
+  reopen: "{居民}对结果有异议，申请重办",
+  cancel: "工单已取消",
+  supervise: "已列入督办",
+  warning: "即将到期（黄牌预警）",
+  overdue: "已超时（红牌）",
+};
+const WHO = {
+  owner: "居民",
+  resident: "居民",
+  grid_worker: "网格员",
+  secretary: "社区书记",
+  street_admin: "街道",
+  org_admin: "服务组织",
+  volunteer: "志愿者",
+  system: "系统",
+};
+
+export function timelineSentence(event, { forResident = false } = {}) {
+  let text = PLAIN[event.action] || event.action_label || event.action;
+  text = text.replaceAll("{居民}", forResident ? "您" : "居民");
+  if (event.action === "confirm" || event.action === "rate") {
+    if (event.data && event.data.label) text += `：${event.data.label}`;
+  }
+  return text;
+}
+
+export function timeline(order, { forResident = false } = {}) {
+  return h(
+    "ol",
+    { class: "timeline", "data-testid": "timeline" },
+    order.timeline.map((e) =>
+      h(
+        "li",
+        { "data-action": e.action },
+        h("div", null, timelineSentence(e, { forResident })),
+        e.note ? h("div", { class: "muted" }, e.note) : null,
+        h("div", { class: "when" }, `${fmtTime(e.at)} · ${e.by_system ? "系统" : WHO[e.actor_role] || e.actor_role}`),
+      ),
+    ),
+  );
+}
+
+/** Thumbnails of photos the API serves with the bearer token. */
+export function photos(list, testid) {
+  const box = h("div", { class: "photos", "data-testid": testid });
+  for (const p of list || []) {
+    const img = h("img", { alt: "照片" });
+    box.append(img);
+    photoUrl(p.url)
+      .then((url) => (img.src = url))
+      .catch(() => (img.alt = "图片加载失败"));
+  }
+  return box;
+}
+
+export function field(label, control, { required = false } = {}) {
+  return [h("label", { class: "field" }, label, required ? h("span", { class: "req" }, " *") : null), control];
+}
+
+/** A file input that uploads each chosen photo at once and keeps their ids. */
+export function photoPicker(testid, { uploadFn, max = 6 }) {
+  const ids = [];
+  const preview = h("div", { class: "photos", "data-testid": `${testid}-preview` });
+  const status = h("div", { class: "muted small" }, `最多 ${max} 张，JPG/PNG/WebP`);
+  const input = h("input", {
+    type: "file",
+    accept: "image/png,image/jpeg,image/webp",
+    multiple: true,
+    "data-testid": testid,
+    onchange: async () => {
+      for (const file of Array.from(input.files)) {
+        if (ids.length >= max) break;
+        status.textContent = "上传中…";
+        try {
+          const uploaded = await uploadFn(file);
+          ids.push(uploaded.id);
+          preview.append(h("img", { alt: file.name, src: URL.createObjectURL(file), "data-upload-id": uploaded.id }));
+        } catch (err) {
+          showError(err);
+        }
+      }
+      status.textContent = `已上传 ${ids.length} 张`;
+      input.value = "";
+    },
+  });
+  return { element: h("div", null, input, status, preview), ids };
+}
