@@ -134,6 +134,17 @@ def _street_for_new_point(actor: User, street_public_id: str | None) -> int:
     return next(iter(admin_of))
 
 
+def _known_errand_types(codes: list[str]) -> list[str]:
+    """The codes, once each, all of them errand types the street offers; 422 naming the unknown ones."""
+    from backend.errands.models import ErrandType
+
+    codes = list(dict.fromkeys(codes))
+    known = set(db.session.scalars(select(ErrandType.code).where(ErrandType.code.in_(codes))))
+    if unknown := [c for c in codes if c not in known]:
+        raise ValidationFailed(details={"errand_types": [f"未知的代办事项：{', '.join(unknown)}"]})
+    return codes
+
+
 def create_point(
     *,
     actor: User,
@@ -160,7 +171,7 @@ def create_point(
         name=name,
         address=address,
         description=description,
-        errand_types=list(dict.fromkeys(errand_types)),
+        errand_types=_known_errand_types(errand_types),
         booking_days_ahead=booking_days_ahead,
         active=True,
     )
@@ -177,7 +188,7 @@ def update_point(*, actor: User, point: ServicePoint, changes: dict) -> ServiceP
         if key in changes:
             setattr(point, key, changes[key])
     if "errand_types" in changes:
-        point.errand_types = list(dict.fromkeys(changes["errand_types"]))
+        point.errand_types = _known_errand_types(changes["errand_types"])
     return point
 
 

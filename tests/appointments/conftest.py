@@ -14,6 +14,7 @@ from backend.appointments import service
 from backend.auth.roles import Role, ScopeType
 from backend.clock import LOCAL_TZ
 from backend.db import db
+from backend.errands.service import seed_errand_types
 from backend.notify.service import seed_templates
 from backend.sla.service import seed_official_calendar
 from tests.factories import make_member
@@ -34,6 +35,7 @@ def frozen():
 def points(frozen, world):
     seed_official_calendar()
     seed_templates()
+    seed_errand_types()
     secretary, admin = world.users["secretary_a"], world.users["street_admin"]
     point = service.create_point(
         actor=secretary,

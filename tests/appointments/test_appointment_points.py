@@ -61,6 +61,12 @@ def test_bad_input_is_refused_by_field(client, auth, world):
     assert response.status_code == 422
     details = response.get_json()["details"]
     assert {"name", "address", "errand_types", "booking_days_ahead"} <= set(details)
+    unknown = client.post(
+        "/api/v1/service-points",
+        json={**POINT, "errand_types": ["pet_walking"]},
+        headers=auth("street_admin"),
+    )
+    assert unknown.status_code == 422 and "pet_walking" in unknown.get_json()["details"]["errand_types"][0]
 
     url = f"/api/v1/service-points/{world.point.public_id}/slots"
     for body, field in (
