@@ -1,5 +1,6 @@
 """A scripted phone doing over HTTP what the mini-program does: wx.login, sign-in, refresh, API calls."""
 
+import uuid
 from typing import Any
 
 import requests
@@ -165,3 +166,44 @@ class Phone:
         if isinstance(user, dict):
             self.user = user
         return user
+
+    # --- WeChat subscribe messages -----------------------------------------------------------------
+
+    def subscribe(self, events: list[str] | None = None, answer: str = "accept") -> list[dict]:
+        """Tap "allow" on wx.requestSubscribeMessage for the templates of these events (all when None):
+        send its result ({template_id: accept|reject|ban|filter}); returns the grants left."""
+        templates = self.get("/notifications/templates")["items"]
+        chosen = [t for t in templates if events is None or t["event"] in events]
+        results = {t["template_id"]: answer for t in chosen if t.get("template_id")}
+        return self.post("/notifications/subscriptions", json={"results": results})["items"]
+
+    # --- one line per API call the tests make, by role ---------------------------------------------
+
+    def _create(self, path: str, payload: dict, key: str | None) -> dict:
+        return self.post(path, json=payload, headers={"Idempotency-Key": key or uuid.uuid4().hex})
+
+    def place_order(self, category: str, description: str, *, key: str | None = None, **fields) -> dict:
+        """Resident: place an order (answers, address, contact_name, contact_phone, photo_ids ...)."""
+        return self._create("/orders", {"category": category, "description": description, **fields}, key)
+
+    def order_action(self, order_id: str, action: str, **body) -> dict:
+        """Any role: POST /orders/<id>/<action> (accept, dispatch, take, assign, resolve, confirm ...)."""
+        return self.post(f"/orders/{order_id}/{action.replace('_', '-')}", json=body)
+
+    def book(self, slot_id: str, date: str, errand_type: str, *, key: str | None = None, **fields) -> dict:
+        """Resident (or secretary for a resident): book a service point's slot on a date."""
+        payload = {"slot_id": slot_id, "date": date, "errand_type": errand_type, **fields}
+        return self._create("/appointments", payload, key)
+
+    def first_free_slot(self, point_id: str) -> dict:
+        """The earliest occurrence with room at a service point (from its availability)."""
+        items = self.get(f"/service-points/{point_id}/availability")["items"]
+        return next(o for o in items if o["available"])
+
+    def book_errand(self, errand_type: str, *, key: str | None = None, **fields) -> dict:
+        """Resident: book an errand (appointment_id, description, items, sensitive ...)."""
+        return self._create("/errands", {"type": errand_type, **fields}, key)
+
+    def errand_action(self, errand_id: str, action: str, **body) -> dict:
+        """Any role: POST /errands/<id>/<action> (accept, collect, lodge, record_result, complete ...)."""
+        return self.post(f"/errands/{errand_id}/{action.replace('_', '-')}", json=body)

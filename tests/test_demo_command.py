@@ -109,3 +109,41 @@ def test_demo_data_is_refused_in_production(app):
 
     with pytest.raises(demo.DemoRefused):
         demo.seed(production=True)
+
+
+def test_demo_history_is_made_through_the_services_and_consistent(app):
+    from itertools import pairwise
+
+    from sqlalchemy import func, select
+
+    from backend import clock, demo
+    from backend.appointments.models import Booking
+    from backend.db import db
+    from backend.errands.models import Errand, ErrandEvent
+    from backend.orders.models import Order, OrderEvent
+
+    counts = demo.seed()
+    assert counts["service_points"] == 4 and counts["orders"] == len(demo.ORDER_PLAN)
+    assert counts["errands"] == 14
+    order_states = dict(db.session.execute(select(Order.state, func.count()).group_by(Order.state)).all())
+    for state in ("submitted", "accepted", "dispatched", "returned", "taken", "in_progress", "suspended",
+                  "resolved", "closed", "rejected", "cancelled"):  # fmt: skip
+        assert order_states.get(state), state
+    assert db.session.scalar(select(func.count()).where(Order.reopen_count == 1)) == 1
+    assert db.session.scalar(select(func.count()).where(Order.extension_request.is_not(None))) == 1
+    errand_states = dict(db.session.execute(select(Errand.state, func.count()).group_by(Errand.state)).all())
+    assert errand_states["completed"] == 5 and errand_states["cancelled"] == 1
+    assert db.session.scalar(select(func.count()).where(Errand.outcome == "refused")) == 1
+    assert db.session.scalar(select(func.count()).where(Booking.state == "attended")) >= 8
+    # Honest times: nothing in the future, every timeline in order, over about a month.
+    now = clock.now()
+    for model, key in ((OrderEvent, OrderEvent.order_id), (ErrandEvent, ErrandEvent.errand_id)):
+        rows = db.session.execute(select(key, model.at).order_by(key, model.id)).all()
+        assert rows and all(clock.to_local(at) <= now for _, at in rows)
+        for (a, at_a), (b, at_b) in pairwise(rows):
+            assert a != b or at_a <= at_b
+    oldest = min(clock.to_local(o.created_at) for o in db.session.scalars(select(Order)))
+    assert 25 <= (now - oldest).days <= 31
+    # A second run adds nothing.
+    assert demo.seed() == counts
+    db.session.commit()

@@ -37,8 +37,12 @@ const TABS = {
     ["#/errands", "红色代办", "★"],
     ["#/me", "我的", "☺"],
   ],
+  agent: [
+    ["#/errands", "代办队列", "★"],
+    ["#/me", "我的", "☺"],
+  ],
 };
-const HOME = { resident: "#/resident", organization: "#/org", secretary: "#/secretary" };
+const HOME = { resident: "#/resident", organization: "#/org", secretary: "#/secretary", agent: "#/errands" };
 
 const ROUTES = [
   [/^#\/resident$/, resident.myOrders],
@@ -50,6 +54,8 @@ const ROUTES = [
   [/^#\/secretary\/orders\/([\w-]+)$/, secretary.orderDetail],
   [/^#\/secretary\/supervisions$/, secretary.supervisions],
   [/^#\/errands$/, errands.home],
+  [/^#\/errands\/new$/, errands.newErrand],
+  [/^#\/errands\/e\/([\w-]+)$/, errands.errandDetail],
   [/^#\/me$/, me],
 ];
 
@@ -159,6 +165,12 @@ function peoplePicker() {
     COMMUNITIES.map((name, i) => option(`demo-secretary-${i + 1}`, `${name}书记`)),
   );
 
+  const agentSelect = h(
+    "select",
+    { "data-testid": "person-agent" },
+    COMMUNITIES.map((name, i) => option(`demo-agent-${i + 1}`, `${name}代办员`)),
+  );
+
   function group(mode, title, hint, select) {
     const button = h("button", { class: "block", "data-testid": `signin-${mode}`, type: "button" }, "登录");
     button.addEventListener("click", () =>
@@ -181,13 +193,7 @@ function peoplePicker() {
     group("resident", "居民", "点单、查看进度、确认并评价", residentSelect),
     group("organization", "社会组织", "待接工单、接单、指派、办理、回单", orgSelect),
     group("secretary", "社区书记", "派单台、受理、推荐派单、督办", secretarySelect),
-    h(
-      "div",
-      { class: "card group", "data-group": "errands" },
-      h("h2", null, "红色代办（代办员）"),
-      h("div", { class: "muted" }, "代办员的页面即将上线"),
-      h("button", { class: "block secondary", disabled: true, type: "button" }, "即将上线"),
-    ),
+    group("agent", "红色代办（代办员）", "代办队列、收件、递交、登记结果、送还", agentSelect),
   );
 }
 

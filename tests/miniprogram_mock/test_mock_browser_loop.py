@@ -292,11 +292,11 @@ def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_di
     expect(steps.nth(7)).to_contain_text("您确认办结并作了评价：很满意")
     phones.shot(resident, "resident-order", scroll_to="[data-testid=timeline]")
 
-    # The other tabs: the secretary's 督办 list, and the place left for the errand screens.
+    # The other tabs: the secretary's 督办 list, and the errand screens (test_mock_errand_loop.py).
     secretary.locator("[data-tab='#/secretary/supervisions']").click()
     expect(secretary.get_by_test_id("supervisions")).to_be_visible()
     resident.locator("[data-tab='#/errands']").click()
-    expect(resident.get_by_test_id("errands-coming")).to_contain_text("即将上线")
+    expect(resident.get_by_test_id("my-errands")).to_contain_text("还没有代办事项")
 
     assert phones.errors == []
     if os.environ.get("SANDAN_DOCS_SCREENSHOTS"):
