@@ -5,6 +5,7 @@ from backend.auth import access
 from backend.auth.roles import Role
 from backend.community import service
 from backend.community.schemas import (
+    AgentListSchema,
     CommunityCreateSchema,
     CommunityListSchema,
     CommunityQuerySchema,
@@ -75,3 +76,11 @@ def list_residents(args, community_id):
     """社区居民名单（手机号脱敏）。"""
     community = service.get_community(community_id)
     return service.residents_page(community=community, limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.get("/communities/<string:community_id>/agents")
+@access.roles(Role.SECRETARY, Role.STREET_ADMIN, scope=service.community_scope())
+@blp.response(200, AgentListSchema)
+def list_agents(community_id):
+    """社区的代办员名单（书记指派代办时选择）。"""
+    return {"items": service.proxy_agents(community=service.get_community(community_id))}

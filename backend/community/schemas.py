@@ -54,3 +54,12 @@ class ResidentSchema(ma.Schema):
     real_name = ma.fields.String(dump_only=True)
     phone = Masked("phone")
     grid_id = ma.fields.Function(_resident_grid_id, dump_only=True)
+
+
+class AgentSchema(ma.Schema):
+    id = PublicId()
+    name = ma.fields.Function(lambda u: u.real_name or u.nickname, dump_only=True)
+
+
+class AgentListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(AgentSchema), required=True)

@@ -130,6 +130,26 @@ def residents_page(*, community: Community, limit: int, cursor: str | None) -> d
     return paginate(query, User.id, limit=limit, cursor=cursor)
 
 
+def proxy_agents(*, community: Community) -> list:
+    """The community's proxy agents (代办员), by name, for a secretary assigning errands."""
+    from backend.auth.models import RoleMembership, User
+    from backend.auth.roles import Role
+
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(RoleMembership, RoleMembership.user_id == User.id)
+            .where(
+                RoleMembership.role == Role.PROXY_AGENT,
+                RoleMembership.scope_type == ScopeType.COMMUNITY,
+                RoleMembership.scope_id == community.id,
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
 def resident_grid(user) -> Grid | None:
     """The grid a user is registered in as a resident, if any."""
     from backend.auth.roles import Role

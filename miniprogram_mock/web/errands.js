@@ -301,18 +301,8 @@ function form(title, testid, ...children) {
 }
 
 async function agentChoices(errand) {
-  // No endpoint lists a community's agents: offer those seen on the community's errands (board and
-  // finished ones), plus an id typed in.
-  const pages = await Promise.all(
-    [undefined, "completed", "returned_to_resident"].map((state) =>
-      get("/errands/board", { state, community_id: errand.community_id, limit: 20 }).catch(() => ({ items: [] })),
-    ),
-  );
-  const assigned = pages.flatMap((p) => p.items).filter((e) => e.agent_assigned && e.id !== errand.id).slice(0, 8);
-  const details = await Promise.all(assigned.map((e) => get(`/errands/${e.id}`).catch(() => null)));
-  const agents = new Map();
-  for (const d of details) if (d && d.agent) agents.set(d.agent.id, d.agent.name);
-  return [...agents.entries()];
+  const agents = await get(`/communities/${errand.community_id}/agents`).catch(() => ({ items: [] }));
+  return agents.items.map((a) => [a.id, a.name]);
 }
 
 async function secretaryForms(view, errand, can) {

@@ -77,3 +77,16 @@ def test_bad_cursor_and_limit_are_422(client, auth, world):
     url = f"/api/v1/communities/{world.community_a.public_id}/residents"
     assert client.get(url, query_string={"cursor": "@@@"}, headers=auth("secretary_a")).status_code == 422
     assert client.get(url, query_string={"limit": 0}, headers=auth("secretary_a")).status_code == 422
+
+
+def test_secretaries_list_their_communitys_proxy_agents(client, auth, world):
+    from backend.auth.roles import Role, ScopeType
+    from tests.factories import make_member
+
+    agent = make_member(Role.PROXY_AGENT, ScopeType.COMMUNITY, world.community_a.id, real_name="黄代办")
+    url = f"/api/v1/communities/{world.community_a.public_id}/agents"
+    response = client.get(url, headers=auth("secretary_a"))
+    assert response.status_code == 200
+    assert response.get_json()["items"] == [{"id": agent.public_id, "name": "黄代办"}]
+    assert client.get(url, headers=auth("secretary_b")).status_code == 403
+    assert client.get(url, headers=auth("resident_a1")).status_code == 403
