@@ -10,12 +10,13 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
 
-from bench import baseline, jobs, orders
+from bench import baseline, bookings, errands_scale, jobs, orders
 from bench.procmem import MemorySampler, Track
 from bench.report import RowResult, memory_table, result_json, results_table, track_json
 from bench.rows import APP, BASELINE, ROWS, Row, check_rows, select_rows
@@ -86,6 +87,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="order counts of the two scale phases of the order rows (default 10000,1000000; "
         "10000,100000 with --quick)",
     )
+    parser.add_argument(
+        "--errands-size",
+        type=int,
+        metavar="N",
+        help=f"open errands in the street for the agent-queue rows (default {errands_scale.FULL_OPEN:,}; "
+        f"{errands_scale.QUICK_OPEN:,} with --quick)",
+    )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     args = parser.parse_args(argv)
     if args.duration is None:
@@ -94,6 +102,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--duration must be at least 1 second")
     if args.connections < 1:
         parser.error("--connections must be at least 1")
+    if args.errands_size is None:
+        args.errands_size = errands_scale.QUICK_OPEN if args.quick else errands_scale.FULL_OPEN
+    if args.errands_size < 100:
+        parser.error("--errands-size must be at least 100")
     args.only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
     try:
         args.orders_sizes = (
@@ -146,8 +158,11 @@ class Runner:
         self.token: str | None = None
         self.threads = min(MAX_WRK_THREADS, args.connections)
         self.warm_rates: dict[str, float | None] = {}
-        # Order rows: path and script arguments of the current scale phase (bench/orders.py).
+        # Order rows: path and script arguments of the current scale phase (bench/orders.py); rows with a
+        # dataset of their own too (bench/bookings.py, bench/errands_scale.py).
         self.inputs: dict[str, orders.Inputs] = {}
+        # Checks run after a row is measured (the booking row's database check), by row name.
+        self.checks: dict[str, Callable[[RowResult], None]] = {}
 
     def _wrk(self, row: Row, seconds: int, codes: int | None) -> WrkResult:
         connections = row.connections or self.args.connections
@@ -281,6 +296,9 @@ def run(args, rows: list[Row], job_rows: list[jobs.JobRow]) -> tuple[str, dict, 
     by_name = {(r.row.name, r.phase): r for r in results}
     for r in results:
         base = by_name.get((r.row.compare_to, r.phase)) if r.row.compare_to else None
+        if base is None and r.row.compare_to and r.phase is None:
+            # A row outside the order phases, run beside them: its baseline as first measured.
+            base = next((b for b in results if b.row.name == r.row.compare_to), None)
         if base is not None and base.result is not None:
             r.baseline_rps = base.result.requests_per_sec
     return render(args, wrk, results, tracks, job_results)
@@ -300,6 +318,15 @@ def measure_http(
             PSYCOPG_DSN, args.orders_sizes, APP_SETTINGS["SANDAN_ENCRYPTION_KEYS"], work, log
         )
         phases.load_first()
+    booking_row: bookings.BookingRow | None = None
+    errand_rows: errands_scale.ErrandRows | None = None
+    datasets = {r.dataset for r in rows}
+    if "bookings" in datasets:
+        booking_row = bookings.BookingRow(PSYCOPG_DSN, work, args.connections, log)
+        booking_row.load()
+    if "errands" in datasets:
+        errand_rows = errands_scale.ErrandRows(PSYCOPG_DSN, args.errands_size, log)
+        errand_rows.load()
     try:
         log(f"fake WeChat server at {fake.url}; starting gunicorn for the app and the baseline")
         servers[APP] = Gunicorn(APP, "backend.wsgi:app", env, RESULTS_DIR / "app-gunicorn.log", WORKERS)
@@ -314,9 +341,31 @@ def measure_http(
         runner = Runner(args, wrk, servers, fake, work)
         if any(r.auth for r in rows):
             runner.token = sign_in(servers[APP], fake)
+
+        def sign_in_as(openid: str) -> str:
+            return sign_in(servers[APP], fake, openid)
+
+        # Rows with data of their own: their paths and script arguments, and what to check after them.
+        own: dict[str, orders.Inputs] = {}
+        if booking_row is not None:
+            booking_row.sign_in(sign_in_as)
+            booking_args = booking_row.args(args.duration, WARMUP_SECONDS, runner.threads)
+            for row in rows:
+                if row.dataset == "bookings":
+                    own[row.name] = orders.Inputs(row.path, booking_args)
+                    runner.checks[row.name] = booking_row.check
+        if errand_rows is not None:
+            errand_rows.sign_in(sign_in_as)
+            for row in rows:
+                if row.dataset == "errands":
+                    own[row.name] = orders.Inputs(
+                        errand_rows.path(row.path), lambda stage, row=row: [row.method, "", errand_rows.token]
+                    )
+                    runner.checks[row.name] = errand_rows.note
+        runner.inputs = dict(own)
         if phases is not None:
-            phases.sign_in(lambda openid: sign_in(servers[APP], fake, openid))
-            runner.inputs = phases.inputs(rows, args.duration, WARMUP_SECONDS)
+            phases.sign_in(sign_in_as)
+            runner.inputs = {**phases.inputs(rows, args.duration, WARMUP_SECONDS), **own}
 
         sampler = MemorySampler({name: s.pid for name, s in servers.items()}, SAMPLE_INTERVAL).start()
         # Every row warms up before any is measured, so "RSS after the warm-up" has seen every code path.
@@ -328,7 +377,7 @@ def measure_http(
             # Again at the final size: the order rows, and the baselines they compare to, in this phase.
             again = [r for r in rows if r.name in phased_names]
             phases.grow_final()
-            runner.inputs = phases.inputs(rows, args.duration, WARMUP_SECONDS)
+            runner.inputs = {**phases.inputs(rows, args.duration, WARMUP_SECONDS), **own}
             for row in again:
                 runner.warm_up(row)
             results += [measure_row(runner, row, phases) for row in again]
@@ -343,6 +392,12 @@ def measure_http(
 def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -> RowResult:
     """Measure one row; in a scale run, label order rows (and their baselines) with the phase."""
     result = runner.measure(row)
+    check = runner.checks.get(row.name)
+    if check is not None:
+        try:
+            check(result)
+        except Exception as exc:  # a check that cannot run must not hide the numbers measured
+            result.problem = f"check after the run failed: {_one_line(exc)}"
     if phases is not None and (row.phased or any(r.compare_to == row.name for r in ROWS if r.phased)):
         result.phase = phases.phase
         if row.expect_conflicts:

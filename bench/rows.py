@@ -25,6 +25,9 @@ class Row:
     expect_conflicts: bool = False  # 409 is a right answer here (taking contended orders), not an error
     target_ratio: float | None = None  # the goal for `ratio`
     p99_target_ms: float | None = None  # the goal for p99
+    # Rows with data of their own, loaded before the servers start: "bookings" (bench/bookings.py) or
+    # "errands" (bench/errands_scale.py); `path` may hold {cursor} (a queue cursor far in).
+    dataset: str | None = None
 
     @property
     def script(self) -> str:
@@ -120,7 +123,39 @@ ROWS: list[Row] = [
         expect_conflicts=True,
         about="8 organizations' admins take each pooled order at once: one 200 per order, 409 for the rest",
     ),
+    Row(
+        "appointments-book-contention",
+        APP,
+        "POST",
+        "/api/v1/appointments",
+        dataset="bookings",
+        script_name="appointments_book.lua",
+        expect_conflicts=True,
+        compare_to="baseline-insert",
+        about="24 residents book each occurrence at once (8 places): 201 for 8, 409 slot_full for the rest; "
+        "afterwards no occurrence may hold more than its capacity",
+    ),
+    Row(
+        "errands-agent-queue-first",
+        APP,
+        "GET",
+        "/api/v1/errands/queue",
+        dataset="errands",
+        compare_to="baseline-select20",
+        about="a proxy agent's queue (about 2,000 of the street's 100,000 open errands), first page of 20",
+    ),
+    Row(
+        "errands-agent-queue-deep",
+        APP,
+        "GET",
+        "/api/v1/errands/queue?cursor={cursor}",
+        dataset="errands",
+        compare_to="baseline-select20",
+        about="the same queue, a page 80% of the way in (keyset cursor)",
+    ),
 ]
+
+DATASETS = ("bookings", "errands")
 
 
 def select_rows(rows: list[Row], only: list[str]) -> list[Row]:
@@ -148,5 +183,7 @@ def check_rows(rows: list[Row]) -> None:
             r.compare_to not in by_name or by_name[r.compare_to].server != BASELINE
         ):
             raise ValueError(f"{r.name}: compare_to must name a baseline row, not {r.compare_to!r}")
+        if r.dataset is not None and (r.dataset not in DATASETS or r.phased):
+            raise ValueError(f"{r.name}: dataset must be one of {', '.join(DATASETS)} (and not phased)")
         if r.login_codes and r.body is not None:
             raise ValueError(f"{r.name}: a login_codes row builds its own body")

@@ -11,12 +11,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
-from backend.errands.states import ACTION_LABELS, ACTION_SENTENCES, STATE_LABELS, STATES
+from backend.errands.states import ACTION_LABELS, ACTION_SENTENCES, AGENT_STATES, STATE_LABELS, STATES
 from backend.privacy.crypto import EncryptedText
 
 # Queues sort by deadline; an errand with no clock running sorts after every real one.
@@ -24,6 +25,10 @@ NO_DEADLINE = datetime(2999, 1, 1, tzinfo=UTC)
 OUTCOMES = ("approved", "refused")
 OUTCOME_LABELS = {"approved": "已批准", "refused": "未批准"}
 RATING_LABELS = {5: "很满意", 4: "满意", 3: "较满意", 2: "基本满意", 1: "不满意"}
+# An agent's queue (the steps they carry out) as SQL, written out with its constants: the partial index over
+# it is only used when the query's condition is this very text (PostgreSQL cannot match a partial index
+# against bound parameters). The migration keeps its own copy.
+AGENT_QUEUE_SQL = "state IN (" + ", ".join(f"'{s}'" for s in sorted(AGENT_STATES)) + ")"
 
 
 class ErrandType(PublicIdMixin, TimestampMixin, db.Model):
@@ -64,8 +69,19 @@ class Errand(PublicIdMixin, TimestampMixin, db.Model):
         CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state"),
         CheckConstraint("outcome IS NULL OR outcome IN ('approved', 'refused')", name="outcome"),
         Index("ix_errands_resident", "resident_id", "id"),
-        # An agent's queue: their errands by the next deadline.
-        Index("ix_errands_agent_queue", "agent_id", "due_at", "id"),
+        # An agent's queue: their errands in the steps they carry out, by the next deadline. Only those: an
+        # agent's finished errands (most of theirs, in time) sort last with no deadline, among the paused
+        # ones, and would be read through and thrown away on every page that reaches the paused ones.
+        Index(
+            "ix_errands_agent_queue",
+            "agent_id",
+            "due_at",
+            "id",
+            postgresql_where=text(AGENT_QUEUE_SQL),
+            sqlite_where=text(AGENT_QUEUE_SQL),
+        ),
+        # The queue filtered to one state (any state, finished ones included), in the same order.
+        Index("ix_errands_agent_state", "agent_id", "state", "due_at", "id"),
         Index("ix_errands_community_board", "community_id", "due_at", "id"),
         Index("ix_errands_type_accepted", "type_id", "accepted_at"),
     )

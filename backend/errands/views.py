@@ -7,14 +7,14 @@ import io
 import json
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 
 from backend.auth.models import User
 from backend.community.models import Community
 from backend.community.service import overseen_community_ids
 from backend.db import db
 from backend.errands import service, states
-from backend.errands.models import Errand, ErrandType
+from backend.errands.models import AGENT_QUEUE_SQL, Errand, ErrandType
 from backend.errors import Forbidden, ValidationFailed
 
 
@@ -124,11 +124,9 @@ def my_errands(*, resident: User, state: str | None, limit: int, cursor: str | N
 
 def agent_queue(*, agent: User, state: str | None, limit: int, cursor: str | None) -> dict:
     """A proxy agent's open errands, the nearest deadline first (paused ones last)."""
-    query = select(Errand).where(Errand.agent_id == agent.id)
-    if state:
-        query = query.where(Errand.state == state)
-    else:
-        query = query.where(Errand.state.in_(sorted(states.AGENT_STATES)))
+    # Unfiltered: states.AGENT_STATES, as the very text the partial index ix_errands_agent_queue is over.
+    in_queue = Errand.state == state if state else text(f"({AGENT_QUEUE_SQL})")
+    query = select(Errand).where(Errand.agent_id == agent.id, in_queue)
     return _page_by_deadline(query, limit=limit, cursor=cursor)
 
 

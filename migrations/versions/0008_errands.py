@@ -14,6 +14,11 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+# An agent's queue (errands.states.AGENT_STATES), as backend.errands.models writes it.
+AGENT_QUEUE_SQL = (
+    "state IN ('accepted', 'lodged', 'materials_collected', 'materials_pending', 'result', 'under_review')"
+)
+
 
 def upgrade():
     op.create_table(
@@ -123,7 +128,15 @@ def upgrade():
         sa.UniqueConstraint("number", name=op.f("uq_errands_number")),
         sa.UniqueConstraint("public_id", name=op.f("uq_errands_public_id")),
     )
-    op.create_index("ix_errands_agent_queue", "errands", ["agent_id", "due_at", "id"], unique=False)
+    op.create_index(
+        "ix_errands_agent_queue",
+        "errands",
+        ["agent_id", "due_at", "id"],
+        unique=False,
+        postgresql_where=sa.text(AGENT_QUEUE_SQL),
+        sqlite_where=sa.text(AGENT_QUEUE_SQL),
+    )
+    op.create_index("ix_errands_agent_state", "errands", ["agent_id", "state", "due_at", "id"], unique=False)
     op.create_index("ix_errands_community_board", "errands", ["community_id", "due_at", "id"], unique=False)
     op.create_index("ix_errands_resident", "errands", ["resident_id", "id"], unique=False)
     op.create_index("ix_errands_type_accepted", "errands", ["type_id", "accepted_at"], unique=False)
@@ -155,6 +168,7 @@ def downgrade():
         "ix_errands_type_accepted",
         "ix_errands_resident",
         "ix_errands_community_board",
+        "ix_errands_agent_state",
         "ix_errands_agent_queue",
     ):
         op.drop_index(name, table_name="errands")
