@@ -6,6 +6,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from backend import clock, wechat
 from backend.auth import tokens
@@ -120,7 +121,16 @@ def authenticate_bearer(header: str | None) -> AuthSession:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("请使用 Bearer 令牌登录", code="token_invalid")
     claims = tokens.read_access_token(token.strip(), secret=current_app.config["SECRET_KEY"])
-    session = db.session.scalar(select(AuthSession).where(AuthSession.public_id == claims.session_public_id))
+    # One round trip for the session, its user and their roles: every authorized request needs all three.
+    session = (
+        db.session.scalars(
+            select(AuthSession)
+            .where(AuthSession.public_id == claims.session_public_id)
+            .options(joinedload(AuthSession.user).joinedload(User.memberships))
+        )
+        .unique()
+        .first()
+    )
     if session is None or session.user.public_id != claims.user_public_id:
         raise Unauthorized("登录凭证无效，请重新登录", code="token_invalid")
     if session.revoked_at is not None:
