@@ -70,3 +70,42 @@ def upload(client, auth):
         return response.get_json()["id"]
 
     return _upload
+
+
+@pytest.fixture
+def book(client, auth, world):
+    """``book(person, errand_type, resident_id=None)`` → an appointment's id at the community's service point,
+    booked through the API on its first free occurrence (the start of an errand: 网上预约)."""
+    from datetime import time
+
+    from backend.appointments import service as appointments
+
+    point = appointments.create_point(
+        actor=world.users["secretary_a"],
+        name="阳光社区党群服务中心代办窗口",
+        address="阳光社区幸福路 8 号",
+        errand_types=["subsistence_allowance", "medicine_purchase", "disability_certificate"],
+        community_public_id=world.community_a.public_id,
+    )
+    for weekday in range(1, 8):
+        appointments.add_slot(
+            actor=world.users["secretary_a"],
+            point=point,
+            weekday=weekday,
+            start=time(9),
+            end=time(17),
+            capacity=20,
+        )
+    db.session.commit()
+
+    def _book(person: str, errand_type: str, resident_id: str | None = None) -> str:
+        free = client.get(f"/api/v1/service-points/{point.public_id}/availability").get_json()["items"]
+        occurrence = next(o for o in free if o["available"])
+        body = {"slot_id": occurrence["slot_id"], "date": occurrence["date"], "errand_type": errand_type}
+        if resident_id:
+            body["resident_id"] = resident_id
+        response = client.post("/api/v1/appointments", json=body, headers=auth(person))
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    return _book

@@ -49,14 +49,18 @@ def settled(world, errand: dict, what: str) -> None:
 
 
 def test_subsistence_allowance_pauses_for_materials_survives_a_redis_flush_and_is_refused(
-    app, create, act, world, client, auth
+    app, create, act, world, client, auth, book
 ):
     connection = Redis.from_url(app.config["REDIS_URL"])
     consent(world, "resident_a1", "entrustment", "id_number", "subsistence")
     with running_worker(app):
         errand = create(
-            sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"}, description="独居老人"
+            sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"},
+            description="独居老人",
+            appointment_id=book("resident_a1", "subsistence_allowance"),
         )
+        booking = client.get(f"/api/v1/appointments/{errand['appointment_id']}", headers=auth("resident_a1"))
+        assert booking.get_json()["state"] == "attended"  # the booking became this errand
         errand = act(
             "secretary_a",
             errand,
@@ -119,7 +123,7 @@ def test_subsistence_allowance_pauses_for_materials_survives_a_redis_flush_and_i
 
 
 def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
-    app, create, act, world, upload, client, auth
+    app, create, act, world, upload, client, auth, book
 ):
     consent(world, "resident_a1", "entrustment", "insurance_card")
     items = [
@@ -132,7 +136,12 @@ def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
         {"drug_name": "维生素C片", "quantity": "1瓶"},
     ]
     with running_worker(app):
-        errand = create(type="medicine_purchase", items=items, sensitive={"insurance_card": "M1234567890"})
+        errand = create(
+            type="medicine_purchase",
+            items=items,
+            sensitive={"insurance_card": "M1234567890"},
+            appointment_id=book("resident_a1", "medicine_purchase"),
+        )
         assert errand["insurance_card"] == "M12345*7890"
         errand = act(
             "secretary_a",
@@ -190,7 +199,7 @@ def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
 
 
 def test_disability_certificate_booked_by_the_secretary_is_approved_with_a_certificate(
-    app, create, act, world, client, auth
+    app, create, act, world, client, auth, book
 ):
     consent(world, "resident_a1", "entrustment", "id_number", "disability")
     with running_worker(app):
@@ -199,6 +208,9 @@ def test_disability_certificate_booked_by_the_secretary_is_approved_with_a_certi
             type="disability_certificate",
             resident_id=world.users["resident_a1"].public_id,
             sensitive={"id_number": ID, "disability": "肢体残疾"},
+            appointment_id=book(
+                "secretary_a", "disability_certificate", resident_id=world.users["resident_a1"].public_id
+            ),
         )
         errand = act(
             "secretary_a",
