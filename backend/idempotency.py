@@ -7,17 +7,26 @@ rolls back, after which it finds and returns the first one's.
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 
+from flask import g, request
 from sqlalchemy import ForeignKey, Index, Integer, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend import clock
 from backend.db import UTCDateTime, db
-from backend.errors import ValidationFailed
+from backend.errors import ApiError, ValidationFailed
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 64
+# For @blp.doc(**DOC) on every creating POST.
+DOC = {
+    "parameters": [
+        {"in": "header", "name": HEADER, "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH}}
+    ]
+}
 
 
 class IdempotentRequest(db.Model):
@@ -75,3 +84,32 @@ def remember(*, user_id: int, endpoint: str, key: str, body, resource_id: int) -
             user_id=user_id, endpoint=endpoint, key=key, request_hash=body_hash(body), resource_id=resource_id
         )
     )
+
+
+def create_once(endpoint: str, model, create: Callable[[], object], on_conflict=None):
+    """Run a creating POST once per Idempotency-Key and commit it: a retry gets the first request's resource.
+
+    ``on_conflict`` explains an IntegrityError that is not the key's own race (it raises, or returns None).
+    """
+    key = check_key(request.headers.get(HEADER))
+    body = request.get_json(silent=True)
+    if key:
+        first = earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body)
+        if first is not None:
+            return db.session.get(model, first)
+    try:
+        created = create()
+        if key:
+            remember(user_id=g.principal.id, endpoint=endpoint, key=key, body=body, resource_id=created.id)
+        db.session.commit()
+    except (ApiError, IntegrityError) as refused:
+        # A retry of this very request may have committed since the check above, taking the place (409) or
+        # racing this insert (IntegrityError): answer with its resource. Otherwise the refusal stands.
+        db.session.rollback()
+        first = earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body) if key else None
+        if first is not None:
+            return db.session.get(model, first)
+        if isinstance(refused, IntegrityError) and on_conflict is not None:
+            on_conflict()
+        raise
+    return created

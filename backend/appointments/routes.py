@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from flask import g, request
+from flask import g
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
@@ -37,44 +37,6 @@ blp = Blueprint("appointments", __name__, description="网上预约：服务点�
 MANAGERS = (Role.STREET_ADMIN, Role.SECRETARY)
 BOOKERS = (Role.RESIDENT, Role.SECRETARY)
 VIEWERS = (Role.RESIDENT, Role.SECRETARY, Role.STREET_ADMIN)
-IDEMPOTENCY_DOC = {
-    "parameters": [{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 64}}]
-}
-
-
-def _create_once(endpoint: str, model, create: Callable[[], object], on_conflict=None):
-    """Run a creating POST once per Idempotency-Key: a retry gets the first request's resource.
-
-    ``on_conflict`` explains an IntegrityError that is not the key's own race (it raises, or returns None).
-    """
-    key = idempotency.check_key(request.headers.get(idempotency.HEADER))
-    body = request.get_json(silent=True)
-    if key:
-        first = idempotency.earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body)
-        if first is not None:
-            return db.session.get(model, first)
-    try:
-        created = create()
-        if key:
-            idempotency.remember(
-                user_id=g.principal.id, endpoint=endpoint, key=key, body=body, resource_id=created.id
-            )
-        db.session.commit()
-    except (ApiError, IntegrityError) as refused:
-        # A retry of this very request may have committed since the check above, taking the place (409) or
-        # racing this insert (IntegrityError): answer with its resource. Otherwise the refusal stands.
-        db.session.rollback()
-        first = (
-            idempotency.earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body)
-            if key
-            else None
-        )
-        if first is not None:
-            return db.session.get(model, first)
-        if isinstance(refused, IntegrityError) and on_conflict is not None:
-            on_conflict()
-        raise
-    return created
 
 
 def _commit(change: Callable[[], object]):
@@ -118,10 +80,10 @@ def list_points(args):
 @access.roles(*MANAGERS)
 @blp.arguments(ServicePointCreateSchema)
 @blp.response(201, ServicePointSchema)
-@blp.doc(**IDEMPOTENCY_DOC)
+@blp.doc(**idempotency.DOC)
 def create_point(args):
     """设立服务点：书记在本社区设立，街道管理员在本街道（不填社区即为街道服务点）。"""
-    return _create_once(
+    return idempotency.create_once(
         "service_points",
         ServicePoint,
         lambda: service.create_point(
@@ -159,11 +121,11 @@ def update_point(args, point_id):
 @access.roles(*MANAGERS)
 @blp.arguments(SlotCreateSchema)
 @blp.response(201, SlotSchema)
-@blp.doc(**IDEMPOTENCY_DOC)
+@blp.doc(**idempotency.DOC)
 def add_slot(args, point_id):
     """新增每周开放时段（星期、起止时间、每个时段可约人数）；同一天的时段不能重叠。"""
     point = service.get_point(point_id)
-    return _create_once(
+    return idempotency.create_once(
         f"service_points/{point.public_id}/slots",
         OpeningSlot,
         lambda: service.add_slot(
@@ -209,7 +171,7 @@ def availability(args, point_id):
 @access.roles(*BOOKERS)
 @blp.arguments(BookingCreateSchema)
 @blp.response(201, BookingSchema)
-@blp.doc(**IDEMPOTENCY_DOC)
+@blp.doc(**idempotency.DOC)
 def book(args):
     """预约：居民为自己预约，或书记为本社区居民代约。约满返回 409 slot_full；重试带同一 Idempotency-Key。"""
 
@@ -222,7 +184,7 @@ def book(args):
         ):
             raise service.already_booked()
 
-    booking = _create_once(
+    booking = idempotency.create_once(
         "appointments",
         Booking,
         lambda: service.book(

@@ -1,8 +1,7 @@
 """The errand API: /errand-types (versioned definitions), /errands and one POST per pipeline action."""
 
-from flask import Response, g, request
+from flask import Response, g
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
 from backend import idempotency
 from backend.auth import access
@@ -135,43 +134,23 @@ def _commit_and_show(errand: Errand):
 @access.roles(Role.RESIDENT, Role.SECRETARY)
 @blp.arguments(ErrandCreateSchema)
 @blp.response(201, ErrandSchema)
-@blp.doc(
-    parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 64}}]
-)
+@blp.doc(**idempotency.DOC)
 def create_errand(args):
     """预约代办：居民为自己，或书记为本社区居民预约；可由网上预约转来。带 Idempotency-Key 重试不会重复。"""
-    key = idempotency.check_key(request.headers.get(idempotency.HEADER))
-    body = request.get_json(silent=True)
-    if key:
-        first = idempotency.earlier(user_id=g.principal.id, endpoint="errands", key=key, body=body)
-        if first is not None:
-            return _show(db.session.get(Errand, first))
-    errand = service.create_errand(
-        actor=g.principal,
-        type_code=args["type"],
-        applicant_name=args["applicant_name"],
-        description=args["description"],
-        resident_public_id=args["resident_id"],
-        appointment_id=args["appointment_id"],
-        items=args["items"],
-        sensitive=args["sensitive"],
+    errand = idempotency.create_once(
+        "errands",
+        Errand,
+        lambda: service.create_errand(
+            actor=g.principal,
+            type_code=args["type"],
+            applicant_name=args["applicant_name"],
+            description=args["description"],
+            resident_public_id=args["resident_id"],
+            appointment_id=args["appointment_id"],
+            items=args["items"],
+            sensitive=args["sensitive"],
+        ),
     )
-    if key:
-        idempotency.remember(
-            user_id=g.principal.id, endpoint="errands", key=key, body=body, resource_id=errand.id
-        )
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        first = (
-            idempotency.earlier(user_id=g.principal.id, endpoint="errands", key=key, body=body)
-            if key
-            else None
-        )
-        if first is None:
-            raise
-        return _show(db.session.get(Errand, first))
     return _show(errand)
 
 

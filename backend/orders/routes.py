@@ -1,8 +1,7 @@
 """The three-order API: /orders and one POST per state-machine action, named after it."""
 
-from flask import Response, g, request
+from flask import Response, g
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
 from backend import idempotency
 from backend.auth import access
@@ -61,50 +60,29 @@ def _commit_and_show(order: Order):
 @access.roles(*PLACERS)
 @blp.arguments(OrderCreateSchema)
 @blp.response(201, OrderSchema)
-@blp.doc(
-    parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 64}}]
-)
+@blp.doc(**idempotency.DOC)
 def place_order(args):
     """点单：居民为自己点单，或网格员/书记为居民代录。带 Idempotency-Key 重试不会重复下单。"""
-    key = idempotency.check_key(request.headers.get(idempotency.HEADER))
-    body = request.get_json(silent=True)
-    if key:
-        first = idempotency.earlier(user_id=g.principal.id, endpoint="orders", key=key, body=body)
-        if first is not None:
-            return _show(db.session.get(Order, first))
-    order = service.place_order(
-        actor=g.principal,
-        category_code=args["category"],
-        description=args["description"],
-        answers=args["answers"],
-        address=args["address"],
-        grid_public_id=args["grid_id"],
-        resident_public_id=args["resident_id"],
-        latitude=args["latitude"],
-        longitude=args["longitude"],
-        preferred_start=args["preferred_start"],
-        preferred_end=args["preferred_end"],
-        contact_name=args["contact_name"],
-        contact_phone=args["contact_phone"],
-        photo_ids=args["photo_ids"],
+    order = idempotency.create_once(
+        "orders",
+        Order,
+        lambda: service.place_order(
+            actor=g.principal,
+            category_code=args["category"],
+            description=args["description"],
+            answers=args["answers"],
+            address=args["address"],
+            grid_public_id=args["grid_id"],
+            resident_public_id=args["resident_id"],
+            latitude=args["latitude"],
+            longitude=args["longitude"],
+            preferred_start=args["preferred_start"],
+            preferred_end=args["preferred_end"],
+            contact_name=args["contact_name"],
+            contact_phone=args["contact_phone"],
+            photo_ids=args["photo_ids"],
+        ),
     )
-    if key:
-        idempotency.remember(
-            user_id=g.principal.id, endpoint="orders", key=key, body=body, resource_id=order.id
-        )
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # The same key raced in from another request and won; answer with its order.
-        db.session.rollback()
-        first = (
-            idempotency.earlier(user_id=g.principal.id, endpoint="orders", key=key, body=body)
-            if key
-            else None
-        )
-        if first is None:
-            raise
-        return _show(db.session.get(Order, first))
     return _show(order)
 
 
