@@ -2,13 +2,17 @@
 
 import functools
 import random
+import select
 import time
 from pathlib import Path
 
+import psycopg
 from flask import Flask, send_from_directory
+from psycopg.pq import ConnStatus, ExecStatus
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.pool import Pool
 
 from backend.config import check_production_secrets, load_config
 from backend.db import db
@@ -24,6 +28,29 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 event.listen(Engine, "connect", _sqlite_pragmas)
+
+
+def _replace_if_closed(dbapi_connection, connection_record, connection_proxy):
+    """At checkout, make sure PostgreSQL did not end an idle connection (a restart, a terminated backend);
+    the pool hands out a new one instead of failing the request. An idle connection hears nothing from
+    the server, so a poll of its socket settles the usual case with no round trip (pool_pre_ping would
+    spend a SELECT 1 on every request); only when something arrived is the server asked."""
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:  # SQLite
+        return
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    if not poller.poll(0):
+        return
+    try:
+        alive = pgconn.exec_(b"SELECT 1").status == ExecStatus.TUPLES_OK
+    except psycopg.OperationalError as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if not alive or pgconn.status != ConnStatus.OK:
+        raise DisconnectionError("connection ended by the server")
+
+
+event.listen(Pool, "checkout", _replace_if_closed)
 SQLITE_BUSY_ATTEMPTS = 5
 
 

@@ -67,7 +67,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # Seconds before each retry of a failing outbox job (one retry per entry); unset: the outbox's own.
         "JOB_RETRY_INTERVALS": _seconds_list("SANDAN_JOB_RETRY_INTERVALS"),
         "TIMEZONE": "Asia/Shanghai",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Keep hot, rarely changed data (principals, catalog, places) in the process (backend.localcache).
+        "LOCAL_CACHES": True,
         # flask-smorest / OpenAPI
         "API_TITLE": "Sandan 三单 API",
         "API_VERSION": "v1",

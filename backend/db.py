@@ -1,10 +1,12 @@
 """The declarative base, column types shared by every domain, and the public-id convention."""
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend import clock
@@ -68,3 +70,11 @@ class PublicIdMixin:
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+@contextmanager
+def reading() -> Iterator[Connection]:
+    """A connection for reads outside the request's transaction, in autocommit mode: no BEGIN and no
+    ROLLBACK round trips around a query. Only for reads: every statement would commit on its own."""
+    with db.engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")

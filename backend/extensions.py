@@ -1,9 +1,11 @@
 """Extension instances, created once and bound to the app in create_app()."""
 
+import flask_smorest
 import redis
 from flask import current_app
 from flask_migrate import Migrate
 from flask_smorest import Api
+from flask_smorest.utils import resolve_schema_instance
 
 from backend.config import PROJECT_ROOT
 from backend.errors import ErrorSchema, http_exception_response
@@ -16,6 +18,14 @@ class SandanApi(Api):
 
     def handle_http_exception(self, error):
         return http_exception_response(error)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, parsing each endpoint's arguments with one schema instance: given a class,
+    webargs builds a new schema on every request, copying every field to do so."""
+
+    def arguments(self, schema, **kwargs):
+        return super().arguments(resolve_schema_instance(schema), **kwargs)
 
 
 api = SandanApi()

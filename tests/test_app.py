@@ -123,3 +123,30 @@ def test_docs_page_and_its_assets_are_served_locally(client):
     asset = client.get("/api/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200
     asset.close()
+
+
+def test_a_connection_the_database_ended_is_replaced_at_checkout_not_reported(client, auth):
+    from sqlalchemy import text
+
+    from backend.db import db
+    from tests.worker_process import wait_for
+
+    headers = auth("resident_a1")
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    db.session.rollback()  # every connection back in the pool, idle, as between requests
+    if db.engine.dialect.name == "postgresql":
+        others = (
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        # Autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # As in a restart of PostgreSQL: every idle connection of the pool is ended by the server.
+            assert conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {others}")).scalar() > 0
+            wait_for(
+                lambda: conn.execute(text(f"SELECT count(*) {others}")).scalar() == 0,
+                timeout=5,
+                what="the ended connections gone",
+            )
+    for _ in range(3):
+        assert client.get("/api/v1/me", headers=headers).status_code == 200

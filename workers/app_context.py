@@ -10,7 +10,8 @@ def app() -> Flask:
     if _app is None:
         from backend import create_app
 
-        _app = create_app()
+        # A job runs in a process forked for it alone: a cache there would be filled once and thrown away.
+        _app = create_app({"LOCAL_CACHES": False})
     return _app
 
 

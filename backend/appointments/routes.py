@@ -3,7 +3,6 @@
 from collections.abc import Callable
 
 from flask import g
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from backend import idempotency
@@ -31,6 +30,7 @@ from backend.auth import access
 from backend.auth.roles import Role
 from backend.db import db
 from backend.errors import ApiError
+from backend.extensions import Blueprint
 
 blp = Blueprint("appointments", __name__, description="网上预约：服务点、每周开放时段、居民预约与书记代约")
 
@@ -55,7 +55,7 @@ def _commit(change: Callable[[], object]):
 
 
 def _show(booking: Booking) -> Booking:
-    booking.actions = service.allowed_actions(booking, g.principal)
+    booking.actions = service.allowed_actions(booking, g.user)
     return booking
 
 
@@ -87,7 +87,7 @@ def create_point(args):
         "service_points",
         ServicePoint,
         lambda: service.create_point(
-            actor=g.principal,
+            actor=g.user,
             name=args["name"],
             address=args["address"],
             description=args["description"],
@@ -114,7 +114,7 @@ def get_point(point_id):
 def update_point(args, point_id):
     """修改服务点：名称、地址、办理事项、可提前预约天数、是否开放。"""
     point = service.get_point(point_id)
-    return _commit(lambda: service.update_point(actor=g.principal, point=point, changes=args))
+    return _commit(lambda: service.update_point(actor=g.user, point=point, changes=args))
 
 
 @blp.post("/service-points/<string:point_id>/slots")
@@ -129,7 +129,7 @@ def add_slot(args, point_id):
         f"service_points/{point.public_id}/slots",
         OpeningSlot,
         lambda: service.add_slot(
-            actor=g.principal,
+            actor=g.user,
             point=point,
             weekday=args["weekday"],
             start=args["start"],
@@ -148,7 +148,7 @@ def update_slot(args, point_id, slot_id):
     slot = service.get_slot(slot_id, point=service.get_point(point_id))
     return _commit(
         lambda: service.update_slot(
-            actor=g.principal, slot=slot, capacity=args.get("capacity"), active=args.get("active")
+            actor=g.user, slot=slot, capacity=args.get("capacity"), active=args.get("active")
         )
     )
 
@@ -178,7 +178,7 @@ def book(args):
     def duplicate():
         if service.active_booking_id(
             resident_public_id=args["resident_id"],
-            actor=g.principal,
+            actor=g.user,
             slot_public_id=args["slot_id"],
             day=args["date"],
         ):
@@ -188,7 +188,7 @@ def book(args):
         "appointments",
         Booking,
         lambda: service.book(
-            actor=g.principal,
+            actor=g.user,
             slot_public_id=args["slot_id"],
             day=args["date"],
             errand_type=args["errand_type"],
@@ -207,7 +207,7 @@ def book(args):
 def list_bookings(args):
     """预约列表，新的在前：居民看自己的，书记看本社区的，街道管理员看全街道的。"""
     page = service.bookings_page(
-        viewer=g.principal,
+        viewer=g.user,
         state=args["state"],
         point_public_id=args["service_point_id"],
         day=args["date"],
@@ -223,7 +223,7 @@ def list_bookings(args):
 @blp.response(200, BookingSchema)
 def get_booking(booking_id):
     """预约详情。"""
-    return _show(service.get_visible_booking(booking_id, viewer=g.principal))
+    return _show(service.get_visible_booking(booking_id, viewer=g.user))
 
 
 @blp.post("/appointments/<string:booking_id>/move")
@@ -232,11 +232,11 @@ def get_booking(booking_id):
 @blp.response(200, BookingSchema)
 def move(args, booking_id):
     """改约到其他时段（时段开始前）；新时段约满返回 409 slot_full。"""
-    booking = service.get_visible_booking(booking_id, viewer=g.principal)
+    booking = service.get_visible_booking(booking_id, viewer=g.user)
     return _show(
         _commit(
             lambda: service.move(
-                actor=g.principal, booking=booking, slot_public_id=args["slot_id"], day=args["date"]
+                actor=g.user, booking=booking, slot_public_id=args["slot_id"], day=args["date"]
             )
         )
     )
@@ -248,5 +248,5 @@ def move(args, booking_id):
 @blp.response(200, BookingSchema)
 def cancel(args, booking_id):
     """取消预约（时段开始前），名额释放。"""
-    booking = service.get_visible_booking(booking_id, viewer=g.principal)
-    return _show(_commit(lambda: service.cancel(actor=g.principal, booking=booking, reason=args["reason"])))
+    booking = service.get_visible_booking(booking_id, viewer=g.user)
+    return _show(_commit(lambda: service.cancel(actor=g.user, booking=booking, reason=args["reason"])))

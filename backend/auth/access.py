@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app, g, request
+from flask.ctx import _AppCtxGlobals
 
 from backend.auth.roles import Role
 from backend.errors import Forbidden
@@ -16,7 +17,7 @@ from backend.errors import Forbidden
 ScopeNode = tuple[str, int]
 # Given the URL's view arguments, return the target's scope node and its ancestors (or raise NotFound).
 ScopeResolver = Callable[[dict], list[ScopeNode]]
-# Return the live auth session behind the request, or raise Unauthorized (default: the Bearer header).
+# Return the Principal behind the request, or raise Unauthorized (default: the Bearer header).
 Authenticator = Callable[[], object]
 
 
@@ -94,6 +95,9 @@ def enforce() -> None:
     """before_request hook: authenticate and authorize according to the endpoint's declaration."""
     from backend.auth.service import authenticate_bearer
 
+    # An app context can outlive a request (tests push one around several): nobody is signed in yet.
+    g.pop("principal", None)
+    g.pop("_user", None)
     if request.endpoint is None:  # routing failed; the 404/405 handler answers
         return
     rule = rule_for(current_app, request.endpoint)
@@ -101,11 +105,8 @@ def enforce() -> None:
         raise Forbidden("该接口未声明访问权限", code="access_undeclared")
     if rule.public:
         return
-    if rule.authenticate is not None:
-        g.auth_session = rule.authenticate()
-    else:
-        g.auth_session = authenticate_bearer(request.headers.get("Authorization"))
-    g.principal = g.auth_session.user
+    authenticate = rule.authenticate or (lambda: authenticate_bearer(request.headers.get("Authorization")))
+    g.principal = authenticate()
     if not rule.roles:
         return
     target = rule.scope(request.view_args or {}) if rule.scope else None
@@ -116,5 +117,27 @@ def enforce() -> None:
         )
 
 
+class RequestGlobals(_AppCtxGlobals):
+    """``flask.g``, where ``g.user`` is the signed-in user's row, read on first use: ``g.principal`` (ids
+    and roles, from the process's cache) is all that most requests need."""
+
+    @property
+    def user(self):
+        user = self.__dict__.get("_user")
+        if user is None:
+            from backend.auth.service import load_user
+
+            principal = self.__dict__.get("principal")
+            if principal is None:
+                raise AttributeError("user: nobody is signed in")
+            user = self.__dict__["_user"] = load_user(principal.id)
+        return user
+
+    @user.setter
+    def user(self, value) -> None:
+        self.__dict__["_user"] = value
+
+
 def init_app(app: Flask) -> None:
+    app.app_ctx_globals_class = RequestGlobals
     app.before_request(enforce)

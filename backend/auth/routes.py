@@ -1,5 +1,4 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access, service
 from backend.auth.roles import Role
@@ -14,6 +13,7 @@ from backend.auth.schemas import (
     TokenPairSchema,
     UserSchema,
 )
+from backend.extensions import Blueprint
 
 blp = Blueprint("auth", __name__, description="微信登录、令牌与个人信息")
 
@@ -41,7 +41,7 @@ def refresh(args):
 @blp.response(204)
 def logout():
     """注销当前登录：此会话的所有令牌立即失效。"""
-    service.revoke_session(session_public_id=g.auth_session.public_id)
+    service.revoke_session(session_public_id=g.principal.session_public_id)
 
 
 @blp.get("/me")
@@ -49,7 +49,7 @@ def logout():
 @blp.response(200, UserSchema)
 def me():
     """当前用户（敏感信息已脱敏）。"""
-    return g.principal
+    return g.user
 
 
 @blp.patch("/me")
@@ -58,7 +58,7 @@ def me():
 @blp.response(200, UserSchema)
 def update_me(args):
     """更新实名信息；填写身份证号前须先同意 id_number。"""
-    return service.update_profile(user=g.principal, **args)
+    return service.update_profile(user=g.user, **args)
 
 
 @blp.post("/me/phone")
@@ -67,7 +67,7 @@ def update_me(args):
 @blp.response(200, UserSchema)
 def bind_phone(args):
     """用 getPhoneNumber 的 code 绑定手机号；须先同意 phone。"""
-    return service.bind_phone(user=g.principal, phone_code=args["code"])
+    return service.bind_phone(user=g.user, phone_code=args["code"])
 
 
 @blp.post("/me/residence")
@@ -76,7 +76,7 @@ def bind_phone(args):
 @blp.response(200, UserSchema)
 def register_residence(args):
     """登记为某网格的居民。"""
-    return service.register_residence(user=g.principal, grid_public_id=args["grid_id"])
+    return service.register_residence(user=g.user, grid_public_id=args["grid_id"])
 
 
 @blp.post("/memberships")
@@ -86,7 +86,7 @@ def register_residence(args):
 def grant_role(args):
     """街道管理员在本街道范围内授予角色。"""
     return service.grant_role_by_admin(
-        actor=g.principal,
+        actor=g.user,
         user_public_id=args["user_id"],
         role=args["role"],
         scope_type=args["scope_type"],
@@ -99,4 +99,4 @@ def grant_role(args):
 @blp.response(204)
 def revoke_role(membership_id):
     """街道管理员撤销本街道范围内的角色。"""
-    service.revoke_role(actor=g.principal, membership_id=membership_id)
+    service.revoke_role(actor=g.user, membership_id=membership_id)

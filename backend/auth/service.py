@@ -6,11 +6,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from backend import clock, wechat
 from backend.auth import tokens
 from backend.auth.models import AuthSession, RoleMembership, User
+from backend.auth.principals import Principal, live_principal
 from backend.auth.roles import ROLE_SCOPES, Role, ScopeType
 from backend.db import db
 from backend.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -113,31 +113,23 @@ def revoke_session(*, session_public_id: str, reason: str = "logout") -> None:
         db.session.commit()
 
 
-def authenticate_bearer(header: str | None) -> AuthSession:
-    """Return the live session behind an ``Authorization: Bearer`` header, or raise Unauthorized."""
+def authenticate_bearer(header: str | None) -> Principal:
+    """Return who is calling with an ``Authorization: Bearer`` header, or raise Unauthorized."""
     if not header:
         raise Unauthorized("请先登录", code="token_missing")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("请使用 Bearer 令牌登录", code="token_invalid")
     claims = tokens.read_access_token(token.strip(), secret=current_app.config["SECRET_KEY"])
-    # One round trip for the session, its user and their roles: every authorized request needs all three.
-    session = (
-        db.session.scalars(
-            select(AuthSession)
-            .where(AuthSession.public_id == claims.session_public_id)
-            .options(joinedload(AuthSession.user).joinedload(User.memberships))
-        )
-        .unique()
-        .first()
-    )
-    if session is None or session.user.public_id != claims.user_public_id:
+    return live_principal(session_public_id=claims.session_public_id, user_public_id=claims.user_public_id)
+
+
+def load_user(user_id: int) -> User:
+    """The row of a signed-in user (whose session was just checked)."""
+    user = db.session.get(User, user_id)
+    if user is None:
         raise Unauthorized("登录凭证无效，请重新登录", code="token_invalid")
-    if session.revoked_at is not None:
-        raise Unauthorized("登录已注销，请重新登录", code="session_revoked")
-    if not session.user.is_active:
-        raise Forbidden("该账号已停用", code="user_disabled")
-    return session
+    return user
 
 
 def bind_phone(*, user: User, phone_code: str) -> User:

@@ -1,5 +1,3 @@
-from flask_smorest import Blueprint
-
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.catalog import service
@@ -10,6 +8,7 @@ from backend.catalog.schemas import (
     CategorySchema,
     CategoryUpdateSchema,
 )
+from backend.extensions import Blueprint
 
 blp = Blueprint("catalog", __name__, description="服务目录")
 

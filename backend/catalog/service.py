@@ -1,14 +1,16 @@
 """The service catalog: categories under the four service kinds, with their questions and SLA policy."""
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from backend import localcache
 from backend.catalog import questions as question_rules
 from backend.catalog.models import ServiceCategory
-from backend.db import db
+from backend.db import db, reading
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.sla import policies
 from backend.sla.rules import SERVICE_KINDS, Policy
@@ -33,7 +35,51 @@ def get_category(code: str) -> ServiceCategory:
     return category
 
 
-def policy_of(category: ServiceCategory) -> Policy:
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """What placing and listing orders need of a category, without a database round trip."""
+
+    id: int
+    code: str
+    name: str
+    service_kind: str
+    questions: tuple[dict, ...]
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    by_id: dict[int, CategoryInfo]
+    by_code: dict[str, CategoryInfo]
+
+
+_catalogs = localcache.LocalCache("catalog", max_entries=1, max_age=3600.0)
+localcache.watch(ServiceCategory, _catalogs)
+_CATALOG_COLUMNS = (
+    ServiceCategory.id,
+    ServiceCategory.code,
+    ServiceCategory.name,
+    ServiceCategory.service_kind,
+    ServiceCategory.questions,
+    ServiceCategory.enabled,
+)
+
+
+def _load_catalog() -> Catalog:
+    with reading() as connection:
+        rows = connection.execute(select(*_CATALOG_COLUMNS)).all()
+    infos = [
+        CategoryInfo(r.id, r.code, r.name, r.service_kind, tuple(r.questions or ()), r.enabled) for r in rows
+    ]
+    return Catalog({c.id: c for c in infos}, {c.code: c for c in infos})
+
+
+def catalog() -> Catalog:
+    """Every category, enabled or not, by id and by code (kept in the process until the catalog changes)."""
+    return _catalogs.get("all", _load_catalog)
+
+
+def policy_of(category: ServiceCategory | CategoryInfo) -> Policy:
     """The SLA policy in force for a category."""
     return policies.policy_for(service_kind=category.service_kind, category_code=category.code)
 

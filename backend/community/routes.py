@@ -1,5 +1,4 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
@@ -15,6 +14,7 @@ from backend.community.schemas import (
     ResidentSchema,
     StreetListSchema,
 )
+from backend.extensions import Blueprint
 from backend.pagination import PageArgs, page_schema
 
 blp = Blueprint("community", __name__, description="街道、社区与网格")
@@ -47,7 +47,7 @@ def list_communities(args):
 def create_community(args):
     """新建社区（本街道管理员）。"""
     return service.create_community(
-        actor=g.principal, street=service.get_street(args["street_id"]), name=args["name"]
+        actor=g.user, street=service.get_street(args["street_id"]), name=args["name"]
     )
 
 

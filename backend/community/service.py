@@ -1,12 +1,50 @@
 """The street's structure and the scope arithmetic every authorization check relies on."""
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
+from backend import localcache
 from backend.auth.access import ScopeNode
 from backend.auth.roles import ScopeType
 from backend.community.models import Community, Grid, Street
-from backend.db import db
+from backend.db import db, reading
 from backend.errors import Forbidden, NotFound, ValidationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A community or a grid as responses name it."""
+
+    id: int
+    public_id: str
+    name: str
+    parent_id: int  # a community's street, a grid's community
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    communities: dict[int, Place]
+    grids: dict[int, Place]
+
+
+_places = localcache.LocalCache("places", max_entries=1, max_age=3600.0)
+for _model in (Street, Community, Grid):
+    localcache.watch(_model, _places)
+
+
+def _load_places() -> Places:
+    with reading() as connection:
+        communities = connection.execute(
+            select(Community.id, Community.public_id, Community.name, Community.street_id)
+        ).all()
+        grids = connection.execute(select(Grid.id, Grid.public_id, Grid.name, Grid.community_id)).all()
+    return Places({r[0]: Place(*r) for r in communities}, {r[0]: Place(*r) for r in grids})
+
+
+def places() -> Places:
+    """Every community and grid by id (kept in the process until one changes)."""
+    return _places.get("all", _load_places)
 
 
 def ancestors(scope_type: str, scope_id: int) -> list[ScopeNode]:
@@ -167,7 +205,5 @@ def overseen_community_ids(user) -> list[int]:
     community_ids = {m.scope_id for m in user.memberships if m.role == Role.SECRETARY}
     street_ids = {m.scope_id for m in user.memberships if m.role == Role.STREET_ADMIN}
     if street_ids:
-        community_ids |= set(
-            db.session.scalars(select(Community.id).where(Community.street_id.in_(street_ids)))
-        )
+        community_ids |= {c.id for c in places().communities.values() if c.parent_id in street_ids}
     return sorted(community_ids)

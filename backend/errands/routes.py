@@ -1,7 +1,6 @@
 """The errand API: /errand-types (versioned definitions), /errands and one POST per pipeline action."""
 
 from flask import Response, g
-from flask_smorest import Blueprint
 
 from backend import idempotency
 from backend.auth import access
@@ -40,6 +39,7 @@ from backend.errands.schemas import (
     ErrandTypeVersionSchema,
 )
 from backend.errors import NotFound
+from backend.extensions import Blueprint
 from backend.storage import service as storage
 
 blp = Blueprint("errands", __name__, description="红色代办：代办类型、预约、受理、收件、递交、结果、送还")
@@ -78,7 +78,7 @@ def list_types():
 @blp.response(201, ErrandTypeSchema)
 def create_type(args):
     """新增代办类型（街道管理员），无需改代码。"""
-    kind = service.create_type(actor=g.principal, code=args["code"], definition=args["definition"])
+    kind = service.create_type(actor=g.user, code=args["code"], definition=args["definition"])
     db.session.commit()
     return _type_view(kind, with_versions=True)
 
@@ -98,7 +98,7 @@ def get_type(code):
 def add_version(args, code):
     """修改代办类型：生成新版本；已开始的代办仍按原版本办理。"""
     kind = service.get_type(code)
-    service.add_version(kind=kind, actor=g.principal, definition=args["definition"])
+    service.add_version(kind=kind, actor=g.user, definition=args["definition"])
     db.session.commit()
     return _type_view(kind, with_versions=True)
 
@@ -118,11 +118,11 @@ def patch_type(args, code):
 
 
 def _errand(errand_id: str) -> Errand:
-    return service.get_errand(errand_id, viewer=g.principal)
+    return service.get_errand(errand_id, viewer=g.user)
 
 
 def _show(errand: Errand):
-    return views.with_view(errand, g.principal)
+    return views.with_view(errand, g.user)
 
 
 def _commit_and_show(errand: Errand):
@@ -141,7 +141,7 @@ def create_errand(args):
         "errands",
         Errand,
         lambda: service.create_errand(
-            actor=g.principal,
+            actor=g.user,
             type_code=args["type"],
             applicant_name=args["applicant_name"],
             description=args["description"],
@@ -160,9 +160,7 @@ def create_errand(args):
 @blp.response(200, ErrandPageSchema)
 def my_errands(args):
     """我的代办（居民），新的在前。"""
-    return views.my_errands(
-        resident=g.principal, state=args["state"], limit=args["limit"], cursor=args["cursor"]
-    )
+    return views.my_errands(resident=g.user, state=args["state"], limit=args["limit"], cursor=args["cursor"])
 
 
 @blp.get("/errands/queue")
@@ -171,9 +169,7 @@ def my_errands(args):
 @blp.response(200, ErrandPageSchema)
 def agent_queue(args):
     """代办员的待办队列：时限最近的在前（待补材料暂停计时的排在后面）。"""
-    return views.agent_queue(
-        agent=g.principal, state=args["state"], limit=args["limit"], cursor=args["cursor"]
-    )
+    return views.agent_queue(agent=g.user, state=args["state"], limit=args["limit"], cursor=args["cursor"])
 
 
 @blp.get("/errands/board")
@@ -183,7 +179,7 @@ def agent_queue(args):
 def board(args):
     """本社区（街道）在办的代办，时限最近的在前；可筛选未指派、已超时。"""
     return views.board(
-        viewer=g.principal,
+        viewer=g.user,
         community_public_id=args["community_id"],
         type_code=args["type"],
         state=args["state"],
@@ -201,7 +197,7 @@ def board(args):
 def overdue(args):
     """超时清单：当前步骤已超过时限的代办。"""
     return views.board(
-        viewer=g.principal,
+        viewer=g.user,
         community_public_id=args["community_id"],
         type_code=args["type"],
         state=args["state"],
@@ -219,7 +215,7 @@ def overdue(args):
 def errand_metrics(args):
     """代办完成率（办结 ÷ (受理 − 居民取消)，不予批准的结果送达也算办结）与按时率，按类型、社区或月份。"""
     return metrics.completion(
-        community_ids=views.community_filter(g.principal, args["community_id"]),
+        community_ids=views.community_filter(g.user, args["community_id"]),
         group_by=args["group_by"],
         type_code=args["type"],
         since=args["since"],
@@ -235,7 +231,7 @@ def step_durations(args):
     """各步骤平均用时（小时）与超时次数。"""
     return {
         "items": metrics.step_durations(
-            community_ids=views.community_filter(g.principal, args["community_id"]), type_code=args["type"]
+            community_ids=views.community_filter(g.user, args["community_id"]), type_code=args["type"]
         )
     }
 
@@ -248,7 +244,7 @@ def step_durations(args):
 def public_notice(args):
     """公示名单（如低保）：只有姓名和金额（分）两列；format=csv 下载表格。"""
     rows = views.public_notice(
-        viewer=g.principal, type_code=args["type"], community_public_id=args["community_id"]
+        viewer=g.user, type_code=args["type"], community_public_id=args["community_id"]
     )
     if args["format"] == "csv":
         return Response(
@@ -288,7 +284,7 @@ def receipt_photo(errand_id, upload_id):
 def reveal(args, errand_id):
     """查看完整敏感信息：仅限该代办的代办员、仅在办理期间，须说明原因，每次查看记入日志。"""
     errand = _errand(errand_id)
-    value = service.reveal(errand=errand, actor=g.principal, field=args["field"], reason=args["reason"])
+    value = service.reveal(errand=errand, actor=g.user, field=args["field"], reason=args["reason"])
     db.session.commit()
     return {"field": args["field"], "value": value}
 
@@ -304,7 +300,7 @@ def accept(args, errand_id):
     """受理：核对资格与材料，指派代办员。"""
     errand = service.accept(
         errand=_errand(errand_id),
-        actor=g.principal,
+        actor=g.user,
         agent_public_id=args["agent_id"],
         eligibility_note=args["eligibility_note"],
         materials=args["materials"],
@@ -319,7 +315,7 @@ def accept(args, errand_id):
 def assign(args, errand_id):
     """改派代办员。"""
     errand = service.assign(
-        errand=_errand(errand_id), actor=g.principal, agent_public_id=args["agent_id"], note=args["note"]
+        errand=_errand(errand_id), actor=g.user, agent_public_id=args["agent_id"], note=args["note"]
     )
     return _commit_and_show(errand)
 
@@ -330,7 +326,7 @@ def assign(args, errand_id):
 @blp.response(200, ErrandSchema)
 def record_info(args, errand_id):
     """登记办理所需的敏感个人信息：须先有本人的单独同意和授权委托；加密保存，回复中脱敏。"""
-    return _commit_and_show(service.record_info(errand=_errand(errand_id), actor=g.principal, values=args))
+    return _commit_and_show(service.record_info(errand=_errand(errand_id), actor=g.user, values=args))
 
 
 @blp.post("/errands/<string:errand_id>/request-materials")
@@ -340,7 +336,7 @@ def record_info(args, errand_id):
 def request_materials(args, errand_id):
     """通知居民补材料：本步骤暂停计时，并定时提醒。"""
     errand = service.request_materials(
-        errand=_errand(errand_id), actor=g.principal, missing=args["missing"], note=args["note"]
+        errand=_errand(errand_id), actor=g.user, missing=args["missing"], note=args["note"]
     )
     return _commit_and_show(errand)
 
@@ -353,7 +349,7 @@ def collect(args, errand_id):
     """收件：勾选收到的材料，填写双方签字的交接单；代购还须登记清单和收到的现金（分）。"""
     errand = service.collect(
         errand=_errand(errand_id),
-        actor=g.principal,
+        actor=g.user,
         materials=args["materials"],
         handover=args["handover"],
         items=args["items"],
@@ -370,7 +366,7 @@ def lodge(args, errand_id):
     """递交：办理部门与回执号。"""
     errand = service.lodge(
         errand=_errand(errand_id),
-        actor=g.principal,
+        actor=g.user,
         office=args["office"],
         receipt_number=args["receipt_number"],
     )
@@ -383,7 +379,7 @@ def lodge(args, errand_id):
 @blp.response(200, ErrandSchema)
 def review(args, errand_id):
     """部门已开始审核。"""
-    return _commit_and_show(service.review(errand=_errand(errand_id), actor=g.principal, note=args["note"]))
+    return _commit_and_show(service.review(errand=_errand(errand_id), actor=g.user, note=args["note"]))
 
 
 @blp.post("/errands/<string:errand_id>/record-result")
@@ -394,7 +390,7 @@ def record_result(args, errand_id):
     """登记结果：批准或不予批准；代购须钱款平衡（收到 = 实付 + 找零）并附票据照片。"""
     errand = service.record_result(
         errand=_errand(errand_id),
-        actor=g.principal,
+        actor=g.user,
         outcome=args["outcome"],
         note=args["note"],
         amount_fen=args["amount_fen"],
@@ -413,7 +409,7 @@ def record_result(args, errand_id):
 @blp.response(200, ErrandSchema)
 def return_to_resident(args, errand_id):
     """把结果和原件（代购的药品、找零、票据）送还居民。"""
-    errand = service.return_to_resident(errand=_errand(errand_id), actor=g.principal, note=args["note"])
+    errand = service.return_to_resident(errand=_errand(errand_id), actor=g.user, note=args["note"])
     return _commit_and_show(errand)
 
 
@@ -423,7 +419,7 @@ def return_to_resident(args, errand_id):
 @blp.response(200, ErrandSchema)
 def complete(args, errand_id):
     """办结：居民确认收到结果（或代办员、书记代为确认）。"""
-    return _commit_and_show(service.complete(errand=_errand(errand_id), actor=g.principal, note=args["note"]))
+    return _commit_and_show(service.complete(errand=_errand(errand_id), actor=g.user, note=args["note"]))
 
 
 @blp.post("/errands/<string:errand_id>/rate")
@@ -433,7 +429,7 @@ def complete(args, errand_id):
 def rate(args, errand_id):
     """评价已办结的代办（每件一次）。"""
     errand = service.rate(
-        errand=_errand(errand_id), actor=g.principal, level=args["level"], comment=args["comment"]
+        errand=_errand(errand_id), actor=g.user, level=args["level"], comment=args["comment"]
     )
     return _commit_and_show(errand)
 
@@ -446,7 +442,7 @@ def cancel(args, errand_id):
     """取消（须说明理由）：居民本人，或社区代为取消。"""
     errand = service.cancel(
         errand=_errand(errand_id),
-        actor=g.principal,
+        actor=g.user,
         reason=args["reason"],
         at_resident_request=args["at_resident_request"],
     )
@@ -459,4 +455,4 @@ def cancel(args, errand_id):
 @blp.response(200, ErrandSchema)
 def fail(args, errand_id):
     """办理失败（须说明理由）。"""
-    return _commit_and_show(service.fail(errand=_errand(errand_id), actor=g.principal, reason=args["reason"]))
+    return _commit_and_show(service.fail(errand=_errand(errand_id), actor=g.user, reason=args["reason"]))

@@ -1,8 +1,8 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
+from backend.extensions import Blueprint
 from backend.notify import service
 from backend.notify.schemas import (
     GrantListSchema,
@@ -25,9 +25,7 @@ blp = Blueprint("notifications", __name__, description="站内通知、微信订
 @blp.response(200, InboxPageSchema)
 def list_notifications(args):
     """我的通知，新的在前；unread=true 只看未读；unread_count 为未读总数。"""
-    return service.inbox_page(
-        user=g.principal, unread=args["unread"], limit=args["limit"], cursor=args["cursor"]
-    )
+    return service.inbox_page(user=g.user, unread=args["unread"], limit=args["limit"], cursor=args["cursor"])
 
 
 @blp.post("/notifications/read-all")
@@ -35,8 +33,8 @@ def list_notifications(args):
 @blp.response(200, ReadAllSchema)
 def read_all():
     """把我的通知全部标为已读。"""
-    updated = service.mark_all_read(user=g.principal)
-    return {"updated": updated, "unread_count": service.unread_count(user=g.principal)}
+    updated = service.mark_all_read(user=g.user)
+    return {"updated": updated, "unread_count": service.unread_count(user=g.user)}
 
 
 @blp.get("/notifications/templates")
@@ -53,7 +51,7 @@ def list_templates():
 @blp.response(200, TemplateSchema)
 def update_template(args, event):
     """设置某类通知的模板 ID、关键词对应和开关（街道管理员）；系统默认值此后不再覆盖它。"""
-    return service.update_template(actor=g.principal, event=event, **args)
+    return service.update_template(actor=g.user, event=event, **args)
 
 
 @blp.get("/notifications/subscriptions")
@@ -61,7 +59,7 @@ def update_template(args, event):
 @blp.response(200, GrantListSchema)
 def list_subscriptions():
     """我对各类通知剩余的一次性订阅次数。"""
-    return {"items": service.list_grants(user=g.principal)}
+    return {"items": service.list_grants(user=g.user)}
 
 
 @blp.post("/notifications/subscriptions")
@@ -70,7 +68,7 @@ def list_subscriptions():
 @blp.response(200, GrantListSchema)
 def subscribe(args):
     """记录 wx.requestSubscribeMessage 的结果：每个 accept 多一次发送机会，ban 清空。"""
-    return {"items": service.record_subscriptions(user=g.principal, results=args["results"])}
+    return {"items": service.record_subscriptions(user=g.user, results=args["results"])}
 
 
 @blp.get("/notifications/<string:notification_id>")
@@ -78,7 +76,7 @@ def subscribe(args):
 @blp.response(200, NotificationSchema)
 def get_notification(notification_id):
     """我的一条通知，含投递记录。"""
-    return service.get_notification(user=g.principal, public_id=notification_id)
+    return service.get_notification(user=g.user, public_id=notification_id)
 
 
 @blp.post("/notifications/<string:notification_id>/read")
@@ -86,4 +84,4 @@ def get_notification(notification_id):
 @blp.response(200, NotificationSchema)
 def read(notification_id):
     """把我的一条通知标为已读。"""
-    return service.mark_read(user=g.principal, public_id=notification_id)
+    return service.mark_read(user=g.user, public_id=notification_id)

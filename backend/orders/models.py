@@ -131,6 +131,20 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
         return SERVICE_KIND_LABELS[self.service_kind]
 
 
+class OrderStateCount(db.Model):
+    """How many orders a community has in one state: the board's counts, read from a handful of rows.
+
+    Kept by triggers on orders (migration 0009), so every change of state, whatever makes it, counts;
+    the application only reads it. Derived data: no foreign key, so it never holds up removing orders.
+    """
+
+    __tablename__ = "order_state_counts"
+
+    community_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer)
+
+
 class OrderOffer(db.Model):
     """An organization an order is (or was) dispatched to: one for a direct dispatch, several for a pool."""
 

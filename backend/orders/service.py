@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
@@ -168,9 +168,12 @@ def get_order(public_id: str, *, viewer: User) -> Order:
 
 
 def _lock(order: Order) -> Order:
-    """Re-read the order under a row lock (PostgreSQL) so two actions on it run one after the other."""
+    """Re-read the order under a row lock (PostgreSQL) so two actions on it run one after the other.
+
+    FOR NO KEY UPDATE, the lock an UPDATE of other columns than the key takes: it does not hold up another
+    transaction checking a foreign key that names this order (a likely duplicate placed after it)."""
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update(key_share=True))
     db.session.refresh(order)
     return order
 
@@ -1023,10 +1026,3 @@ def offered_organizations(order: Order) -> list[Organization]:
             .order_by(Organization.id)
         )
     )
-
-
-def counts_by_state(*, community_ids: list[int]) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Order.state, func.count()).where(Order.community_id.in_(community_ids)).group_by(Order.state)
-    )
-    return {state: count for state, count in rows}

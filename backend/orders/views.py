@@ -2,20 +2,31 @@
 
 import base64
 import binascii
+import functools
 import json
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, text, tuple_
+from sqlalchemy import bindparam, exists, func, or_, select, text, tuple_
 
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
+from backend.catalog.service import CategoryInfo, catalog
+from backend.clock import to_local
 from backend.community.models import Community, Grid
-from backend.community.service import overseen_community_ids
-from backend.db import db
+from backend.community.service import overseen_community_ids, places
+from backend.db import UTCDateTime, db, reading
 from backend.errors import Forbidden, ValidationFailed
 from backend.orders import service, states
-from backend.orders.models import NEEDS_ACTION_SQL, Order, OrderAssignment, OrderOffer
+from backend.orders.models import (
+    NEEDS_ACTION_SQL,
+    NO_DEADLINE,
+    Order,
+    OrderAssignment,
+    OrderOffer,
+    OrderStateCount,
+)
 from backend.organizations.models import Organization, Volunteer
+from backend.sla.rules import SERVICE_KIND_LABELS
 
 OPEN_FOR_COUNTS = sorted(set(states.STATES) - states.FINAL_STATES)
 
@@ -65,6 +76,72 @@ def _photos(order: Order, *, proof: bool) -> list[dict]:
     ]
 
 
+# Lists: the columns a summary shows, read without loading orders (no decryption, no ORM objects), turned
+# into the JSON of OrderSummarySchema by hand; tests/orders/test_order_views.py holds the two equal.
+
+SUMMARY_COLUMNS = (
+    Order.id,
+    Order.public_id,
+    Order.number,
+    Order.category_id,
+    Order.service_kind,
+    Order.urgency_rank,
+    Order.state,
+    Order.description,
+    Order.due_at,
+    Order.is_overdue,
+    Order.is_supervised,
+    Order.possible_duplicate_of_id.is_not(None).label("possible_duplicate"),
+    Order.extension_request.is_not(None).label("extension_requested"),
+    Order.pool,
+    Order.created_at,
+)
+
+
+def _local(value: datetime | None) -> str | None:
+    return None if value is None else to_local(value).isoformat()
+
+
+def summary(row, categories: dict[int, CategoryInfo]) -> dict:
+    """One order as lists show it (OrderSummarySchema), from a row of SUMMARY_COLUMNS."""
+    category = categories[row.category_id]
+    return {
+        "id": row.public_id,
+        "number": row.number,
+        "category": category.code,
+        "category_name": category.name,
+        "service_kind": row.service_kind,
+        "service_kind_label": SERVICE_KIND_LABELS[row.service_kind],
+        "state": row.state,
+        "state_label": states.STATE_LABELS[row.state],
+        "description": row.description,
+        "due_at": None if row.due_at >= NO_DEADLINE else _local(row.due_at),
+        "is_overdue": row.is_overdue,
+        "is_supervised": row.is_supervised,
+        "possible_duplicate": bool(row.possible_duplicate),
+        "extension_requested": bool(row.extension_requested),
+        "pool": row.pool,
+        "created_at": _local(row.created_at),
+    }
+
+
+def _page(connection, query, *, order_by, key, limit: int) -> dict:
+    return _page_of(
+        connection.execute(query.order_by(*order_by).limit(limit + 1)).all(), limit=limit, key=key
+    )
+
+
+def _page_of(rows, *, limit: int, key) -> dict:
+    """``limit`` summaries of rows fetched ``limit + 1`` at a time, and the cursor after them if more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    categories = catalog().by_id
+    return {
+        "items": [summary(row, categories) for row in rows],
+        "next_cursor": _encode(key(rows[-1])) if more and rows else None,
+    }
+
+
 # Keyset cursors over (urgency_rank, due_at, id) or over id alone.
 
 
@@ -82,11 +159,11 @@ def _decode(cursor: str, size: int) -> list:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 
 
-def _board_key(order: Order) -> list:
-    return [order.urgency_rank, order.due_at.isoformat(), order.id]
+def _board_key(row) -> list:
+    return [row.urgency_rank, row.due_at.isoformat(), row.id]
 
 
-def _page_by_urgency(query, *, limit: int, cursor: str | None) -> dict:
+def _page_by_urgency(connection, query, *, limit: int, cursor: str | None) -> dict:
     key = tuple_(Order.urgency_rank, Order.due_at, Order.id)
     if cursor:
         rank, due, last_id = _decode(cursor, 3)
@@ -95,47 +172,103 @@ def _page_by_urgency(query, *, limit: int, cursor: str | None) -> dict:
         except (TypeError, ValueError) as exc:
             raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
         query = query.where(key > after)
-    rows = list(
-        db.session.scalars(query.order_by(Order.urgency_rank, Order.due_at, Order.id).limit(limit + 1))
+    return _page(
+        connection,
+        query,
+        order_by=(Order.urgency_rank, Order.due_at, Order.id),
+        key=_board_key,
+        limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": _encode(_board_key(rows[-1])) if more and rows else None}
 
 
-def _page_newest(query, *, limit: int, cursor: str | None) -> dict:
+def _page_newest(connection, query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
         (last_id,) = _decode(cursor, 1)
         if not isinstance(last_id, int):
             raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
         query = query.where(Order.id < last_id)
-    rows = list(db.session.scalars(query.order_by(Order.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": _encode([rows[-1].id]) if more and rows else None}
+    return _page(connection, query, order_by=(Order.id.desc(),), key=lambda row: [row.id], limit=limit)
 
 
-def my_orders(*, resident: User, state: str | None, limit: int, cursor: str | None) -> dict:
+def my_orders(*, resident, state: str | None, limit: int, cursor: str | None) -> dict:
     """A resident's own orders, newest first."""
-    query = select(Order).where(Order.resident_id == resident.id)
+    query = select(*SUMMARY_COLUMNS).where(Order.resident_id == resident.id)
     if state:
         query = query.where(Order.state == state)
-    return _page_newest(query, limit=limit, cursor=cursor)
+    with reading() as connection:
+        return _page_newest(connection, query, limit=limit, cursor=cursor)
 
 
-def _community_filter(viewer: User, community_public_id: str | None) -> list[int]:
+def _community_filter(viewer, community_public_id: str | None) -> list[int]:
     overseen = overseen_community_ids(viewer)
     if community_public_id is None:
         return overseen
-    community_id = db.session.scalar(select(Community.id).where(Community.public_id == community_public_id))
+    community_id = next(
+        (c.id for c in places().communities.values() if c.public_id == community_public_id), None
+    )
     if community_id is None or community_id not in overseen:
         raise Forbidden("只能查看本社区（街道）的工单")
     return [community_id]
 
 
+# The board's statements, built once per shape (which filters are given): building a select() costs more
+# than PostgreSQL takes to answer it.
+
+
+@functools.cache
+def _board_statement(one_community: bool, filters: frozenset[str], needs_action: bool, after: bool):
+    query = select(*SUMMARY_COLUMNS)
+    if one_community:
+        query = query.where(Order.community_id == bindparam("community_id"))
+    else:
+        query = query.where(Order.community_id.in_(bindparam("community_ids", expanding=True)))
+    if needs_action:
+        # The same text as ix_orders_board_needs_action's condition, constants and all, so it is used.
+        query = query.where(text(f"({NEEDS_ACTION_SQL})"))
+    for column in _BOARD_FILTERS:
+        if column in filters:
+            query = query.where(getattr(Order, column) == bindparam(column))
+    if after:
+        query = query.where(
+            tuple_(Order.urgency_rank, Order.due_at, Order.id)
+            > tuple_(
+                bindparam("after_rank", type_=Order.urgency_rank.type),
+                bindparam("after_due", type_=UTCDateTime()),
+                bindparam("after_id", type_=Order.id.type),
+            )
+        )
+    return query.order_by(Order.urgency_rank, Order.due_at, Order.id).limit(bindparam("limit"))
+
+
+_BOARD_FILTERS = ("state", "service_kind", "category_id", "grid_id", "is_overdue", "is_supervised")
+
+
+@functools.cache
+def _counts_statement(one_community: bool):
+    counted = OrderStateCount
+    where = (
+        counted.community_id == bindparam("community_id")
+        if one_community
+        else counted.community_id.in_(bindparam("community_ids", expanding=True))
+    )
+    return (
+        select(counted.state, func.sum(counted.orders))
+        .where(where, counted.state.in_(OPEN_FOR_COUNTS))
+        .group_by(counted.state)
+    )
+
+
+def _board_cursor(cursor: str) -> dict:
+    rank, due, last_id = _decode(cursor, 3)
+    try:
+        return {"after_rank": int(rank), "after_due": datetime.fromisoformat(due), "after_id": int(last_id)}
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+
+
 def dispatch_board(
     *,
-    viewer: User,
+    viewer,
     community_public_id: str | None = None,
     service_kind: str | None = None,
     category: str | None = None,
@@ -147,77 +280,75 @@ def dispatch_board(
     limit: int,
     cursor: str | None,
 ) -> dict:
-    """The secretary's board: their community's orders, most urgent and nearest deadline first."""
+    """The secretary's board: their community's orders, most urgent and nearest deadline first, with how
+    many of them are in each open state."""
     community_ids = _community_filter(viewer, community_public_id)
-    query = select(Order).where(Order.community_id.in_(community_ids))
-    if state:
-        query = query.where(Order.state == state)
-    elif needs_action:
-        # The same text as ix_orders_board_needs_action's condition, constants and all, so it is used.
-        query = query.where(text(f"({NEEDS_ACTION_SQL})"))
-    if service_kind:
-        query = query.where(Order.service_kind == service_kind)
-    if category:
-        from backend.catalog.models import ServiceCategory
-
-        query = query.where(
-            Order.category_id
-            == select(ServiceCategory.id).where(ServiceCategory.code == category).scalar_subquery()
-        )
-    if grid_public_id:
-        query = query.where(
-            Order.grid_id == select(Grid.id).where(Grid.public_id == grid_public_id).scalar_subquery()
-        )
-    if overdue is not None:
-        query = query.where(Order.is_overdue.is_(overdue))
-    if supervised is not None:
-        query = query.where(Order.is_supervised.is_(supervised))
-    page = _page_by_urgency(query, limit=limit, cursor=cursor)
-    counts = dict(
-        db.session.execute(
-            select(Order.state, func.count())
-            .where(Order.community_id.in_(community_ids), Order.state.in_(OPEN_FOR_COUNTS))
-            .group_by(Order.state)
-        ).all()
+    one_community = len(community_ids) == 1
+    params: dict = {"limit": limit + 1}
+    params.update({"community_id": community_ids[0]} if one_community else {"community_ids": community_ids})
+    filters = {
+        "state": state,
+        "service_kind": service_kind,
+        # An unknown category or grid matches no order (no order has a null one).
+        "category_id": (catalog().by_code.get(category) or _NONE).id if category else None,
+        "grid_id": _grid_id(grid_public_id) if grid_public_id else None,
+        "is_overdue": overdue,
+        "is_supervised": supervised,
+    }
+    filters = {column: value for column, value in filters.items() if value is not None}
+    params.update(filters)
+    if cursor:
+        params.update(_board_cursor(cursor))
+    statement = _board_statement(
+        one_community, frozenset(filters), needs_action and not state, cursor is not None
     )
-    page["counts"] = {s: counts.get(s, 0) for s in OPEN_FOR_COUNTS}
+    with reading() as connection:
+        rows = connection.execute(statement, params).all()
+        counts = dict(connection.execute(_counts_statement(one_community), params).all())
+    page = _page_of(rows, limit=limit, key=_board_key)
+    page["counts"] = {s: int(counts.get(s) or 0) for s in OPEN_FOR_COUNTS}
     return page
 
 
+class _NONE:
+    id = -1
+
+
+def _grid_id(public_id: str) -> int:
+    return next((g.id for g in places().grids.values() if g.public_id == public_id), -1)
+
+
 def organization_board(
-    *, viewer: User, organization: Organization, state: str | None, limit: int, cursor: str | None
+    *, viewer, organization: Organization, state: str | None, limit: int, cursor: str | None
 ) -> dict:
     """An organization's orders: offered to it and not yet taken, or held by it."""
-    admin_of = {
-        m.scope_id
-        for m in viewer.memberships
-        if m.role == Role.ORG_ADMIN and m.scope_type == ScopeType.ORGANIZATION
-    }
-    if organization.id not in admin_of:
+    if organization.id not in viewer.scope_ids(Role.ORG_ADMIN, ScopeType.ORGANIZATION):
         raise Forbidden("只能查看本组织的工单")
     offered = exists().where(
         OrderOffer.order_id == Order.id,
         OrderOffer.organization_id == organization.id,
         OrderOffer.active.is_(True),
     )
-    query = select(Order).where(or_(Order.organization_id == organization.id, offered))
+    query = select(*SUMMARY_COLUMNS).where(or_(Order.organization_id == organization.id, offered))
     if state:
         query = query.where(Order.state == state)
     else:
         query = query.where(Order.state.in_(sorted(set(states.STATES) - states.FINAL_STATES)))
-    return _page_by_urgency(query, limit=limit, cursor=cursor)
+    with reading() as connection:
+        return _page_by_urgency(connection, query, limit=limit, cursor=cursor)
 
 
-def volunteer_board(*, viewer: User, state: str | None, limit: int, cursor: str | None) -> dict:
+def volunteer_board(*, viewer, state: str | None, limit: int, cursor: str | None) -> dict:
     """A volunteer's assignments across the organizations they serve."""
     volunteer_ids = select(Volunteer.id).where(Volunteer.user_id == viewer.id)
     assigned = exists().where(
         OrderAssignment.order_id == Order.id, OrderAssignment.volunteer_id.in_(volunteer_ids)
     )
-    query = select(Order).where(
+    query = select(*SUMMARY_COLUMNS).where(
         assigned,
         Order.organization_id.in_(select(Volunteer.organization_id).where(Volunteer.user_id == viewer.id)),
     )
     if state:
         query = query.where(Order.state == state)
-    return _page_by_urgency(query, limit=limit, cursor=cursor)
+    with reading() as connection:
+        return _page_by_urgency(connection, query, limit=limit, cursor=cursor)

@@ -1,10 +1,10 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.auth.service import get_user
 from backend.community.service import get_community, get_street
+from backend.extensions import Blueprint
 from backend.organizations import service
 from backend.organizations.schemas import (
     OrganizationQuerySchema,
@@ -40,7 +40,7 @@ def list_organizations(args):
 @blp.response(201, OrganizationSchema)
 def create_organization(args, street_id):
     """登记社会组织（本街道管理员）。"""
-    return service.create_organization(actor=g.principal, street=get_street(street_id), **args)
+    return service.create_organization(actor=g.user, street=get_street(street_id), **args)
 
 
 @blp.get("/organizations/<string:organization_id>")

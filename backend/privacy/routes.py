@@ -1,9 +1,9 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.auth.service import get_user
+from backend.extensions import Blueprint
 from backend.pagination import page_schema
 from backend.privacy import service
 from backend.privacy.schemas import (
@@ -26,7 +26,7 @@ AccessLogPage = page_schema(AccessLogSchema, "AccessLogPage")
 @blp.response(200, ConsentListSchema)
 def my_consents():
     """我的同意记录（含已撤回的）。"""
-    return {"items": service.list_consents(user_id=g.principal.id)}
+    return {"items": service.list_consents(user_id=g.user.id)}
 
 
 @blp.post("/me/consents")
@@ -35,7 +35,7 @@ def my_consents():
 @blp.response(201, ConsentSchema)
 def grant_consent(args):
     """对某类敏感个人信息的处理作出单独同意。"""
-    return service.grant_consent(user_id=g.principal.id, kind=args["kind"], text_version=args["text_version"])
+    return service.grant_consent(user_id=g.user.id, kind=args["kind"], text_version=args["text_version"])
 
 
 @blp.delete("/me/consents/<string:kind>")
@@ -43,7 +43,7 @@ def grant_consent(args):
 @blp.response(204)
 def withdraw_consent(kind):
     """撤回同意；依赖该同意保存的信息随即删除。"""
-    service.withdraw_consent(user=g.principal, kind=kind)
+    service.withdraw_consent(user=g.user, kind=kind)
 
 
 @blp.post("/users/<string:user_id>/reveal")
@@ -54,7 +54,7 @@ def reveal(args, user_id):
     """查看居民的完整敏感信息（本人、所在社区书记、街道管理员）；每次查看都记入日志。"""
     subject = get_user(user_id)
     value = service.reveal_user_field(
-        actor=g.principal, subject=subject, field=args["field"], reason=args["reason"]
+        actor=g.user, subject=subject, field=args["field"], reason=args["reason"]
     )
     return {"field": args["field"], "value": value}
 
@@ -65,9 +65,7 @@ def reveal(args, user_id):
 @blp.response(200, AccessLogPage)
 def my_access_logs(args):
     """谁在何时因何查看了我的敏感信息。"""
-    return service.access_logs_page(
-        subject_user_id=g.principal.id, limit=args["limit"], cursor=args["cursor"]
-    )
+    return service.access_logs_page(subject_user_id=g.user.id, limit=args["limit"], cursor=args["cursor"])
 
 
 @blp.get("/privacy/access-logs")

@@ -1,9 +1,8 @@
 from flask import current_app, g, make_response
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
-from backend.extensions import get_redis
+from backend.extensions import Blueprint, get_redis
 from backend.queues import dashboard, service
 from backend.queues.schemas import (
     DashboardPassSchema,
@@ -57,7 +56,7 @@ def requeue_all():
 def dashboard_session():
     """进入队列看板：设置仅限 /admin/rq 使用的短期 Cookie，随登录会话注销而失效。"""
     ttl = dashboard.pass_ttl()
-    token, expires_at = service.issue_dashboard_pass(session=g.auth_session, ttl=ttl)
+    token, expires_at = service.issue_dashboard_pass(principal=g.principal, ttl=ttl)
     body = DashboardPassSchema().dump({"url": dashboard.URL_PREFIX + "/", "expires_at": expires_at})
     response = make_response(body)
     response.set_cookie(

@@ -24,9 +24,9 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
 from backend import clock
-from backend.auth.models import AuthSession, User
+from backend.auth.principals import Principal, live_principal
 from backend.db import db
-from backend.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
+from backend.errors import NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
 from backend.outbox.models import OutboxMessage
 from backend.outbox.service import QUEUES, RUNNER
 
@@ -167,7 +167,7 @@ def list_failed(*, connection: redis.Redis, limit: int = 20, cursor: str | None 
     return {"items": items, "next_cursor": _encode_cursor(positions[-1]) if more and positions else None}
 
 
-def _requeue(connection: redis.Redis, job: Job, actor: User) -> None:
+def _requeue(connection: redis.Redis, job: Job, actor: Principal) -> None:
     """Put one failed job back on its queue, noting who did it on the job and in the log."""
     requeued = list(job.meta.get("requeued_by", []))
     requeued.append({"user_id": actor.public_id, "at": clock.now().isoformat()})
@@ -183,7 +183,7 @@ def _requeue(connection: redis.Redis, job: Job, actor: User) -> None:
     )
 
 
-def requeue_failed(*, connection: redis.Redis, job_id: str, actor: User) -> Job:
+def requeue_failed(*, connection: redis.Redis, job_id: str, actor: Principal) -> Job:
     """Requeue one failed job of our queues; NotFound when it is not in a failed registry."""
     missing = NotFound(
         "失败任务不存在，或已重新排队", code="failed_job_not_found", details={"job_id": job_id}
@@ -202,7 +202,7 @@ def requeue_failed(*, connection: redis.Redis, job_id: str, actor: User) -> Job:
         return job
 
 
-def requeue_all_failed(*, connection: redis.Redis, actor: User) -> int:
+def requeue_all_failed(*, connection: redis.Redis, actor: Principal) -> int:
     """Requeue every failed job of every queue; return how many went back."""
     count = 0
     with _redis_answers():
@@ -227,27 +227,23 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=DASHBOARD_SALT)
 
 
-def issue_dashboard_pass(*, session: AuthSession, ttl: int) -> tuple[str, datetime]:
+def issue_dashboard_pass(*, principal: Principal, ttl: int) -> tuple[str, datetime]:
     """A signed pass to the queue dashboard naming the signed-in session; it dies with the session."""
-    token = _serializer().dumps({"sid": session.public_id, "sub": session.user.public_id})
+    token = _serializer().dumps({"sid": principal.session_public_id, "sub": principal.public_id})
     return token, clock.now() + timedelta(seconds=ttl)
 
 
-def read_dashboard_pass(token: str, *, ttl: int) -> AuthSession:
-    """The live session a dashboard pass names, or Unauthorized."""
+def read_dashboard_pass(token: str, *, ttl: int) -> Principal:
+    """Who a dashboard pass names, while their session lives; Unauthorized otherwise."""
+    invalid = Unauthorized("队列看板登录凭证无效", code="dashboard_pass_invalid")
     try:
         claims = _serializer().loads(token, max_age=ttl)
     except SignatureExpired as exc:
         raise Unauthorized("队列看板登录已过期，请重新进入", code="dashboard_pass_expired") from exc
     except BadSignature as exc:
-        raise Unauthorized("队列看板登录凭证无效", code="dashboard_pass_invalid") from exc
-    if not isinstance(claims, dict):
-        raise Unauthorized("队列看板登录凭证无效", code="dashboard_pass_invalid")
-    session = db.session.scalar(select(AuthSession).where(AuthSession.public_id == claims.get("sid")))
-    if session is None or session.user.public_id != claims.get("sub"):
-        raise Unauthorized("队列看板登录凭证无效", code="dashboard_pass_invalid")
-    if session.revoked_at is not None:
-        raise Unauthorized("登录已注销，请重新登录", code="session_revoked")
-    if not session.user.is_active:
-        raise Forbidden("该账号已停用", code="user_disabled")
-    return session
+        raise invalid from exc
+    if not isinstance(claims, dict) or not isinstance(claims.get("sid"), str):
+        raise invalid
+    return live_principal(
+        session_public_id=claims["sid"], user_public_id=str(claims.get("sub")), invalid=invalid
+    )

@@ -2,13 +2,13 @@ import re
 from datetime import date
 
 from flask import g
-from flask_smorest import Blueprint
 
 from backend import clock
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.community.service import overseen_community_ids
 from backend.errors import ValidationFailed
+from backend.extensions import Blueprint
 from backend.sla import clocks, policies, service
 from backend.sla.calendar import Unit
 from backend.sla.schemas import (
@@ -75,7 +75,7 @@ def list_days(args):
 @blp.response(200, CalendarDaySchema)
 def set_day(args, day):
     """设置某天为放假或调休上班（街道管理员）。"""
-    return service.set_day(actor=g.principal, day=_parse_day(day), kind=args["kind"], name=args["name"])
+    return service.set_day(actor=g.user, day=_parse_day(day), kind=args["kind"], name=args["name"])
 
 
 @blp.delete("/calendar/days/<string:day>")
@@ -83,7 +83,7 @@ def set_day(args, day):
 @blp.response(204)
 def delete_day(day):
     """删除某天的安排，恢复按周末休息、工作日上班（街道管理员）。"""
-    service.delete_day(actor=g.principal, day=_parse_day(day))
+    service.delete_day(actor=g.user, day=_parse_day(day))
 
 
 @blp.put("/calendar/years/<int:year>")
@@ -93,7 +93,7 @@ def delete_day(day):
 def mark_year(args, year):
     """标记某年的安排是否已按国务院通知录入（街道管理员）。"""
     return service.mark_year(
-        actor=g.principal, year=_check_year(year), official=args["official"], note=args["note"]
+        actor=g.user, year=_check_year(year), official=args["official"], note=args["note"]
     )
 
 
@@ -135,9 +135,7 @@ def list_policies():
 @sla_blp.response(200, PolicySchema)
 def set_kind_policy(args, service_kind):
     """设定某服务类型的时限（街道管理员）。新的时限只用于此后开始计时的事项。"""
-    return policies.set_policy(
-        actor_id=g.principal.id, service_kind=service_kind, category_code=None, limits=args
-    )
+    return policies.set_policy(actor_id=g.user.id, service_kind=service_kind, category_code=None, limits=args)
 
 
 @sla_blp.delete("/sla/policies/<string:service_kind>")
@@ -156,7 +154,7 @@ def set_category_policy(args, service_kind, category_code):
     """设定某服务分类的时限，优先于其服务类型的时限（街道管理员）。"""
     _check_code(category_code)
     return policies.set_policy(
-        actor_id=g.principal.id, service_kind=service_kind, category_code=category_code, limits=args
+        actor_id=g.user.id, service_kind=service_kind, category_code=category_code, limits=args
     )
 
 
@@ -187,7 +185,7 @@ def overdue_counts(args):
         "group_by": args["group_by"],
         "items": clocks.overdue_counts(
             group_by=args["group_by"],
-            community_ids=overseen_community_ids(g.principal),
+            community_ids=overseen_community_ids(g.user),
             subject_type=args["subject_type"],
             since=args["since"],
             until=args["until"],

@@ -1,7 +1,7 @@
 from flask import Response, g
-from flask_smorest import Blueprint
 
 from backend.auth import access
+from backend.extensions import Blueprint
 from backend.storage import service
 from backend.storage.schemas import UploadFormSchema, UploadSchema
 
@@ -14,7 +14,7 @@ blp = Blueprint("uploads", __name__, description="图片上传")
 @blp.response(201, UploadSchema)
 def upload(files):
     """上传一张图片（点单照片、回单凭证），得到的 id 在点单或回单时引用。"""
-    return service.save_upload(owner_id=g.principal.id, data=files["file"].read(service.MAX_BYTES + 1))
+    return service.save_upload(owner_id=g.user.id, data=files["file"].read(service.MAX_BYTES + 1))
 
 
 @blp.get("/uploads/<string:upload_id>")
@@ -22,5 +22,5 @@ def upload(files):
 @blp.response(200, content_type="image/*")
 def download(upload_id):
     """下载自己上传的图片（已附在工单上的图片从工单处下载）。"""
-    item = service.get_own(owner_id=g.principal.id, public_id=upload_id)
+    item = service.get_own(owner_id=g.user.id, public_id=upload_id)
     return Response(service.read(item), mimetype=item.content_type, headers={"Cache-Control": "private"})

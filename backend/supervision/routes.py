@@ -1,10 +1,10 @@
 from flask import g
-from flask_smorest import Blueprint
 
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.community.service import overseen_community_ids
 from backend.errors import NotFound
+from backend.extensions import Blueprint
 from backend.pagination import PageArgs, page_schema
 from backend.supervision import service
 from backend.supervision.schemas import SupervisionCloseSchema, SupervisionQuerySchema, SupervisionSchema
@@ -20,7 +20,7 @@ class SupervisionListArgs(PageArgs, SupervisionQuerySchema):
 
 def _visible(public_id: str):
     record = service.get(public_id)
-    if record.community_id not in overseen_community_ids(g.principal):
+    if record.community_id not in overseen_community_ids(g.user):
         raise NotFound("督办记录不存在")
     return record
 
@@ -32,7 +32,7 @@ def _visible(public_id: str):
 def list_supervisions(args):
     """督办记录，新的在前（书记看本社区，街道管理员看全街道）。"""
     return service.records_page(
-        community_ids=overseen_community_ids(g.principal),
+        community_ids=overseen_community_ids(g.user),
         status=args["status"],
         reason=args["reason"],
         limit=args["limit"],
@@ -54,6 +54,4 @@ def get_supervision(supervision_id):
 @blp.response(200, SupervisionSchema)
 def close_supervision(args, supervision_id):
     """结束督办并写明结果（街道管理员）。"""
-    return service.close(
-        record=_visible(supervision_id), actor_id=g.principal.id, resolution=args["resolution"]
-    )
+    return service.close(record=_visible(supervision_id), actor_id=g.user.id, resolution=args["resolution"])

@@ -1,0 +1,72 @@
+"""The order lists build their JSON by hand for speed; it must be exactly what their documented schema
+(OrderSummarySchema) makes of the same orders, for orders in every kind of state."""
+
+from sqlalchemy import select
+
+from backend.db import db
+from backend.orders.models import Order
+from backend.orders.schemas import OrderSummarySchema
+
+
+def _documented(public_ids: list[str]) -> list[dict]:
+    db.session.expire_all()
+    orders = {
+        o.public_id: o for o in db.session.scalars(select(Order).where(Order.public_id.in_(public_ids)))
+    }
+    return [OrderSummarySchema().dump(orders[p]) for p in public_ids]
+
+
+def _orders_in_many_states(place, act, world) -> None:
+    place()  # submitted
+    place()  # a likely duplicate of the first
+    place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")  # urgent
+    accepted = act("secretary_a", place(), "accept")  # with a deadline
+    pooled = act(
+        "secretary_a",
+        place(),
+        "dispatch",
+        pool=True,
+        organization_ids=[world.organization.public_id, world.other_organization.public_id],
+    )
+    taken = act(
+        "org_admin",
+        act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id]),
+        "take",
+    )
+    act("org_admin", taken, "start")
+    act("org_admin", taken, "request-extension", amount=2, unit="working_days", reason="需要采购配件")
+    assert accepted["due_at"] and pooled["pool"]
+
+
+def test_every_list_says_what_the_summary_schema_says(client, auth, place, act, world):
+    _orders_in_many_states(place, act, world)
+    pages = {
+        "resident": client.get("/api/v1/orders", headers=auth("resident_a1")),
+        "board": client.get("/api/v1/orders/board?needs_action=false", headers=auth("secretary_a")),
+        "organization": client.get(
+            f"/api/v1/organizations/{world.organization.public_id}/orders", headers=auth("org_admin")
+        ),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, (name, response.get_json())
+        items = response.get_json()["items"]
+        assert items, name
+        assert items == _documented([i["id"] for i in items]), name
+    board = pages["board"].get_json()["items"]
+    assert {o["state"] for o in board} >= {"submitted", "accepted", "dispatched", "in_progress"}
+    assert any(o["possible_duplicate"] for o in board) and any(o["extension_requested"] for o in board)
+    assert any(o["pool"] for o in board) and any(o["due_at"] is None for o in board)
+
+
+def test_a_page_boundary_loses_and_repeats_nothing(client, auth, place, act, world):
+    _orders_in_many_states(place, act, world)
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/orders/board?needs_action=false&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=auth("secretary_a")).get_json()
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    everything = client.get("/api/v1/orders/board?needs_action=false", headers=auth("secretary_a")).get_json()
+    assert seen == [o["id"] for o in everything["items"]] and len(seen) == len(set(seen)) == 6
