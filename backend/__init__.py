@@ -86,6 +86,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "uploads")
+    from backend.extensions import JSONProvider
+
+    app.json = JSONProvider(app)
     app.json.ensure_ascii = False
 
     # Tables of the schema that have no routes of their own.

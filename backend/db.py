@@ -5,8 +5,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import Connection, DateTime, Engine, MetaData, String, TypeDecorator, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend import clock
@@ -76,5 +77,16 @@ class TimestampMixin:
 def reading() -> Iterator[Connection]:
     """A connection for reads outside the request's transaction, in autocommit mode: no BEGIN and no
     ROLLBACK round trips around a query. Only for reads: every statement would commit on its own."""
-    with db.engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with _reading_engine().connect() as connection:
+        yield connection
+
+
+def _reading_engine() -> Engine:
+    # An engine of its own, whose connections are always in autocommit: switching a pooled connection in
+    # and out of it costs more than the query it is for.
+    engine = current_app.extensions.get("sandan_reading")
+    if engine is None:
+        options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        engine = create_engine(db.engine.url, isolation_level="AUTOCOMMIT", **options)
+        current_app.extensions["sandan_reading"] = engine
+    return engine

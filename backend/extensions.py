@@ -1,8 +1,10 @@
 """Extension instances, created once and bound to the app in create_app()."""
 
 import flask_smorest
+import orjson
 import redis
 from flask import current_app
+from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import resolve_schema_instance
@@ -41,3 +43,35 @@ def get_redis() -> redis.Redis:
         )
         current_app.extensions["sandan_redis"] = client
     return client
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, written by orjson: the same bytes (sorted keys, compact, UTF-8 rather than \\u escapes)
+    in a fraction of the time. Dates, dataclasses and the rest orjson would format its own way go through
+    Flask's own conversion, as before."""
+
+    OPTIONS = (
+        orjson.OPT_SORT_KEYS
+        | orjson.OPT_NON_STR_KEYS
+        | orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
+
+    def _orjson(self, obj) -> bytes | None:
+        try:
+            return orjson.dumps(obj, default=self.default, option=self.OPTIONS)
+        except orjson.JSONEncodeError:  # what only the standard library takes (an integer past 64 bits)
+            return None
+
+    def dumps(self, obj, **kwargs) -> str:
+        if not kwargs.get("indent") and self.sort_keys and (body := self._orjson(obj)) is not None:
+            return body.decode()
+        return super().dumps(obj, **kwargs)
+
+    def response(self, *args, **kwargs):
+        pretty = (self.compact is None and self._app.debug) or self.compact is False
+        body = None if pretty else self._orjson(self._prepare_response_obj(args, kwargs))
+        if body is None:
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)

@@ -6,7 +6,7 @@ import functools
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, func, or_, select, text, tuple_
+from sqlalchemy import bindparam, exists, null, or_, select, text, tuple_, union_all
 
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
@@ -98,30 +98,31 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _local(value: datetime | None) -> str | None:
-    return None if value is None else to_local(value).isoformat()
-
-
 def summary(row, categories: dict[int, CategoryInfo]) -> dict:
     """One order as lists show it (OrderSummarySchema), from a row of SUMMARY_COLUMNS."""
-    category = categories[row.category_id]
+    # Unpacked at once: a list page builds twenty of these, and naming each field of a Row costs more.
+    (
+        _id, public_id, number, category_id, kind, _rank, state, description, due_at,
+        overdue, supervised, duplicate, extension, pool, created_at,
+    ) = row  # fmt: skip
+    category = categories[category_id]
     return {
-        "id": row.public_id,
-        "number": row.number,
+        "id": public_id,
+        "number": number,
         "category": category.code,
         "category_name": category.name,
-        "service_kind": row.service_kind,
-        "service_kind_label": SERVICE_KIND_LABELS[row.service_kind],
-        "state": row.state,
-        "state_label": states.STATE_LABELS[row.state],
-        "description": row.description,
-        "due_at": None if row.due_at >= NO_DEADLINE else _local(row.due_at),
-        "is_overdue": row.is_overdue,
-        "is_supervised": row.is_supervised,
-        "possible_duplicate": bool(row.possible_duplicate),
-        "extension_requested": bool(row.extension_requested),
-        "pool": row.pool,
-        "created_at": _local(row.created_at),
+        "service_kind": kind,
+        "service_kind_label": SERVICE_KIND_LABELS[kind],
+        "state": state,
+        "state_label": states.STATE_LABELS[state],
+        "description": description,
+        "due_at": None if due_at >= NO_DEADLINE else to_local(due_at).isoformat(),
+        "is_overdue": overdue,
+        "is_supervised": supervised,
+        "possible_duplicate": bool(duplicate),
+        "extension_requested": bool(extension),
+        "pool": pool,
+        "created_at": to_local(created_at).isoformat(),
     }
 
 
@@ -159,8 +160,17 @@ def _decode(cursor: str, size: int) -> list:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 
 
+_RANK, _DUE, _ID = (
+    [c.key for c in SUMMARY_COLUMNS].index(name) for name in ("urgency_rank", "due_at", "id")
+)
+
+
+def _board_order(row) -> tuple:
+    return row[_RANK], row[_DUE], row[_ID]
+
+
 def _board_key(row) -> list:
-    return [row.urgency_rank, row.due_at.isoformat(), row.id]
+    return [row[_RANK], row[_DUE].isoformat(), row[_ID]]
 
 
 def _page_by_urgency(connection, query, *, limit: int, cursor: str | None) -> dict:
@@ -187,7 +197,7 @@ def _page_newest(connection, query, *, limit: int, cursor: str | None) -> dict:
         if not isinstance(last_id, int):
             raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
         query = query.where(Order.id < last_id)
-    return _page(connection, query, order_by=(Order.id.desc(),), key=lambda row: [row.id], limit=limit)
+    return _page(connection, query, order_by=(Order.id.desc(),), key=lambda row: [row[_ID]], limit=limit)
 
 
 def my_orders(*, resident, state: str | None, limit: int, cursor: str | None) -> dict:
@@ -211,17 +221,19 @@ def _community_filter(viewer, community_public_id: str | None) -> list[int]:
     return [community_id]
 
 
-# The board's statements, built once per shape (which filters are given): building a select() costs more
-# than PostgreSQL takes to answer it.
+# The board in one statement, built once per shape (which filters are given): building a select() costs
+# more than PostgreSQL takes to answer it. The page's rows come first, then the community's counts, as rows
+# whose summary columns are null.
 
 
 @functools.cache
 def _board_statement(one_community: bool, filters: frozenset[str], needs_action: bool, after: bool):
-    query = select(*SUMMARY_COLUMNS)
-    if one_community:
-        query = query.where(Order.community_id == bindparam("community_id"))
-    else:
-        query = query.where(Order.community_id.in_(bindparam("community_ids", expanding=True)))
+    def in_communities(column):
+        if one_community:
+            return column == bindparam("community_id")
+        return column.in_(bindparam("community_ids", expanding=True))
+
+    query = select(*SUMMARY_COLUMNS).where(in_communities(Order.community_id))
     if needs_action:
         # The same text as ix_orders_board_needs_action's condition, constants and all, so it is used.
         query = query.where(text(f"({NEEDS_ACTION_SQL})"))
@@ -237,25 +249,17 @@ def _board_statement(one_community: bool, filters: frozenset[str], needs_action:
                 bindparam("after_id", type_=Order.id.type),
             )
         )
-    return query.order_by(Order.urgency_rank, Order.due_at, Order.id).limit(bindparam("limit"))
+    page = query.order_by(Order.urgency_rank, Order.due_at, Order.id).limit(bindparam("limit")).subquery()
+    counted = OrderStateCount
+    return union_all(
+        select(page, null().label("counted_state"), null().label("counted")),
+        select(*(null() for _ in SUMMARY_COLUMNS), counted.state, counted.orders).where(
+            in_communities(counted.community_id)
+        ),
+    )
 
 
 _BOARD_FILTERS = ("state", "service_kind", "category_id", "grid_id", "is_overdue", "is_supervised")
-
-
-@functools.cache
-def _counts_statement(one_community: bool):
-    counted = OrderStateCount
-    where = (
-        counted.community_id == bindparam("community_id")
-        if one_community
-        else counted.community_id.in_(bindparam("community_ids", expanding=True))
-    )
-    return (
-        select(counted.state, func.sum(counted.orders))
-        .where(where, counted.state.in_(OPEN_FOR_COUNTS))
-        .group_by(counted.state)
-    )
 
 
 def _board_cursor(cursor: str) -> dict:
@@ -304,9 +308,16 @@ def dispatch_board(
     )
     with reading() as connection:
         rows = connection.execute(statement, params).all()
-        counts = dict(connection.execute(_counts_statement(one_community), params).all())
-    page = _page_of(rows, limit=limit, key=_board_key)
-    page["counts"] = {s: int(counts.get(s) or 0) for s in OPEN_FOR_COUNTS}
+    counts = dict.fromkeys(OPEN_FOR_COUNTS, 0)
+    orders = []
+    for row in rows:
+        if row[0] is not None:
+            orders.append(row[: len(SUMMARY_COLUMNS)])
+        elif row.counted_state in counts:
+            counts[row.counted_state] += row.counted
+    orders.sort(key=_board_order)
+    page = _page_of(orders, limit=limit, key=_board_key)
+    page["counts"] = counts
     return page
 
 
