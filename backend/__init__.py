@@ -86,15 +86,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "uploads")
-    from backend.extensions import JSONProvider
+    from backend.extensions import JSONProvider, NoCookieSessions
 
     app.json = JSONProvider(app)
+    app.session_interface = NoCookieSessions()
     app.json.ensure_ascii = False
 
     # Tables of the schema that have no routes of their own.
     import backend.idempotency
     import backend.outbox.models  # noqa: F401
-    from backend import errors
+    from backend import errors, localcache
     from backend.auth import access
     from backend.extensions import api, migrate
     from backend.privacy import crypto
@@ -104,6 +105,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db)
     api.init_app(app)
     errors.register_error_handlers(app)
+    localcache.init_app(app)  # before access: authentication reads the principals' cache
     access.init_app(app)
 
     from backend import health

@@ -53,7 +53,8 @@ db = SQLAlchemy(model_class=Base)
 
 def new_public_id(prefix: str) -> str:
     """Return an opaque, unguessable id such as ``u_7k2m9x4q1c8v3b6n``."""
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+    # 32 letters: the low five bits of each random byte pick one, all equally likely (80 bits in all).
+    return prefix + "_" + "".join(_ALPHABET[b & 31] for b in secrets.token_bytes(16))
 
 
 class PublicIdMixin:
@@ -74,19 +75,35 @@ class TimestampMixin:
 
 
 @contextmanager
-def reading() -> Iterator[Connection]:
-    """A connection for reads outside the request's transaction, in autocommit mode: no BEGIN and no
-    ROLLBACK round trips around a query. Only for reads: every statement would commit on its own."""
-    with _reading_engine().connect() as connection:
+def autocommit() -> Iterator[Connection]:
+    """A connection outside the request's transaction where every statement commits on its own: for
+    reads, with no BEGIN and ROLLBACK round trips around them, and for a write that is one statement."""
+    with _autocommit_engine().connect() as connection:
         yield connection
 
 
-def _reading_engine() -> Engine:
+@contextmanager
+def autocommit_driver_connection():
+    """The DBAPI connection itself (psycopg's, or sqlite3's), in autocommit, from autocommit()'s pool: for
+    one statement on the hottest path, without SQLAlchemy's layers around it (they cost more than the
+    statement). A connection found broken is discarded rather than pooled again."""
+    pooled = _autocommit_engine().raw_connection()
+    try:
+        yield pooled.driver_connection
+    except Exception:
+        if getattr(pooled.driver_connection, "broken", False):
+            pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+
+
+def _autocommit_engine() -> Engine:
     # An engine of its own, whose connections are always in autocommit: switching a pooled connection in
     # and out of it costs more than the query it is for.
-    engine = current_app.extensions.get("sandan_reading")
+    engine = current_app.extensions.get("sandan_autocommit")
     if engine is None:
         options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
         engine = create_engine(db.engine.url, isolation_level="AUTOCOMMIT", **options)
-        current_app.extensions["sandan_reading"] = engine
+        current_app.extensions["sandan_autocommit"] = engine
     return engine

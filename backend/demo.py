@@ -30,6 +30,7 @@ from backend.db import db
 from backend.errands import service as errands
 from backend.errands.models import Errand
 from backend.errands.service import seed_errand_types
+from backend.orders import placing
 from backend.orders import service as orders
 from backend.orders.models import Order
 from backend.orders.recommend import recommend
@@ -313,7 +314,7 @@ class History:
             return _at(t)
 
         with _at(t):
-            order = orders.place_order(
+            placed = placing.place_order(
                 actor=resident,
                 category_code=code,
                 description=ask,
@@ -323,6 +324,7 @@ class History:
                 contact_phone=f"138{rng.randint(0, 99999999):08d}",
                 answers=_answers(category, rng),
             )
+            order = db.session.get(Order, placed.order.id)
         if plan == "submitted":
             return
         if plan == "cancelled":

@@ -5,6 +5,7 @@ import orjson
 import redis
 from flask import current_app
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SessionInterface
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import resolve_schema_instance
@@ -64,6 +65,12 @@ class JSONProvider(DefaultJSONProvider):
         except orjson.JSONEncodeError:  # what only the standard library takes (an integer past 64 bits)
             return None
 
+    def loads(self, s, **kwargs):
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError:  # what only the standard library reads (an integer past 64 bits)
+            return super().loads(s, **kwargs)
+
     def dumps(self, obj, **kwargs) -> str:
         if not kwargs.get("indent") and self.sort_keys and (body := self._orjson(obj)) is not None:
             return body.decode()
@@ -75,3 +82,14 @@ class JSONProvider(DefaultJSONProvider):
         if body is None:
             return super().response(*args, **kwargs)
         return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+
+
+class NoCookieSessions(SessionInterface):
+    """No Flask cookie session: API callers hold bearer tokens (the queue dashboard, a pass of its own).
+    Flask would otherwise build a signer for a cookie nobody sends, on every request."""
+
+    def open_session(self, app, request):
+        return None  # Flask then hands out a null session, which refuses to be written
+
+    def save_session(self, app, session, response) -> None:
+        pass

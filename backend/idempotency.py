@@ -8,8 +8,10 @@ rolls back, after which it finds and returns the first one's.
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from flask import g, request
 from sqlalchemy import ForeignKey, Index, Integer, String, select
 from sqlalchemy.exc import IntegrityError
@@ -56,7 +58,12 @@ def check_key(key: str | None) -> str | None:
 
 
 def body_hash(body) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    """A digest of a request body that ignores key order (times and the like as text)."""
+    try:
+        canonical = orjson.dumps(body, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits: the standard library writes it
+        canonical = json.dumps(body, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:
@@ -77,6 +84,30 @@ def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:
     return record.resource_id
 
 
+class KeyTaken(Exception):
+    """Another request recorded this key first (raised by a creator that records its claim itself)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A creating request's key, for a creator that records it with its resource itself."""
+
+    user_id: int
+    endpoint: str
+    key: str
+    request_hash: str
+
+    def row(self, resource_id: int) -> dict:
+        """The idempotent_requests row that remembers the key created ``resource_id``."""
+        return {
+            "user_id": self.user_id,
+            "endpoint": self.endpoint,
+            "key": self.key,
+            "request_hash": self.request_hash,
+            "resource_id": resource_id,
+        }
+
+
 def remember(*, user_id: int, endpoint: str, key: str, body, resource_id: int) -> None:
     """Record, in the caller's transaction, which resource the key created."""
     db.session.add(
@@ -86,27 +117,37 @@ def remember(*, user_id: int, endpoint: str, key: str, body, resource_id: int) -
     )
 
 
-def create_once(endpoint: str, model, create: Callable[[], object], on_conflict=None):
+def create_once(
+    endpoint: str, model, create: Callable, on_conflict=None, *, records_key: bool = False, body=None
+):
     """Run a creating POST once per Idempotency-Key and commit it: a retry gets the first request's resource.
 
     ``on_conflict`` explains an IntegrityError that is not the key's own race (it raises, or returns None).
+    With ``records_key``, ``create(claim)`` writes the key's record itself, in the statement that creates
+    the resource, and no lookup precedes it: a retry finds the key taken (an IntegrityError) and gets the
+    first request's resource, as a retry racing the first one does. A retry returns the model loaded.
     """
     key = check_key(request.headers.get(HEADER))
     body = request.get_json(silent=True)
-    if key:
-        first = earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body)
+    user_id = g.principal.id
+    if key and not records_key:
+        first = earlier(user_id=user_id, endpoint=endpoint, key=key, body=body)
         if first is not None:
             return db.session.get(model, first)
     try:
-        created = create()
-        if key:
-            remember(user_id=g.principal.id, endpoint=endpoint, key=key, body=body, resource_id=created.id)
-        db.session.commit()
-    except (ApiError, IntegrityError) as refused:
+        if records_key:
+            created = create(Claim(user_id, endpoint, key, body_hash(body)) if key else None)
+        else:
+            created = create()
+            if key:
+                remember(user_id=user_id, endpoint=endpoint, key=key, body=body, resource_id=created.id)
+        if db.session().in_transaction():  # a creator that wrote in autocommit left nothing to commit
+            db.session.commit()
+    except (ApiError, IntegrityError, KeyTaken) as refused:
         # A retry of this very request may have committed since the check above, taking the place (409) or
         # racing this insert (IntegrityError): answer with its resource. Otherwise the refusal stands.
         db.session.rollback()
-        first = earlier(user_id=g.principal.id, endpoint=endpoint, key=key, body=body) if key else None
+        first = earlier(user_id=user_id, endpoint=endpoint, key=key, body=body) if key else None
         if first is not None:
             return db.session.get(model, first)
         if isinstance(refused, IntegrityError) and on_conflict is not None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import psycopg
-from flask import current_app
+from flask import Flask, current_app, has_request_context
 from psycopg.pq import ConnStatus
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
@@ -134,9 +134,20 @@ class _Listener:
         self._owner: tuple[int, int] | None = None  # (pid, engine) the connection belongs to
         self._failed_at = float("-inf")
         self._lock = threading.Lock()
+        self._up = False
 
     def active(self) -> bool:
-        """Whether caching is safe now; drops whatever the notices received so far name."""
+        """Whether caching is safe now. A request reads the notices once, as it starts (``refresh``); any
+        other caller reads them on every use."""
+        if has_request_context():
+            return self._up
+        return self._check()
+
+    def refresh(self) -> None:
+        """Drop whatever the notices received so far name (before each request)."""
+        self._up = self._check()
+
+    def _check(self) -> bool:
         if not current_app.config["LOCAL_CACHES"]:
             return False
         engine = db.engine
@@ -191,6 +202,11 @@ class _Listener:
 
 
 listener = _Listener()
+
+
+def init_app(app: Flask) -> None:
+    """Read the notices as each request starts (before anything reads a cache: register first)."""
+    app.before_request(listener.refresh)
 
 
 # Announcing changes

@@ -1,7 +1,13 @@
 """Order jobs from the outbox: what Sandan does to an order by itself, later."""
 
-from backend.orders import service
+from backend.orders import placing, service
 from workers.registry import job
+
+
+@job(placing.ANNOUNCE_JOB)
+def announce_placed(*, order_id: int) -> None:
+    """Tell the community's secretaries of a new order."""
+    service.announce_placed(order_id=order_id)
 
 
 @job(service.AUTO_CLOSE_JOB)

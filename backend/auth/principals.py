@@ -5,13 +5,15 @@ Every authenticated request needs it, so it is read with one query and kept in a
 roles drops it in every process when that change commits, so a revoked token stops working at once.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
 from backend import localcache
 from backend.auth.models import AuthSession, RoleMembership, User
-from backend.db import reading
+from backend.db import autocommit
 from backend.errors import Forbidden, Unauthorized
 
 
@@ -40,6 +42,13 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         return any(m.role == role for m in self.memberships)
+
+
+class Person(Protocol):
+    """Anyone a service acts for: a Principal, or a User row (the demo, jobs) — an id and memberships."""
+
+    id: int
+    memberships: Sequence
 
 
 class _Refused(Exception):
@@ -73,7 +82,7 @@ _QUERY = (
 
 
 def _load(session_public_id: str) -> Principal:
-    with reading() as connection:
+    with autocommit() as connection:
         rows = connection.execute(_QUERY.where(AuthSession.public_id == session_public_id)).all()
     if not rows:
         raise _Refused("unknown")

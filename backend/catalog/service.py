@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import localcache
 from backend.catalog import questions as question_rules
 from backend.catalog.models import ServiceCategory
-from backend.db import db, reading
+from backend.db import autocommit, db
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.sla import policies
 from backend.sla.rules import SERVICE_KINDS, Policy
@@ -66,7 +66,7 @@ _CATALOG_COLUMNS = (
 
 
 def _load_catalog() -> Catalog:
-    with reading() as connection:
+    with autocommit() as connection:
         rows = connection.execute(select(*_CATALOG_COLUMNS)).all()
     infos = [
         CategoryInfo(r.id, r.code, r.name, r.service_kind, tuple(r.questions or ()), r.enabled) for r in rows

@@ -8,7 +8,7 @@ from backend import localcache
 from backend.auth.access import ScopeNode
 from backend.auth.roles import ScopeType
 from backend.community.models import Community, Grid, Street
-from backend.db import db, reading
+from backend.db import autocommit, db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 
 
@@ -26,6 +26,8 @@ class Place:
 class Places:
     communities: dict[int, Place]
     grids: dict[int, Place]
+    communities_by_public_id: dict[str, Place]
+    grids_by_public_id: dict[str, Place]
 
 
 _places = localcache.LocalCache("places", max_entries=1, max_age=3600.0)
@@ -34,12 +36,19 @@ for _model in (Street, Community, Grid):
 
 
 def _load_places() -> Places:
-    with reading() as connection:
+    with autocommit() as connection:
         communities = connection.execute(
             select(Community.id, Community.public_id, Community.name, Community.street_id)
         ).all()
         grids = connection.execute(select(Grid.id, Grid.public_id, Grid.name, Grid.community_id)).all()
-    return Places({r[0]: Place(*r) for r in communities}, {r[0]: Place(*r) for r in grids})
+    communities = [Place(*r) for r in communities]
+    grids = [Place(*r) for r in grids]
+    return Places(
+        {c.id: c for c in communities},
+        {g.id: g for g in grids},
+        {c.public_id: c for c in communities},
+        {g.public_id: g for g in grids},
+    )
 
 
 def places() -> Places:

@@ -70,7 +70,6 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
         ),
         # Recommendations' familiarity: who served this grid lately, read from the index alone.
         Index("ix_orders_grid_recent", "grid_id", "created_at", "organization_id"),
-        Index("ix_orders_open_duplicates", "resident_id", "category_id", "state"),
     )
 
     number: Mapped[str] = mapped_column(String(20), unique=True)

@@ -9,7 +9,7 @@ from backend.community.service import overseen_community_ids
 from backend.db import db
 from backend.errors import NotFound
 from backend.extensions import Blueprint
-from backend.orders import recommend, service, stats, views
+from backend.orders import placing, recommend, service, stats, views
 from backend.orders.models import Order
 from backend.orders.schemas import (
     AcceptSchema,
@@ -45,12 +45,13 @@ OVERSEERS = (Role.SECRETARY, Role.STREET_ADMIN)
 DOERS = (Role.ORG_ADMIN, Role.VOLUNTEER)
 
 
-def _show(order: Order):
-    return views.with_view(order, g.user)
+def _show(order: Order, status: int = 200):
+    """The order as the caller may see it; its JSON built by views.document (OrderSchema documents it)."""
+    return jsonify(views.document(views.with_view(order, g.principal))), status
 
 
 def _order(order_id: str) -> Order:
-    return service.get_order(order_id, viewer=g.user)
+    return service.get_order(order_id, viewer=g.principal)
 
 
 def _commit_and_show(order: Order):
@@ -65,11 +66,11 @@ def _commit_and_show(order: Order):
 @blp.doc(**idempotency.DOC)
 def place_order(args):
     """点单：居民为自己点单，或网格员/书记为居民代录。带 Idempotency-Key 重试不会重复下单。"""
-    order = idempotency.create_once(
+    placed = idempotency.create_once(
         "orders",
         Order,
-        lambda: service.place_order(
-            actor=g.user,
+        lambda claim: placing.place_order(
+            actor=g.principal,
             category_code=args["category"],
             description=args["description"],
             answers=args["answers"],
@@ -83,9 +84,14 @@ def place_order(args):
             contact_name=args["contact_name"],
             contact_phone=args["contact_phone"],
             photo_ids=args["photo_ids"],
+            claim=claim,
         ),
+        records_key=True,
+        body=args,
     )
-    return _show(order)
+    if isinstance(placed, Order):  # a retry: the order the first request placed
+        return _show(placed, 201)
+    return jsonify(views.document(placed.order)), 201
 
 
 @blp.get("/orders")
@@ -160,7 +166,7 @@ def order_stats(args):
         "group_by": args["group_by"],
         "items": stats.rating_stats(
             group_by=args["group_by"],
-            community_ids=overseen_community_ids(g.user),
+            community_ids=overseen_community_ids(g.principal),
             since=args["since"],
             until=args["until"],
         ),
@@ -181,7 +187,7 @@ def get_order(order_id):
 def recommendations(order_id):
     """可承接该工单的社会组织，按得分排序并说明理由。"""
     order = _order(order_id)
-    if not service.caller_for(order, g.user).actors & {"secretary", "street_admin"}:
+    if not service.caller_for(order, g.principal).actors & {"secretary", "street_admin"}:
         raise NotFound("工单不存在")
     return {"items": recommend.recommend(order)}
 
@@ -222,7 +228,7 @@ def proof_photo(order_id, upload_id):
 def accept(args, order_id):
     """受理（可调整服务类型）。"""
     order = service.accept(
-        order=_order(order_id), actor=g.user, service_kind=args["service_kind"], note=args["note"]
+        order=_order(order_id), actor=g.principal, service_kind=args["service_kind"], note=args["note"]
     )
     return _commit_and_show(order)
 
@@ -233,7 +239,7 @@ def accept(args, order_id):
 @blp.response(200, OrderSchema)
 def reject(args, order_id):
     """驳回（须说明理由）。"""
-    return _commit_and_show(service.reject(order=_order(order_id), actor=g.user, reason=args["reason"]))
+    return _commit_and_show(service.reject(order=_order(order_id), actor=g.principal, reason=args["reason"]))
 
 
 @blp.post("/orders/<string:order_id>/dispatch")
@@ -246,7 +252,7 @@ def dispatch(args, order_id):
     organization_ids = service.organizations_by_public_id(args["organization_ids"])
     order = service.dispatch(
         order=order,
-        actor=g.user,
+        actor=g.principal,
         organization_ids=organization_ids,
         pool=args["pool"],
         note=args["note"],
@@ -264,7 +270,7 @@ def redispatch(args, order_id):
     organization_ids = service.organizations_by_public_id(args["organization_ids"])
     order = service.dispatch(
         order=order,
-        actor=g.user,
+        actor=g.principal,
         organization_ids=organization_ids,
         pool=args["pool"],
         note=args["note"],
@@ -281,7 +287,7 @@ def take(args, order_id):
     """接单（签收）；抢单池中先接者得，其余返回 409。"""
     order = _order(order_id)
     organization_id = get_organization(args["organization_id"]).id if args["organization_id"] else None
-    return _commit_and_show(service.take(order=order, actor=g.user, organization_id=organization_id))
+    return _commit_and_show(service.take(order=order, actor=g.principal, organization_id=organization_id))
 
 
 @blp.post("/orders/<string:order_id>/return")
@@ -290,7 +296,9 @@ def take(args, order_id):
 @blp.response(200, OrderSchema)
 def return_order(args, order_id):
     """退单（须说明理由，且在派单后规定时间内）。"""
-    return _commit_and_show(service.return_order(order=_order(order_id), actor=g.user, reason=args["reason"]))
+    return _commit_and_show(
+        service.return_order(order=_order(order_id), actor=g.principal, reason=args["reason"])
+    )
 
 
 @blp.post("/orders/<string:order_id>/assign")
@@ -299,7 +307,9 @@ def return_order(args, order_id):
 @blp.response(200, OrderSchema)
 def assign(args, order_id):
     """指派本组织的志愿者。"""
-    order = service.assign(order=_order(order_id), actor=g.user, volunteer_public_ids=args["volunteer_ids"])
+    order = service.assign(
+        order=_order(order_id), actor=g.principal, volunteer_public_ids=args["volunteer_ids"]
+    )
     return _commit_and_show(order)
 
 
@@ -309,7 +319,7 @@ def assign(args, order_id):
 @blp.response(200, OrderSchema)
 def start(args, order_id):
     """开始办理。"""
-    return _commit_and_show(service.start(order=_order(order_id), actor=g.user))
+    return _commit_and_show(service.start(order=_order(order_id), actor=g.principal))
 
 
 @blp.post("/orders/<string:order_id>/suspend")
@@ -318,7 +328,7 @@ def start(args, order_id):
 @blp.response(200, OrderSchema)
 def suspend(args, order_id):
     """暂停：等待居民补充，办结时限暂停计时。"""
-    return _commit_and_show(service.suspend(order=_order(order_id), actor=g.user, reason=args["reason"]))
+    return _commit_and_show(service.suspend(order=_order(order_id), actor=g.principal, reason=args["reason"]))
 
 
 @blp.post("/orders/<string:order_id>/resume")
@@ -327,7 +337,7 @@ def suspend(args, order_id):
 @blp.response(200, OrderSchema)
 def resume(args, order_id):
     """继续办理，办结时限顺延暂停的时间。"""
-    return _commit_and_show(service.resume(order=_order(order_id), actor=g.user))
+    return _commit_and_show(service.resume(order=_order(order_id), actor=g.principal))
 
 
 @blp.post("/orders/<string:order_id>/request-extension")
@@ -338,7 +348,7 @@ def request_extension(args, order_id):
     """申请延期（每单一次，不超过政策允许的时长）。"""
     order = service.request_extension(
         order=_order(order_id),
-        actor=g.user,
+        actor=g.principal,
         amount=args["amount"],
         unit=args["unit"],
         reason=args["reason"],
@@ -352,7 +362,9 @@ def request_extension(args, order_id):
 @blp.response(200, OrderSchema)
 def approve_extension(args, order_id):
     """批准延期申请：办结时限顺延。"""
-    order = service.decide_extension(order=_order(order_id), actor=g.user, approve=True, note=args["note"])
+    order = service.decide_extension(
+        order=_order(order_id), actor=g.principal, approve=True, note=args["note"]
+    )
     return _commit_and_show(order)
 
 
@@ -362,7 +374,9 @@ def approve_extension(args, order_id):
 @blp.response(200, OrderSchema)
 def deny_extension(args, order_id):
     """不批准延期申请。"""
-    order = service.decide_extension(order=_order(order_id), actor=g.user, approve=False, note=args["note"])
+    order = service.decide_extension(
+        order=_order(order_id), actor=g.principal, approve=False, note=args["note"]
+    )
     return _commit_and_show(order)
 
 
@@ -373,7 +387,7 @@ def deny_extension(args, order_id):
 def resolve(args, order_id):
     """回单：写明办理情况，附凭证照片。"""
     order = service.resolve(
-        order=_order(order_id), actor=g.user, note=args["note"], proof_ids=args["proof_ids"]
+        order=_order(order_id), actor=g.principal, note=args["note"], proof_ids=args["proof_ids"]
     )
     return _commit_and_show(order)
 
@@ -384,7 +398,7 @@ def resolve(args, order_id):
 @blp.response(200, OrderSchema)
 def confirm(args, order_id):
     """确认办结并评价。"""
-    order = service.confirm(order=_order(order_id), actor=g.user, **args)
+    order = service.confirm(order=_order(order_id), actor=g.principal, **args)
     return _commit_and_show(order)
 
 
@@ -394,7 +408,7 @@ def confirm(args, order_id):
 @blp.response(200, OrderSchema)
 def rate(args, order_id):
     """评价已自动办结的工单（每单一次）。"""
-    return _commit_and_show(service.rate(order=_order(order_id), actor=g.user, **args))
+    return _commit_and_show(service.rate(order=_order(order_id), actor=g.principal, **args))
 
 
 @blp.post("/orders/<string:order_id>/reopen")
@@ -403,7 +417,7 @@ def rate(args, order_id):
 @blp.response(200, OrderSchema)
 def reopen(args, order_id):
     """对办理结果有异议，回单 7 天内申请重办。"""
-    return _commit_and_show(service.reopen(order=_order(order_id), actor=g.user, reason=args["reason"]))
+    return _commit_and_show(service.reopen(order=_order(order_id), actor=g.principal, reason=args["reason"]))
 
 
 @blp.post("/orders/<string:order_id>/cancel")
@@ -412,4 +426,4 @@ def reopen(args, order_id):
 @blp.response(200, OrderSchema)
 def cancel(args, order_id):
     """取消：居民在组织接单前可取消；接单后由社区取消。"""
-    return _commit_and_show(service.cancel(order=_order(order_id), actor=g.user, reason=args["reason"]))
+    return _commit_and_show(service.cancel(order=_order(order_id), actor=g.principal, reason=args["reason"]))

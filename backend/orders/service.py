@@ -4,20 +4,18 @@ writes a timeline event, moves the SLA clocks and records its notifications in t
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
-from backend.auth.models import User
+from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import members_with_role
-from backend.catalog import questions
-from backend.catalog.models import ServiceCategory
 from backend.catalog.service import policy_of
-from backend.community.models import Community, Grid
+from backend.community.service import places
 from backend.db import db
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.notify.service import notify_many
@@ -71,18 +69,19 @@ class IllegalAction(Conflict):
 
 @dataclass(frozen=True)
 class Caller:
-    user: User
+    user: Person
     actors: frozenset[str]
     # The organization the caller acts for, when acting as an organization admin or volunteer.
     organization_id: int | None = None
 
 
-def _membership_ids(user: User, role: str, scope_type: str) -> set[int]:
-    return {m.scope_id for m in user.memberships if m.role == role and m.scope_type == scope_type}
+def scope_ids(person: Person, role: str, scope_type: str) -> set[int]:
+    """The scopes of one type in which the person holds a role."""
+    return {m.scope_id for m in person.memberships if m.role == role and m.scope_type == scope_type}
 
 
 def _street_of(community_id: int) -> int:
-    return db.session.scalar(select(Community.street_id).where(Community.id == community_id))
+    return places().communities[community_id].parent_id
 
 
 def _offered_orgs(order: Order, *, active_only: bool) -> set[int]:
@@ -92,7 +91,7 @@ def _offered_orgs(order: Order, *, active_only: bool) -> set[int]:
     return set(db.session.scalars(query))
 
 
-def _volunteer_entries(user: User) -> dict[int, int]:
+def _volunteer_entries(user: Person) -> dict[int, int]:
     """{volunteer id: organization id} for the user's roster entries."""
     return dict(
         db.session.execute(
@@ -101,18 +100,18 @@ def _volunteer_entries(user: User) -> dict[int, int]:
     )
 
 
-def caller_for(order: Order, user: User) -> Caller:
+def caller_for(order: Order, user: Person) -> Caller:
     """Work out in which capacities a user stands to an order (possibly none)."""
     actors: set[str] = set()
     organization_id = None
     if order.resident_id == user.id:
         actors.add(states.OWNER)
-    if order.community_id in _membership_ids(user, Role.SECRETARY, ScopeType.COMMUNITY):
+    if order.community_id in scope_ids(user, Role.SECRETARY, ScopeType.COMMUNITY):
         actors.add(states.SECRETARY)
-    streets = _membership_ids(user, Role.STREET_ADMIN, ScopeType.STREET)
+    streets = scope_ids(user, Role.STREET_ADMIN, ScopeType.STREET)
     if streets and _street_of(order.community_id) in streets:
         actors.add(states.STREET_ADMIN)
-    admin_of = _membership_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
+    admin_of = scope_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
     if admin_of:
         if order.organization_id in admin_of:
             actors.add(states.ORG_ADMIN)
@@ -136,30 +135,30 @@ def caller_for(order: Order, user: User) -> Caller:
     return Caller(user=user, actors=frozenset(actors), organization_id=organization_id)
 
 
-def can_view(order: Order, user: User) -> bool:
+def can_view(order: Order, user: Person) -> bool:
     """Residents their own; overseers their community or street; organizations what was dispatched to them;
     volunteers what they are assigned; grid workers their grid."""
     if caller_for(order, user).actors:
         return True
-    if order.grid_id in _membership_ids(user, Role.GRID_WORKER, ScopeType.GRID):
+    if order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID):
         return True
-    admin_of = _membership_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
+    admin_of = scope_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
     return bool(admin_of & _offered_orgs(order, active_only=False))
 
 
-def contact_visible(order: Order, user: User, caller: Caller | None = None) -> bool:
+def contact_visible(order: Order, user: Person, caller: Caller | None = None) -> bool:
     """Phone and exact address: the resident, the community, and the organization only while it holds the
     order (after taking it, until it closes)."""
     caller = caller or caller_for(order, user)
     if caller.actors & {states.OWNER, states.SECRETARY, states.STREET_ADMIN}:
         return True
-    if order.grid_id in _membership_ids(user, Role.GRID_WORKER, ScopeType.GRID):
+    if order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID):
         return True
     holds = order.state in states.HELD_STATES and caller.organization_id == order.organization_id
     return holds and bool(caller.actors & states.DOERS)
 
 
-def get_order(public_id: str, *, viewer: User) -> Order:
+def get_order(public_id: str, *, viewer: Person) -> Order:
     """Return an order the viewer may see; 404 otherwise (whether it exists is nobody else's business)."""
     order = db.session.scalar(select(Order).where(Order.public_id == public_id))
     if order is None or not can_view(order, viewer):
@@ -185,7 +184,7 @@ def _event(
     order: Order,
     *,
     action: str,
-    actor: User | None,
+    actor: Person | None,
     actor_role: str,
     from_state: str | None,
     note: str = "",
@@ -326,149 +325,29 @@ def _refresh_due(order: Order) -> None:
     order.due_at = NO_DEADLINE
 
 
-# Placing
+# Placing (orders.placing writes the order; these are what it needs of the rest)
 
 
-def _resident_grid_ids(user: User) -> set[int]:
-    return _membership_ids(user, Role.RESIDENT, ScopeType.GRID)
-
-
-def _grid(public_id: str | None, *, field: str = "grid_id") -> Grid | None:
-    if public_id is None:
-        return None
-    grid = db.session.scalar(select(Grid).where(Grid.public_id == public_id))
-    if grid is None:
-        raise ValidationFailed(details={field: ["网格不存在"]})
-    return grid
-
-
-def _placing_for(
-    actor: User, resident_public_id: str | None, grid: Grid | None
-) -> tuple[User, Grid, str | None]:
-    """Return (resident, grid, entered_by_role): the resident themself, or a grid worker / secretary 代录."""
-    if resident_public_id is None:
-        homes = _resident_grid_ids(actor)
-        if not homes:
-            raise Forbidden("请先登记居住的网格再点单", code="residence_required")
-        if grid is None:
-            if len(homes) > 1:
-                raise ValidationFailed(details={"grid_id": ["您登记了多个网格，请选择本次服务的网格"]})
-            grid = db.session.get(Grid, next(iter(homes)))
-        elif grid.id not in homes:
-            raise ValidationFailed(details={"grid_id": ["只能在自己登记的网格点单"]})
-        return actor, grid, None
-    resident = db.session.scalar(select(User).where(User.public_id == resident_public_id))
-    if resident is None or not _resident_grid_ids(resident):
-        raise ValidationFailed(details={"resident_id": ["居民不存在或未登记网格"]})
-    homes = _resident_grid_ids(resident)
-    if grid is None:
-        grid = db.session.get(Grid, min(homes))
-    if grid.id not in homes:
-        raise ValidationFailed(details={"grid_id": ["该居民未登记在这个网格"]})
-    if grid.id in _membership_ids(actor, Role.GRID_WORKER, ScopeType.GRID):
-        return resident, grid, Role.GRID_WORKER
-    if grid.community_id in _membership_ids(actor, Role.SECRETARY, ScopeType.COMMUNITY):
-        return resident, grid, Role.SECRETARY
-    raise Forbidden("只能为本网格或本社区的居民代录", code="out_of_scope")
-
-
-def _likely_duplicate(resident_id: int, category_id: int) -> int | None:
-    return db.session.scalar(
-        select(Order.id)
-        .where(
-            Order.resident_id == resident_id,
-            Order.category_id == category_id,
-            Order.state.in_(sorted(OPEN_STATES)),
-        )
-        .order_by(Order.id.desc())
-        .limit(1)
-    )
-
-
-def place_order(
-    *,
-    actor: User,
-    category_code: str,
-    description: str,
-    address: str,
-    contact_name: str,
-    contact_phone: str,
-    answers: dict | None = None,
-    grid_public_id: str | None = None,
-    resident_public_id: str | None = None,
-    latitude: float | None = None,
-    longitude: float | None = None,
-    preferred_start: datetime | None = None,
-    preferred_end: datetime | None = None,
-    photo_ids: list[str] | None = None,
-) -> Order:
-    """Place an order (点单) for oneself, or for a resident (代录); the caller commits."""
-    category = db.session.scalar(select(ServiceCategory).where(ServiceCategory.code == category_code))
-    if category is None or not category.enabled:
-        raise ValidationFailed(details={"category": ["服务分类不存在或已停用"]})
-    clean, errors = questions.check_answers(category.questions, answers or {})
-    if errors:
-        raise ValidationFailed("请检查填写的内容", details={"answers": errors})
-    if preferred_start and preferred_end and preferred_end <= preferred_start:
-        raise ValidationFailed(details={"preferred_end": ["结束时间须晚于开始时间"]})
-    resident, grid, entered_by_role = _placing_for(actor, resident_public_id, _grid(grid_public_id))
-    order = Order(
-        number="",
-        resident_id=resident.id,
-        entered_by_id=actor.id if entered_by_role else None,
-        entered_by_role=entered_by_role,
-        category_id=category.id,
-        category=category,
-        service_kind=category.service_kind,
-        urgency_rank=URGENCY_RANK[category.service_kind],
-        community_id=grid.community_id,
-        grid_id=grid.id,
-        description=description,
-        answers=clean,
-        address=address,
-        contact_name=contact_name,
-        contact_phone=contact_phone,
-        latitude=latitude,
-        longitude=longitude,
-        preferred_start=preferred_start,
-        preferred_end=preferred_end,
-        state="submitted",
-        possible_duplicate_of_id=_likely_duplicate(resident.id, category.id),
-    )
-    db.session.add(order)
+def start_urgent_clocks(order: Order):
+    """An emergency counts from the call, around the clock, and is dispatched by Sandan if nobody does;
+    return the deadline the order now shows."""
+    _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
+    _start_clock(order, DISPATCH_TIMER, URGENT_DISPATCH_AFTER, escalates=False)
     db.session.flush()
-    order.number = f"{wall.to_local(wall.now()):%Y%m%d}{order.id:08d}"
-    if photo_ids:
-        storage.attach(
-            owner_id=actor.id,
-            public_ids=photo_ids,
-            attached_type=SUBJECT,
-            attached_id=order.id,
-            field="photo_ids",
-        )
-    data = {"possible_duplicate_of": order.possible_duplicate_of_id} if order.possible_duplicate_of_id else {}
-    role = entered_by_role or states.OWNER
-    _event(
-        order,
-        action="place",
-        actor=actor,
-        actor_role=role,
-        from_state=None,
-        note="代录" if entered_by_role else "",
-        data=data,
-    )
-    if order.service_kind == "urgent":
-        # An emergency counts from the call, around the clock, and is dispatched by Sandan if nobody does.
-        _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
-        _start_clock(order, DISPATCH_TIMER, URGENT_DISPATCH_AFTER, escalates=False)
-    _tell(order, "order_accepted", _secretaries(order), state="新工单", note=category.name)
-    return order
+    return order.due_at
+
+
+def announce_placed(*, order_id: int) -> None:
+    """Tell the community's secretaries of a new order (the outbox job placing records)."""
+    order = db.session.get(Order, order_id)
+    if order is not None:
+        _tell(order, "order_accepted", _secretaries(order), state="新工单", note=order.category.name)
 
 
 # Acting on orders
 
 
-def _begin(order: Order, user: User | None, action: str) -> tuple[Caller, str]:
+def _begin(order: Order, user: Person | None, action: str) -> tuple[Caller, str]:
     """Lock the order and check the action is allowed to this caller now; return (caller, state before)."""
     _lock(order)
     caller = (
@@ -495,7 +374,7 @@ def _actor_role(caller: Caller, action: str) -> str:
     return states.SYSTEM if caller.user is None else _role_word(caller, action)
 
 
-def accept(*, order: Order, actor: User, service_kind: str | None = None, note: str = "") -> Order:
+def accept(*, order: Order, actor: Person, service_kind: str | None = None, note: str = "") -> Order:
     """Accept a new order into the community's care (受理), optionally correcting its service kind."""
     caller, before = _begin(order, actor, "accept")
     _accept(order, service_kind)
@@ -525,7 +404,7 @@ def _end(order: Order, state: str) -> None:
     order.due_at = NO_DEADLINE
 
 
-def reject(*, order: Order, actor: User, reason: str) -> Order:
+def reject(*, order: Order, actor: Person, reason: str) -> Order:
     """Decline a new order with a reason the resident will read (驳回)."""
     caller, before = _begin(order, actor, "reject")
     _end(order, "rejected")
@@ -559,7 +438,7 @@ def organizations_by_public_id(public_ids: list[str]) -> list[int]:
 def dispatch(
     *,
     order: Order,
-    actor: User | None,
+    actor: Person | None,
     organization_ids: list[int],
     pool: bool = False,
     note: str = "",
@@ -610,12 +489,12 @@ def _acting_org(caller: Caller, organization_id: int | None) -> int:
     return caller.organization_id
 
 
-def take(*, order: Order, actor: User, organization_id: int | None = None) -> Order:
+def take(*, order: Order, actor: Person, organization_id: int | None = None) -> Order:
     """Take a dispatched order (接单); in a pool the first organization wins and the others get 409."""
     caller, before = _begin(order, actor, "take")
     org_id = _acting_org(caller, organization_id)
     active = _offered_orgs(order, active_only=True)
-    if org_id not in active or org_id not in _membership_ids(actor, Role.ORG_ADMIN, ScopeType.ORGANIZATION):
+    if org_id not in active or org_id not in scope_ids(actor, Role.ORG_ADMIN, ScopeType.ORGANIZATION):
         raise IllegalAction(order, "take", caller.actors, "该工单未派给你的组织，或已被其他组织接单")
     order.organization_id = org_id
     order.taken_at = wall.now()
@@ -635,7 +514,7 @@ def take(*, order: Order, actor: User, organization_id: int | None = None) -> Or
     return order
 
 
-def return_order(*, order: Order, actor: User, reason: str) -> Order:
+def return_order(*, order: Order, actor: Person, reason: str) -> Order:
     """Return a dispatched order to the community (退单), with a reason, within the policy's window."""
     caller, before = _begin(order, actor, "return")
     policy = _policy(order)
@@ -684,7 +563,7 @@ def _supervise(order: Order, reason: str, title: str) -> None:
     _system_event(order, "supervise", data={"reason": reason})
 
 
-def assign(*, order: Order, actor: User, volunteer_public_ids: list[str]) -> Order:
+def assign(*, order: Order, actor: Person, volunteer_public_ids: list[str]) -> Order:
     """Assign volunteers of the holding organization to carry the order out."""
     caller, before = _begin(order, actor, "assign")
     volunteers = list(
@@ -710,19 +589,19 @@ def assign(*, order: Order, actor: User, volunteer_public_ids: list[str]) -> Ord
     return order
 
 
-def start(*, order: Order, actor: User) -> Order:
+def start(*, order: Order, actor: Person) -> Order:
     """Start the work (办理中)."""
     return _simple(order, actor, "start", "in_progress")
 
 
-def _simple(order: Order, actor: User, action: str, to_state: str, note: str = "") -> Order:
+def _simple(order: Order, actor: Person, action: str, to_state: str, note: str = "") -> Order:
     caller, before = _begin(order, actor, action)
     _finish(order, to_state)
     _log(order, caller, action, before, note=note)
     return order
 
 
-def suspend(*, order: Order, actor: User, reason: str) -> Order:
+def suspend(*, order: Order, actor: Person, reason: str) -> Order:
     """Wait on the resident (待补充): the completion clock pauses."""
     _simple(order, actor, "suspend", "suspended", reason)
     found = _clock(order, COMPLETE_CLOCK)
@@ -733,7 +612,7 @@ def suspend(*, order: Order, actor: User, reason: str) -> Order:
     return order
 
 
-def resume(*, order: Order, actor: User) -> Order:
+def resume(*, order: Order, actor: Person) -> Order:
     """Carry on after the wait: the completion clock runs again, its deadline moved by the pause."""
     _simple(order, actor, "resume", "in_progress")
     found = _clock(order, COMPLETE_CLOCK)
@@ -743,7 +622,7 @@ def resume(*, order: Order, actor: User) -> Order:
     return order
 
 
-def request_extension(*, order: Order, actor: User, amount: float, unit: str, reason: str) -> Order:
+def request_extension(*, order: Order, actor: Person, amount: float, unit: str, reason: str) -> Order:
     """Ask the secretary for the order's one extension."""
     caller, before = _begin(order, actor, "request_extension")
     allowed = _policy(order).extension
@@ -771,7 +650,7 @@ def request_extension(*, order: Order, actor: User, amount: float, unit: str, re
     return order
 
 
-def decide_extension(*, order: Order, actor: User, approve: bool, note: str = "") -> Order:
+def decide_extension(*, order: Order, actor: Person, approve: bool, note: str = "") -> Order:
     """Approve (once) or refuse the pending extension request."""
     action = "approve_extension" if approve else "deny_extension"
     caller, before = _begin(order, actor, action)
@@ -798,7 +677,7 @@ def decide_extension(*, order: Order, actor: User, approve: bool, note: str = ""
     return order
 
 
-def resolve(*, order: Order, actor: User, note: str, proof_ids: list[str] | None = None) -> Order:
+def resolve(*, order: Order, actor: Person, note: str, proof_ids: list[str] | None = None) -> Order:
     """Report the work done (回单) with notes and proof photos; the resident confirms or disputes."""
     caller, before = _begin(order, actor, "resolve")
     if proof_ids:
@@ -853,7 +732,7 @@ def _rate(order: Order, level: int, tags: list[str], comment: str) -> Rating:
     return rating
 
 
-def confirm(*, order: Order, actor: User, level: int, tags: list[str], comment: str) -> Order:
+def confirm(*, order: Order, actor: Person, level: int, tags: list[str], comment: str) -> Order:
     """The resident confirms the work and rates it (确认办结)."""
     caller, before = _begin(order, actor, "confirm")
     order.closed_at = wall.now()
@@ -870,7 +749,7 @@ def confirm(*, order: Order, actor: User, level: int, tags: list[str], comment: 
     return order
 
 
-def rate(*, order: Order, actor: User, level: int, tags: list[str], comment: str) -> Order:
+def rate(*, order: Order, actor: Person, level: int, tags: list[str], comment: str) -> Order:
     """Rate an order that closed without the resident (auto-closed)."""
     caller, before = _begin(order, actor, "rate")
     rating = _rate(order, level, tags, comment)
@@ -886,7 +765,7 @@ def rate(*, order: Order, actor: User, level: int, tags: list[str], comment: str
     return order
 
 
-def reopen(*, order: Order, actor: User, reason: str) -> Order:
+def reopen(*, order: Order, actor: Person, reason: str) -> Order:
     """The resident disputes the result within 7 days (重办): dispatched again to the same organization."""
     caller, before = _begin(order, actor, "reopen")
     if order.resolved_at is None or wall.now() > order.resolved_at + REOPEN_WITHIN:
@@ -914,7 +793,7 @@ def reopen(*, order: Order, actor: User, reason: str) -> Order:
     return order
 
 
-def cancel(*, order: Order, actor: User, reason: str) -> Order:
+def cancel(*, order: Order, actor: Person, reason: str) -> Order:
     """Call the order off: the resident before an organization takes it, the community after."""
     caller, before = _begin(order, actor, "cancel")
     _end(order, "cancelled")

@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, exists, null, or_, select, text, tuple_, union_all
 
 from backend.auth.models import User
+from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
 from backend.catalog.service import CategoryInfo, catalog
 from backend.clock import to_local
-from backend.community.models import Community, Grid
 from backend.community.service import overseen_community_ids, places
-from backend.db import UTCDateTime, db, reading
+from backend.db import UTCDateTime, autocommit, db
 from backend.errors import Forbidden, ValidationFailed
 from backend.orders import service, states
 from backend.orders.models import (
@@ -26,28 +26,30 @@ from backend.orders.models import (
     OrderStateCount,
 )
 from backend.organizations.models import Organization, Volunteer
+from backend.privacy.masking import mask_phone
 from backend.sla.rules import SERVICE_KIND_LABELS
 
 OPEN_FOR_COUNTS = sorted(set(states.STATES) - states.FINAL_STATES)
 
 
-def with_view(order: Order, viewer: User) -> Order:
+def with_view(order: Order, viewer: Person) -> Order:
     """Attach what this viewer may see of the order (contact details, allowed actions, timeline)."""
     caller = service.caller_for(order, viewer)
-    visible = service.contact_visible(order, viewer, caller)
     org = db.session.get(Organization, order.organization_id) if order.organization_id else None
     rating = service.rating_of(order)
+    timeline = service.timeline(order)
+    here = places()
     order.view = {
-        "contact_visible": visible,
-        "grid": db.session.get(Grid, order.grid_id),
-        "community": db.session.get(Community, order.community_id),
+        "contact_visible": service.contact_visible(order, viewer, caller),
+        "grid": here.grids[order.grid_id],
+        "community": here.communities[order.community_id],
         "organization": None if org is None else {"id": org.public_id, "name": org.name},
         "offered_to": [{"id": o.public_id, "name": o.name} for o in service.offered_organizations(order)],
         "volunteers": [
             {"id": v.public_id, "name": v.display_name} for v in service.assigned_volunteers(order)
         ],
-        "photos": _photos(order, proof=False),
-        "proof": _photos(order, proof=True),
+        "photos": photo_documents(order.public_id, service.photos(order), proof=False),
+        "proof": photo_documents(order.public_id, service.photos(order, proof=True), proof=True),
         "rating": None
         if rating is None
         else {
@@ -56,24 +58,122 @@ def with_view(order: Order, viewer: User) -> Order:
             "tags": rating.tags,
             "comment": rating.comment,
         },
-        "allowed_actions": [
-            a for a in states.allowed_actions(order.state, caller.actors) if a != "auto_close"
-        ],
-        "timeline": service.timeline(order),
+        "allowed_actions": allowed_actions(order.state, caller.actors),
+        "timeline": timeline,
+        "actors": _public_ids({e.actor_id for e in timeline if e.actor_id is not None}),
     }
     return order
 
 
-def _photos(order: Order, *, proof: bool) -> list[dict]:
+def allowed_actions(state: str, actors) -> list[str]:
+    """What the caller may do next (auto_close is Sandan's alone)."""
+    return [a for a in states.allowed_actions(state, actors) if a != "auto_close"]
+
+
+def _public_ids(user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.public_id).where(User.id.in_(user_ids))).all())
+
+
+def photo_documents(order_public_id: str, uploads, *, proof: bool) -> list[dict]:
     kind = "proof" if proof else "photos"
     return [
         {
             "id": u.public_id,
             "content_type": u.content_type,
-            "url": f"/api/v1/orders/{order.public_id}/{kind}/{u.public_id}",
+            "url": f"/api/v1/orders/{order_public_id}/{kind}/{u.public_id}",
         }
-        for u in service.photos(order, proof=proof)
+        for u in uploads
     ]
+
+
+def _local(value: datetime | None) -> str | None:
+    return None if value is None else to_local(value).isoformat()
+
+
+def document(order) -> dict:
+    """One order as its viewer may see it: the JSON of OrderSchema, from an order (or its columns as plain
+    attributes) and the ``view`` attached to it; tests/orders/test_order_views.py holds the two equal."""
+    view = order.view
+    visible = view["contact_visible"]
+    grid, community = view["grid"], view["community"]
+    name = order.contact_name
+    doc = summary(_summary_row(order), catalog().by_id)
+    doc.update(
+        answers=order.answers,
+        address=order.address if visible else f"{community.name}{grid.name}（接单后可见详细地址）",
+        contact_name=name if visible else name[:1] + "*" * max(1, len(name) - 1),
+        contact_phone=order.contact_phone if visible else mask_phone(order.contact_phone),
+        contact_masked=not visible,
+        entered_on_behalf=order.entered_by_role is not None,
+        grid_id=grid.public_id,
+        grid_name=grid.name,
+        community_id=community.public_id,
+        community_name=community.name,
+        latitude=order.latitude if visible else None,
+        longitude=order.longitude if visible else None,
+        preferred_start=_local(order.preferred_start),
+        preferred_end=_local(order.preferred_end),
+        organization=view["organization"],
+        offered_to=view["offered_to"],
+        volunteers=view["volunteers"],
+        photos=view["photos"],
+        proof=view["proof"],
+        resolution_note=order.resolution_note,
+        extension_request=order.extension_request,
+        extension_granted=order.extension_granted,
+        return_count=order.return_count,
+        reopen_count=order.reopen_count,
+        rating=view["rating"],
+        allowed_actions=view["allowed_actions"],
+        allowed_action_labels=[states.ACTION_LABELS[a] for a in view["allowed_actions"]],
+        timeline=[_event_document(e, view["actors"]) for e in view["timeline"]],
+        accepted_at=_local(order.accepted_at),
+        dispatched_at=_local(order.dispatched_at),
+        taken_at=_local(order.taken_at),
+        resolved_at=_local(order.resolved_at),
+        closed_at=_local(order.closed_at),
+    )
+    return doc
+
+
+def _event_document(event, actors: dict[int, str]) -> dict:
+    """One timeline event (EventSchema)."""
+    return {
+        "at": _local(event.at),
+        "action": event.action,
+        "action_label": states.ACTION_LABELS.get(event.action, event.action),
+        "actor_role": event.actor_role,
+        "by_system": event.actor_id is None,
+        "actor_id": None if event.actor_id is None else actors.get(event.actor_id),
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "to_state_label": states.STATE_LABELS[event.to_state],
+        "note": event.note,
+        "data": event.data,
+    }
+
+
+def _summary_row(order) -> tuple:
+    """An order's SUMMARY_COLUMNS, read from its attributes."""
+    return (
+        order.id,
+        order.public_id,
+        order.number,
+        order.category_id,
+        order.service_kind,
+        order.urgency_rank,
+        order.state,
+        order.description,
+        order.due_at,
+        order.is_overdue,
+        order.is_supervised,
+        order.possible_duplicate_of_id is not None,
+        order.extension_request is not None,
+        order.pool,
+        order.created_at,
+    )
 
 
 # Lists: the columns a summary shows, read without loading orders (no decryption, no ORM objects), turned
@@ -160,9 +260,7 @@ def _decode(cursor: str, size: int) -> list:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 
 
-_RANK, _DUE, _ID = (
-    [c.key for c in SUMMARY_COLUMNS].index(name) for name in ("urgency_rank", "due_at", "id")
-)
+_RANK, _DUE, _ID = ([c.key for c in SUMMARY_COLUMNS].index(name) for name in ("urgency_rank", "due_at", "id"))
 
 
 def _board_order(row) -> tuple:
@@ -205,7 +303,7 @@ def my_orders(*, resident, state: str | None, limit: int, cursor: str | None) ->
     query = select(*SUMMARY_COLUMNS).where(Order.resident_id == resident.id)
     if state:
         query = query.where(Order.state == state)
-    with reading() as connection:
+    with autocommit() as connection:
         return _page_newest(connection, query, limit=limit, cursor=cursor)
 
 
@@ -213,9 +311,8 @@ def _community_filter(viewer, community_public_id: str | None) -> list[int]:
     overseen = overseen_community_ids(viewer)
     if community_public_id is None:
         return overseen
-    community_id = next(
-        (c.id for c in places().communities.values() if c.public_id == community_public_id), None
-    )
+    community = places().communities_by_public_id.get(community_public_id)
+    community_id = community.id if community is not None else None
     if community_id is None or community_id not in overseen:
         raise Forbidden("只能查看本社区（街道）的工单")
     return [community_id]
@@ -306,7 +403,7 @@ def dispatch_board(
     statement = _board_statement(
         one_community, frozenset(filters), needs_action and not state, cursor is not None
     )
-    with reading() as connection:
+    with autocommit() as connection:
         rows = connection.execute(statement, params).all()
     counts = dict.fromkeys(OPEN_FOR_COUNTS, 0)
     orders = []
@@ -326,7 +423,8 @@ class _NONE:
 
 
 def _grid_id(public_id: str) -> int:
-    return next((g.id for g in places().grids.values() if g.public_id == public_id), -1)
+    grid = places().grids_by_public_id.get(public_id)
+    return grid.id if grid is not None else -1
 
 
 def organization_board(
@@ -345,7 +443,7 @@ def organization_board(
         query = query.where(Order.state == state)
     else:
         query = query.where(Order.state.in_(sorted(set(states.STATES) - states.FINAL_STATES)))
-    with reading() as connection:
+    with autocommit() as connection:
         return _page_by_urgency(connection, query, limit=limit, cursor=cursor)
 
 
@@ -361,5 +459,5 @@ def volunteer_board(*, viewer, state: str | None, limit: int, cursor: str | None
     )
     if state:
         query = query.where(Order.state == state)
-    with reading() as connection:
+    with autocommit() as connection:
         return _page_by_urgency(connection, query, limit=limit, cursor=cursor)

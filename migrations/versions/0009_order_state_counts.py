@@ -1,4 +1,5 @@
-"""How many orders each community has in each state, kept by triggers on orders, for the dispatch board
+"""How many orders each community has in each state, kept by triggers on orders, for the dispatch board;
+the likely-duplicate check reads ix_orders_resident, so ix_orders_open_duplicates goes
 
 Revision ID: 0009
 Revises: 0008
@@ -20,16 +21,23 @@ POSTGRESQL = [
     """
     CREATE FUNCTION orders_count_states() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO order_state_counts (community_id, state, orders)
-        SELECT community_id, state, sum(delta) FROM (
-            SELECT OLD.community_id, OLD.state, -1 WHERE TG_OP IN ('UPDATE', 'DELETE')
-            UNION ALL
-            SELECT NEW.community_id, NEW.state, 1 WHERE TG_OP IN ('UPDATE', 'INSERT')
-        ) AS change (community_id, state, delta)
-        GROUP BY community_id, state
-        ORDER BY community_id, state
-        ON CONFLICT (community_id, state)
-        DO UPDATE SET orders = order_state_counts.orders + EXCLUDED.orders;
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO order_state_counts (community_id, state, orders)
+            VALUES (NEW.community_id, NEW.state, 1)
+            ON CONFLICT (community_id, state) DO UPDATE SET orders = order_state_counts.orders + 1;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE order_state_counts SET orders = orders - 1
+            WHERE community_id = OLD.community_id AND state = OLD.state;
+        ELSE
+            INSERT INTO order_state_counts (community_id, state, orders)
+            SELECT community_id, state, sum(delta) FROM (
+                VALUES (OLD.community_id, OLD.state, -1), (NEW.community_id, NEW.state, 1)
+            ) AS change (community_id, state, delta)
+            GROUP BY community_id, state
+            ORDER BY community_id, state
+            ON CONFLICT (community_id, state)
+            DO UPDATE SET orders = order_state_counts.orders + EXCLUDED.orders;
+        END IF;
         RETURN NULL;
     END
     $$
@@ -73,6 +81,7 @@ SQLITE = [
 
 
 def upgrade():
+    op.drop_index("ix_orders_open_duplicates", table_name="orders")
     op.create_table(
         "order_state_counts",
         sa.Column("community_id", sa.Integer(), nullable=False),
@@ -97,3 +106,4 @@ def downgrade():
         for name in ("added", "removed", "changed"):
             op.execute(f"DROP TRIGGER orders_count_states_{name}")
     op.drop_table("order_state_counts")
+    op.create_index("ix_orders_open_duplicates", "orders", ["resident_id", "category_id", "state"])

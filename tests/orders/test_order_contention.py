@@ -91,3 +91,32 @@ def test_of_two_secretaries_dispatching_at_once_one_wins(client, fake_wechat, au
             select(func.count()).where(OrderEvent.order_id == row.id, OrderEvent.action == "dispatch")
         )
         assert row.state == "dispatched" and row.dispatch_count == 1 and dispatches == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # written by one statement in autocommit (PostgreSQL)
+        {"category": "emergency_help", "answers": {"situation": "fall"}},  # with clocks, in a transaction
+    ],
+)
+def test_retries_of_one_placement_at_once_make_one_order(auth, world, server, changes):
+    from tests.orders.conftest import ORDER
+
+    headers = {**auth("resident_a1"), "Idempotency-Key": "tap-once"}
+    body = {**ORDER, **changes}
+    barrier = threading.Barrier(8)
+
+    def one(_) -> requests.Response:
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(f"{server}/api/v1/orders", json=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(one, range(8)))
+    assert {r.status_code for r in responses} == {201}, [r.json() for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    events = db.session.scalar(select(func.count()).where(OrderEvent.action == "place"))
+    assert events == 1

@@ -70,3 +70,36 @@ def test_a_page_boundary_loses_and_repeats_nothing(client, auth, place, act, wor
             break
     everything = client.get("/api/v1/orders/board?needs_action=false", headers=auth("secretary_a")).get_json()
     assert seen == [o["id"] for o in everything["items"]] and len(seen) == len(set(seen)) == 6
+
+
+def test_one_order_says_what_the_order_schema_says_to_every_viewer(client, auth, place, act, world):
+    from backend.orders import views
+    from backend.orders.schemas import OrderSchema
+
+    _orders_in_many_states(place, act, world)
+    closed = act(
+        "org_admin",
+        act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id]),
+        "take",
+    )
+    act("org_admin", closed, "assign", volunteer_ids=[world.volunteer_entry.public_id])
+    act("org_admin", closed, "resolve", note="已办结")
+    act("resident_a1", closed, "confirm", level=2, tags=["迟到"], comment="来晚了")
+    db.session.expire_all()
+    orders = list(db.session.scalars(select(Order).order_by(Order.id)))
+    assert len(orders) == 7
+    seen = []
+    for person in ("resident_a1", "secretary_a", "street_admin", "org_admin", "volunteer"):
+        for order in orders:
+            response = client.get(f"/api/v1/orders/{order.public_id}", headers=auth(person))
+            if response.status_code == 404:
+                continue
+            db.session.expire_all()
+            order = db.session.get(Order, order.id)
+            expected = OrderSchema().dump(views.with_view(order, world.users[person]))
+            assert response.get_json() == expected, (person, order.state)
+            seen.append(expected)
+    assert len(seen) >= 20
+    assert any(d["contact_masked"] for d in seen) and any(not d["contact_masked"] for d in seen)
+    assert any(d["rating"] for d in seen) and any(d["volunteers"] for d in seen)
+    assert any(d["offered_to"] for d in seen) and any(len(d["timeline"]) > 4 for d in seen)
