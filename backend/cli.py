@@ -36,9 +36,16 @@ def cmd_migrate(args) -> None:
         from backend.errands.service import seed_errand_types
 
         errand_types = seed_errand_types()
+        # Organizations' records for recommendations, counted from the history already there.
+        from backend.db import db
+        from backend.orders.recommend import refresh_records
+
+        records = refresh_records()
+        db.session.commit()
     print("数据库已迁移到最新版本; 法定节假日:", json.dumps(seeded, ensure_ascii=False))
     print("新增订阅消息模板:", json.dumps(templates, ensure_ascii=False))
     print("新增代办类型:", json.dumps(errand_types, ensure_ascii=False))
+    print("社会组织近半年记录:", records)
 
 
 def cmd_seed_demo(args) -> None:

@@ -27,6 +27,7 @@ from cryptography.fernet import Fernet
 
 from backend.catalog.service import shipped_catalog
 from backend.orders.models import NO_DEADLINE, URGENCY_RANK
+from backend.orders.recommend import HISTORY as RECORD_WINDOW
 
 # Which open state an order still open is in (weights).
 OPEN_WEIGHTS = {
@@ -666,6 +667,10 @@ def _index_defs(conn, table: str) -> list[tuple[str, str]]:
 
 
 BIG_TABLES = ("orders", "order_events", "order_offers", "order_ratings", "sla_clocks")
+SEEDED_TABLES = (
+    "organizations", "organization_categories", "organization_communities", "organization_records",
+    "order_state_counts", "users", "role_memberships",
+)  # fmt: skip
 
 
 def grow(conn: psycopg.Connection, world: World, target: int, log: Callable[[str], None] = print) -> None:
@@ -715,6 +720,7 @@ def grow(conn: psycopg.Connection, world: World, target: int, log: Callable[[str
         "INSERT INTO order_state_counts (community_id, state, orders) "
         "SELECT community_id, state, count(*) FROM orders GROUP BY community_id, state"
     )
+    _count_records(conn, world.now)
     # Orders placed through the API get ids above every generated one.
     conn.execute(
         "SELECT setval('orders_id_seq', greatest((SELECT max(id) FROM orders), %s))", (shape.final_orders,)
@@ -725,7 +731,8 @@ def grow(conn: psycopg.Connection, world: World, target: int, log: Callable[[str
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        for table in BIG_TABLES:
+        # The seeded tables too: as autovacuum would have by now, so plans see their real sizes.
+        for table in BIG_TABLES + SEEDED_TABLES:
             conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         conn.autocommit = autocommit
@@ -736,6 +743,28 @@ def grow(conn: psycopg.Connection, world: World, target: int, log: Callable[[str
         + (f", indexes rebuilt in {indexed - loaded:.0f} s" if saved else "")
         + f", vacuum/analyse {time.monotonic() - indexed:.0f} s; in all "
         + ", ".join(f"{n:,} {t}" for t, n in counts.items())
+    )
+
+
+def _count_records(conn: psycopg.Connection, now: datetime) -> None:
+    """Organizations' records over the recommendations' window, as orders.recommend.refresh_records
+    counts them (the generated ratings and clocks bypass the service that keeps them)."""
+    since = now - RECORD_WINDOW
+    conn.execute("DELETE FROM organization_records")
+    conn.execute(
+        "INSERT INTO organization_records "
+        "(organization_id, ratings, rating_sum, finished, finished_on_time, counted_at) "
+        "SELECT organization_id, sum(ratings), sum(rating_sum), sum(finished), sum(on_time), %(now)s FROM ("
+        "  SELECT organization_id, count(*) AS ratings, sum(level) AS rating_sum, 0 AS finished, 0 AS on_time"
+        "  FROM order_ratings WHERE organization_id IS NOT NULL AND created_at >= %(since)s"
+        "  GROUP BY organization_id"
+        "  UNION ALL"
+        "  SELECT organization_id, 0, 0, count(*), count(*) FILTER (WHERE on_time)"
+        "  FROM sla_clocks WHERE organization_id IS NOT NULL AND subject_type = 'order'"
+        "  AND name = 'complete' AND state = 'stopped' AND stopped_at >= %(since)s"
+        "  GROUP BY organization_id"
+        ") AS counted GROUP BY organization_id",
+        {"now": now, "since": since},
     )
 
 

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 60
 # Every worker runs the cron loop (any one may be down); the lock lets one sweep at a time.
 SWEEP_LOCK = "sandan:sla:sweep-lock"
+# Organizations' records age by the hour at most (a rating or a finished order counts at once).
+RECORDS_INTERVAL = 3600
+RECORDS_LOCK = "sandan:orders:records-lock"
 
 
 @job(clocks.WARN_JOB)
@@ -52,11 +55,34 @@ def sweep() -> dict:
         return {"resent": result.resent, "warnings": result.warnings, "overdue": result.overdue}
 
 
+def recount_records() -> dict:
+    """Recount every organization's record for recommendations: what aged out of its window leaves it."""
+    from backend.db import db
+    from backend.extensions import get_redis
+    from backend.orders.recommend import refresh_records
+
+    with app().app_context():
+        lock = get_redis().lock(RECORDS_LOCK, timeout=RECORDS_INTERVAL, blocking=False)
+        if not lock.acquire():
+            return {"skipped": True}
+        try:
+            written = refresh_records()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            lock.release()
+        return {"records": written}
+
+
 def cron_forever(redis_url: str, stop: threading.Event) -> None:
-    """Enqueue the sweep every minute through RQ's cron scheduler until stopped."""
+    """Enqueue the sweep every minute, and the records' recount every hour, through RQ's cron scheduler
+    until stopped."""
     connection = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
     scheduler = CronScheduler(connection=connection, name=f"sandan-sweep-{threading.get_native_id()}")
     scheduler.register(sweep, queue_name="low", interval=SWEEP_INTERVAL, job_timeout=5 * SWEEP_INTERVAL)
+    scheduler.register(recount_records, queue_name="low", interval=RECORDS_INTERVAL, job_timeout=600)
     # The first sweep a minute after start: a starting worker has the relay's backlog to move first.
     stop.wait(SWEEP_INTERVAL)
     while not stop.is_set():

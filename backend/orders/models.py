@@ -144,6 +144,25 @@ class OrderStateCount(db.Model):
     orders: Mapped[int] = mapped_column(Integer)
 
 
+class OrganizationRecord(db.Model):
+    """An organization's record over the recommendations' history window (the last 180 days): residents'
+    ratings of its orders and its completion clocks, on time or not.
+
+    Kept exact as it changes (a rating, a completion clock stopping: orders.recommend.refresh_records in
+    the same transaction) and swept hourly for what ages out of the window, so ranking hundreds of
+    organizations reads one row each rather than their whole history.
+    """
+
+    __tablename__ = "organization_records"
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    ratings: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    finished: Mapped[int] = mapped_column(Integer, default=0)
+    finished_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OrderOffer(db.Model):
     """An organization an order is (or was) dispatched to: one for a direct dispatch, several for a pool."""
 

@@ -5,15 +5,19 @@ capacity, residents' ratings, on-time completion and familiarity with the order'
 organization's dispatch weight (lowered by bad ratings). Each factor is 0..1; the score is 0..100.
 """
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select, text
+from sqlalchemy import Float, Numeric, bindparam, case, cast, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from backend import clock as wall
-from backend.db import db
-from backend.orders.models import LOAD_STATES_SQL, Order, Rating
+from backend.catalog.service import catalog
+from backend.db import UTCDateTime, autocommit, db
+from backend.orders.models import LOAD_STATES_SQL, Order, OrganizationRecord, Rating
 from backend.orders.states import HELD_STATES
 from backend.organizations.models import Organization, OrganizationCategory, organization_communities
 from backend.sla.models import SlaClock
@@ -27,8 +31,8 @@ LOAD_STATES = [*sorted(HELD_STATES - {"resolved"}), "dispatched"]
 
 @dataclass
 class Candidate:
-    # The columns scoring and the response need (id, public_id, name, capacity, dispatch_weight), not a
-    # whole Organization: hundreds may serve a category in a community.
+    # The columns scoring and the response need (id, public_id, name, capacity, dispatch_weight, and the
+    # aggregates), not a whole Organization: hundreds may serve a category in a community.
     organization: Row
     score: float
     open_load: int
@@ -39,116 +43,126 @@ class Candidate:
     reasons: list[str] = field(default_factory=list)
 
 
-def _candidates(order: Order) -> list[Row]:
-    return list(
-        db.session.execute(
-            select(
-                Organization.id,
-                Organization.public_id,
-                Organization.name,
-                Organization.capacity,
-                Organization.dispatch_weight,
-            )
-            .join(OrganizationCategory, OrganizationCategory.organization_id == Organization.id)
-            .join(organization_communities, organization_communities.c.organization_id == Organization.id)
-            .where(
-                OrganizationCategory.category_code == order.category.code,
-                organization_communities.c.community_id == order.community_id,
-            )
-            .order_by(Organization.id)
+@functools.cache
+def _statement(excluding: bool):
+    """The organizations able to take an order, scored and ranked, best ``limit`` first, in one statement:
+    the candidates, their records, and the live figures over just them (hundreds of ids never travel to
+    Python and back); then the score, which is defined here and only here."""
+    candidates = (
+        select(
+            Organization.id,
+            Organization.public_id,
+            Organization.name,
+            Organization.capacity,
+            Organization.dispatch_weight,
+        )
+        .join(OrganizationCategory, OrganizationCategory.organization_id == Organization.id)
+        .join(organization_communities, organization_communities.c.organization_id == Organization.id)
+        .where(
+            OrganizationCategory.category_code == bindparam("category_code"),
+            organization_communities.c.community_id == bindparam("community_id"),
         )
     )
-
-
-def _grouped(query, ids: list[int]) -> dict[int, tuple]:
-    wanted = set(ids)  # hundreds of candidates: a list here made this quadratic
-    return {row[0]: tuple(row[1:]) for row in db.session.execute(query) if row[0] in wanted} if ids else {}
+    if excluding:
+        candidates = candidates.where(Organization.id.not_in(bindparam("exclude", expanding=True)))
+    candidates = candidates.cte("candidates")
+    among = select(candidates.c.id).scalar_subquery()
+    since = bindparam("since", type_=UTCDateTime())
+    load = (
+        select(Order.organization_id, func.count().label("open_load"))
+        # LOAD_STATES written out with its constants, as the partial index ix_orders_organization_open is:
+        # PostgreSQL uses a partial index only for a condition it can see implies the index's.
+        .where(Order.organization_id.in_(among), text(LOAD_STATES_SQL))
+        .group_by(Order.organization_id)
+        .subquery()
+    )
+    familiar = (
+        select(Order.organization_id, func.count().label("grid_orders"))
+        .where(
+            Order.grid_id == bindparam("grid_id"),
+            Order.created_at >= since,
+            Order.organization_id.in_(among),
+        )
+        .group_by(Order.organization_id)
+        .subquery()
+    )
+    org = candidates.c.id
+    record = OrganizationRecord
+    open_load = func.coalesce(load.c.open_load, 0)
+    rated = func.coalesce(record.ratings, 0)
+    finished = func.coalesce(record.finished, 0)
+    grid_orders = func.coalesce(familiar.c.grid_orders, 0)
+    capacity = case((candidates.c.capacity > 1, candidates.c.capacity), else_=1)
+    # Each factor 0..1; with no history an organization is neither praised nor blamed (NEUTRAL).
+    free = case((open_load >= capacity, 0.0), else_=1.0 - cast(open_load, Float) / capacity)
+    rating = case((rated == 0, NEUTRAL), else_=(cast(record.rating_sum, Float) / rated - 1) / 4)
+    timely = case((finished == 0, NEUTRAL), else_=cast(record.finished_on_time, Float) / finished)
+    familiarity = case((grid_orders >= 5, 1.0), else_=cast(grid_orders, Float) / 5)
+    base = (
+        WEIGHTS["load"] * free
+        + WEIGHTS["rating"] * rating
+        + WEIGHTS["on_time"] * timely
+        + WEIGHTS["grid"] * familiarity
+    )
+    score = func.round(cast(100 * base * candidates.c.dispatch_weight, Numeric), 1).label("score")
+    return (
+        select(
+            candidates,
+            score,
+            open_load.label("open_load"),
+            rated.label("rated"),
+            func.coalesce(record.rating_sum, 0).label("rating_sum"),
+            finished.label("finished"),
+            func.coalesce(record.finished_on_time, 0).label("finished_on_time"),
+            grid_orders.label("grid_orders"),
+        )
+        .outerjoin(load, load.c.organization_id == org)
+        .outerjoin(record, record.organization_id == org)
+        .outerjoin(familiar, familiar.c.organization_id == org)
+        .order_by(score.desc(), open_load, org)
+        .limit(bindparam("limit"))
+    )
 
 
 def recommend(
     order: Order, *, exclude: set[int] | frozenset[int] = frozenset(), limit: int = 10
 ) -> list[Candidate]:
     """Rank the organizations able to take the order, best first."""
-    orgs = [o for o in _candidates(order) if o.id not in exclude]
-    ids = [o.id for o in orgs]
-    if not ids:
-        return []
-    since = wall.now() - HISTORY
-    load = _grouped(
-        select(Order.organization_id, func.count())
-        # LOAD_STATES written out with its constants, as the partial index ix_orders_organization_open is:
-        # PostgreSQL uses a partial index only for a condition it can see implies the index's.
-        .where(Order.organization_id.in_(ids), text(LOAD_STATES_SQL))
-        .group_by(Order.organization_id),
-        ids,
-    )
-    ratings = _grouped(
-        select(Rating.organization_id, func.avg(Rating.level), func.count())
-        .where(Rating.organization_id.in_(ids), Rating.created_at >= since)
-        .group_by(Rating.organization_id),
-        ids,
-    )
-    on_time = _grouped(
-        select(
-            SlaClock.organization_id, func.sum(case((SlaClock.on_time.is_(True), 1), else_=0)), func.count()
-        )
-        .where(
-            SlaClock.organization_id.in_(ids),
-            SlaClock.subject_type == "order",
-            SlaClock.name == "complete",
-            SlaClock.state == "stopped",
-            SlaClock.stopped_at >= since,
-        )
-        .group_by(SlaClock.organization_id),
-        ids,
-    )
-    familiar = _grouped(
-        select(Order.organization_id, func.count())
-        .where(
-            and_(Order.organization_id.in_(ids), Order.grid_id == order.grid_id, Order.created_at >= since)
-        )
-        .group_by(Order.organization_id),
-        ids,
-    )
-    ranked = [_score(o, load, ratings, on_time, familiar) for o in orgs]
-    ranked.sort(key=lambda c: (-c.score, c.open_load, c.organization.id))
-    return ranked[:limit]
+    params = {
+        "category_code": catalog().by_id[order.category_id].code,
+        "community_id": order.community_id,
+        "grid_id": order.grid_id,
+        "since": wall.now() - HISTORY,
+        "limit": limit,
+    }
+    if exclude:
+        params["exclude"] = sorted(exclude)
+    with autocommit() as connection:
+        rows = connection.execute(_statement(bool(exclude)), params).all()
+    return [_candidate(row) for row in rows]
 
 
-def _score(org: Row, load, ratings, on_time, familiar) -> Candidate:
-    open_load = int(load.get(org.id, (0,))[0])
-    capacity = max(org.capacity, 1)
-    free = max(0.0, 1 - open_load / capacity)
-    avg, rated = ratings.get(org.id, (None, 0))
-    rating = None if not rated else float(avg)
-    rating_factor = NEUTRAL if rating is None else (rating - 1) / 4
-    met, finished = on_time.get(org.id, (0, 0))
-    on_time_rate = None if not finished else int(met) / int(finished)
-    on_time_factor = NEUTRAL if on_time_rate is None else on_time_rate
-    grid_orders = int(familiar.get(org.id, (0,))[0])
-    grid_factor = min(1.0, grid_orders / 5)
-    base = (
-        WEIGHTS["load"] * free
-        + WEIGHTS["rating"] * rating_factor
-        + WEIGHTS["on_time"] * on_time_factor
-        + WEIGHTS["grid"] * grid_factor
-    )
-    weight = org.dispatch_weight
-    reasons = [f"在办 {open_load}/{capacity} 单" + ("，已满负荷" if free == 0 else "")]
-    reasons.append("暂无评价" if rating is None else f"近半年平均评分 {rating:.1f}/5（{rated} 条）")
+def _candidate(row) -> Candidate:
+    """A ranked organization with the reasons for its score, in words."""
+    capacity = max(row.capacity, 1)
+    rating = None if not row.rated else row.rating_sum / row.rated
+    on_time_rate = None if not row.finished else row.finished_on_time / row.finished
+    weight = row.dispatch_weight
+    reasons = [f"在办 {row.open_load}/{capacity} 单" + ("，已满负荷" if row.open_load >= capacity else "")]
+    reasons.append("暂无评价" if rating is None else f"近半年平均评分 {rating:.1f}/5（{row.rated} 条）")
     reasons.append("暂无办结记录" if on_time_rate is None else f"按时办结率 {on_time_rate:.0%}")
-    if grid_orders:
-        reasons.append(f"近半年在本网格服务 {grid_orders} 次")
+    if row.grid_orders:
+        reasons.append(f"近半年在本网格服务 {row.grid_orders} 次")
     if weight < 1:
         reasons.append(f"因差评派单权重降为 {weight:.1f}")
     return Candidate(
-        organization=org,
-        score=round(100 * base * weight, 1),
-        open_load=open_load,
+        organization=row,
+        score=float(row.score),
+        open_load=row.open_load,
         capacity=capacity,
         rating=None if rating is None else round(rating, 2),
         on_time_rate=None if on_time_rate is None else round(on_time_rate, 3),
-        grid_orders=grid_orders,
+        grid_orders=row.grid_orders,
         reasons=reasons,
     )
 
@@ -160,3 +174,52 @@ def best_candidate(order: Order, *, exclude: set[int]) -> int | None:
         return None
     with_room = [c for c in ranked if c.open_load < c.capacity]
     return (with_room or ranked)[0].organization.id
+
+
+def refresh_records(*, organization_ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
+    """Recount the records of these organizations (of every one that has or had any, when None) over the
+    window ending ``now``, in the caller's transaction; return how many rows were written."""
+    now = now or wall.now()
+    since = now - HISTORY
+    ratings = select(Rating.organization_id, func.count(), func.sum(Rating.level)).where(
+        Rating.organization_id.is_not(None), Rating.created_at >= since
+    )
+    finished = select(
+        SlaClock.organization_id, func.count(), func.sum(case((SlaClock.on_time.is_(True), 1), else_=0))
+    ).where(
+        SlaClock.organization_id.is_not(None),
+        SlaClock.subject_type == "order",
+        SlaClock.name == "complete",
+        SlaClock.state == "stopped",
+        SlaClock.stopped_at >= since,
+    )
+    if organization_ids is not None:
+        wanted = sorted(set(organization_ids))
+        if not wanted:
+            return 0
+        ratings = ratings.where(Rating.organization_id.in_(wanted))
+        finished = finished.where(SlaClock.organization_id.in_(wanted))
+    else:
+        wanted = list(db.session.scalars(select(OrganizationRecord.organization_id)))
+    counted = {
+        org: {"ratings": n, "rating_sum": int(total or 0)}
+        for org, n, total in db.session.execute(ratings.group_by(Rating.organization_id))
+    }
+    for org, n, met in db.session.execute(finished.group_by(SlaClock.organization_id)):
+        counted.setdefault(org, {}).update(finished=n, finished_on_time=int(met or 0))
+    empty = {"ratings": 0, "rating_sum": 0, "finished": 0, "finished_on_time": 0}
+    rows = [
+        {**empty, **counted.get(org, {}), "organization_id": org, "counted_at": now}
+        for org in sorted(set(wanted) | set(counted))
+    ]
+    if rows:
+        db.session.execute(_upsert(), rows)
+    return len(rows)
+
+
+def _upsert():
+    table = OrganizationRecord.__table__
+    dialect = db.session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name != "organization_id"}
+    return statement.on_conflict_do_update(index_elements=["organization_id"], set_=changed)

@@ -19,7 +19,7 @@ from backend.community.service import places
 from backend.db import db
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.notify.service import notify_many
-from backend.orders import states
+from backend.orders import recommend, states
 from backend.orders.models import (
     NO_DEADLINE,
     URGENCY_RANK,
@@ -722,6 +722,8 @@ def _rate(order: Order, level: int, tags: list[str], comment: str) -> Rating:
         created_at=wall.now(),
     )
     db.session.add(rating)
+    if order.organization_id is not None:
+        recommend.refresh_records(organization_ids=[order.organization_id])
     if level <= BAD_RATING:
         org = db.session.get(Organization, order.organization_id) if order.organization_id else None
         if org is not None:
@@ -838,10 +840,10 @@ def _on_overdue(sla_clock) -> None:
 
 
 def _auto_dispatch(order: Order, note: str) -> None:
-    from backend.orders.recommend import best_candidate
-
     tried = _offered_orgs(order, active_only=False)
-    candidate = best_candidate(order, exclude=tried) or best_candidate(order, exclude=set())
+    candidate = recommend.best_candidate(order, exclude=tried) or recommend.best_candidate(
+        order, exclude=set()
+    )
     if candidate is None:
         _system_event(order, "auto_dispatch_failed", note="没有可承接的社会组织，请书记人工派单")
         _tell(order, "order_dispatched", _secretaries(order), state="无人承接", note="请人工派单")
@@ -863,6 +865,12 @@ def _describe_subject(order_id: int) -> subjects.Description:
     return subjects.Description(order.category.name, order.number, _page(order))
 
 
+def _on_stopped(sla_clock) -> None:
+    # A finished order counts in its organization's record (on time or not) at once.
+    if sla_clock.name == COMPLETE_CLOCK and sla_clock.organization_id is not None:
+        recommend.refresh_records(organization_ids=[sla_clock.organization_id])
+
+
 subjects.register(
     subjects.SubjectType(
         name=SUBJECT,
@@ -870,6 +878,7 @@ subjects.register(
         describe=_describe_subject,
         on_warning=_on_warning,
         on_overdue=_on_overdue,
+        on_stopped=_on_stopped,
         overdue_event="order_overdue",
     )
 )

@@ -156,6 +156,9 @@ def stop(*, clock: SlaClock, reason: str = "met", at: datetime | None = None) ->
     clock.stop_reason = reason
     clock.on_time = clock.overdue_at is None and (clock.due_at is None or at <= clock.due_at)
     clock.generation += 1
+    on_stopped = subjects.get(clock.subject_type).on_stopped
+    if on_stopped is not None:
+        on_stopped(clock)
     return clock
 
 

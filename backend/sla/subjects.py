@@ -23,6 +23,8 @@ class SubjectType:
     # Called inside the card's transaction with the clock, after the engine's own effects.
     on_warning: Callable[[object], None] | None = None
     on_overdue: Callable[[object], None] | None = None
+    # Called inside the caller's transaction when one of its clocks stops for good.
+    on_stopped: Callable[[object], None] | None = None
     # The notification event people answerable for it get when it is overdue.
     overdue_event: str = "supervision_raised"
 
