@@ -141,7 +141,8 @@ def create_once(
             created = create()
             if key:
                 remember(user_id=user_id, endpoint=endpoint, key=key, body=body, resource_id=created.id)
-        if db.session().in_transaction():  # a creator that wrote in autocommit left nothing to commit
+        # A creator that wrote in autocommit may not have opened a session at all (nor should this).
+        if db.session.registry.has() and db.session().in_transaction():
             db.session.commit()
     except (ApiError, IntegrityError, KeyTaken) as refused:
         # A retry of this very request may have committed since the check above, taking the place (409) or

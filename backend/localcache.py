@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
@@ -135,6 +136,7 @@ class _Listener:
         self._failed_at = float("-inf")
         self._lock = threading.Lock()
         self._up = False
+        self._engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # app → its engine
 
     def active(self) -> bool:
         """Whether caching is safe now. A request reads the notices once, as it starts (``refresh``); any
@@ -148,10 +150,13 @@ class _Listener:
         self._up = self._check()
 
     def _check(self) -> bool:
-        if not current_app.config["LOCAL_CACHES"]:
-            return False
-        engine = db.engine
-        if engine.dialect.name != "postgresql":
+        app = current_app._get_current_object()
+        engine = self._engines.get(app)
+        if engine is None:
+            # False when nothing may be kept here at all: caches turned off, or not PostgreSQL.
+            wanted = app.config["LOCAL_CACHES"] and db.engine.dialect.name == "postgresql"
+            engine = self._engines[app] = db.engine if wanted else False
+        if engine is False:
             return False
         with self._lock:
             owner = (os.getpid(), id(engine))

@@ -95,22 +95,28 @@ def enforce() -> None:
     """before_request hook: authenticate and authorize according to the endpoint's declaration."""
     from backend.auth.service import authenticate_bearer
 
+    # Every request runs this: flask's proxies are looked through once.
+    state, current = g._get_current_object(), request._get_current_object()
     # An app context can outlive a request (tests push one around several): nobody is signed in yet.
-    g.pop("principal", None)
-    g.pop("_user", None)
-    if request.endpoint is None:  # routing failed; the 404/405 handler answers
+    state.__dict__.pop("principal", None)
+    state.__dict__.pop("_user", None)
+    endpoint = current.endpoint
+    if endpoint is None:  # routing failed; the 404/405 handler answers
         return
-    rule = rule_for(current_app, request.endpoint)
+    rule = rule_for(current_app._get_current_object(), endpoint)
     if rule is None:  # unreachable after start-up's check; refuse rather than leave open
         raise Forbidden("该接口未声明访问权限", code="access_undeclared")
     if rule.public:
         return
-    authenticate = rule.authenticate or (lambda: authenticate_bearer(request.headers.get("Authorization")))
-    g.principal = authenticate()
+    if rule.authenticate is not None:
+        principal = rule.authenticate()
+    else:
+        principal = authenticate_bearer(current.headers.get("Authorization"))
+    state.principal = principal
     if not rule.roles:
         return
-    target = rule.scope(request.view_args or {}) if rule.scope else None
-    if not holds(g.principal, rule.roles, target):
+    target = rule.scope(current.view_args or {}) if rule.scope else None
+    if not holds(principal, rule.roles, target):
         raise Forbidden(
             "当前角色或管辖范围无权进行此操作",
             details={"required_roles": sorted(rule.roles)},

@@ -13,6 +13,19 @@ PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}$", error="请输入 11 位手机号
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 
 
+def _text(value, low: int, high: int) -> bool:
+    return type(value) is str and low <= len(value) <= high
+
+
+def _public_id(value) -> bool:
+    return value is None or _text(value, 1, 24)
+
+
+def _coordinate(value, limit: int) -> bool:
+    # Only numbers as they come from JSON; marshmallow decides about strings, booleans and the rest.
+    return value is None or (type(value) in (int, float) and -limit <= value <= limit)
+
+
 class OrderCreateSchema(ma.Schema):
     category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=1000))
@@ -31,6 +44,48 @@ class OrderCreateSchema(ma.Schema):
     contact_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     contact_phone = ma.fields.String(required=True, validate=PHONE)
     photo_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
+
+    def fast_load(self, body: dict) -> dict | None:
+        """What ``load`` makes of a plainly valid body, or None to let ``load`` decide (and explain): the
+        placement is the API's busiest request (see backend.extensions.ArgumentsParser)."""
+        get = body.get
+        answers, photos = get("answers", {}), get("photo_ids", [])
+        latitude, longitude = get("latitude"), get("longitude")
+        if not (
+            body.keys() <= self.fields.keys()
+            and _text(get("category"), 1, 64)
+            and _text(get("description"), 2, 1000)
+            and _text(get("address"), 2, 200)
+            and _text(get("contact_name"), 1, 64)
+            and type(phone := get("contact_phone")) is str
+            and PHONE.regex.match(phone) is not None
+            and _public_id(get("grid_id"))
+            and _public_id(get("resident_id"))
+            and _coordinate(latitude, 90)
+            and _coordinate(longitude, 180)
+            and get("preferred_start") is None
+            and get("preferred_end") is None
+            and type(answers) is dict
+            and all(type(k) is str and len(k) <= 64 for k in answers)
+            and type(photos) is list
+            and all(_text(p, 1, 24) for p in photos)
+        ):
+            return None
+        return {
+            "category": body["category"],
+            "description": body["description"],
+            "answers": dict(answers),
+            "address": body["address"],
+            "grid_id": get("grid_id"),
+            "resident_id": get("resident_id"),
+            "latitude": None if latitude is None else float(latitude),
+            "longitude": None if longitude is None else float(longitude),
+            "preferred_start": None,
+            "preferred_end": None,
+            "contact_name": body["contact_name"],
+            "contact_phone": phone,
+            "photo_ids": list(photos),
+        }
 
 
 class ReasonSchema(ma.Schema):
