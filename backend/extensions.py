@@ -32,9 +32,14 @@ class ArgumentsParser(FlaskParser):
 
     def parse(self, argmap, req=None, *, location=None, **kwargs):
         fast_load = getattr(argmap, "fast_load", None)
-        if fast_load is not None and (location or self.location) == "json" and not kwargs.get("validate"):
-            body = request.get_json(silent=True)  # read once, by orjson, and kept for the view
-            if isinstance(body, dict) and (loaded := fast_load(body)) is not None:
+        if fast_load is not None and not kwargs.get("validate"):
+            where = location or self.location
+            if where == "json":
+                data = request.get_json(silent=True)  # read once, by orjson, and kept for the view
+                data = data if isinstance(data, dict) else None
+            else:
+                data = request.args if where == "query" else None
+            if data is not None and (loaded := fast_load(data)) is not None:
                 return loaded
         return super().parse(argmap, req, location=location, **kwargs)
 

@@ -230,9 +230,12 @@ WITH new_order AS (
         %(longitude)s::float8, %(preferred_start)s::timestamptz, %(preferred_end)s::timestamptz,
         'submitted', false, %(due_at)s, false, false,
         (
-            SELECT max(id) FROM orders
+            -- Newest first and stop at the first: a prepared statement's generic plan would otherwise
+            -- aggregate over every order the resident ever placed.
+            SELECT id FROM orders
             WHERE resident_id = %(resident_id)s AND category_id = %(category_id)s
             AND state IN ({open_states})
+            ORDER BY id DESC LIMIT 1
         ),
         0, 0, 0, false, '', %(now)s, %(now)s, 1
     FROM new_order

@@ -260,6 +260,19 @@ class OrderListQuerySchema(ma.Schema):
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=120))
     state = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATES))
 
+    def fast_load(self, args) -> dict | None:
+        """A list asked for with no query, or with a cursor alone (the next page), is every default (and the
+        cursor); anything else is load's to decide (see backend.extensions.ArgumentsParser)."""
+        if args and (args.keys() != {"cursor"} or len(cursor := args.getlist("cursor")) != 1):
+            return None
+        defaults = ((name, field.load_default) for name, field in self.load_fields.items())
+        loaded = {name: default() if callable(default) else default for name, default in defaults}
+        if args:
+            if len(cursor[0]) > 120:
+                return None
+            loaded["cursor"] = cursor[0]
+        return loaded
+
 
 class BoardQuerySchema(OrderListQuerySchema):
     community_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)

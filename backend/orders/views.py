@@ -14,7 +14,7 @@ from backend.auth.roles import Role, ScopeType
 from backend.catalog.service import CategoryInfo, catalog
 from backend.clock import to_local
 from backend.community.service import overseen_community_ids, places
-from backend.db import UTCDateTime, autocommit, db
+from backend.db import UTCDateTime, autocommit, db, fetch_all
 from backend.errors import Forbidden, ValidationFailed
 from backend.orders import service, states
 from backend.orders.models import (
@@ -403,15 +403,19 @@ def dispatch_board(
     statement = _board_statement(
         one_community, frozenset(filters), needs_action and not state, cursor is not None
     )
-    with autocommit() as connection:
-        rows = connection.execute(statement, params).all()
+    if one_community:
+        rows = fetch_all(statement, params)
+    else:  # the IN list's length changes the SQL: SQLAlchemy writes it each time
+        with autocommit() as connection:
+            rows = connection.execute(statement, params).all()
     counts = dict.fromkeys(OPEN_FOR_COUNTS, 0)
     orders = []
+    width = len(SUMMARY_COLUMNS)
     for row in rows:
         if row[0] is not None:
-            orders.append(row[: len(SUMMARY_COLUMNS)])
-        elif row.counted_state in counts:
-            counts[row.counted_state] += row.counted
+            orders.append(row[:width])
+        elif row[width] in counts:
+            counts[row[width]] += row[width + 1]
     orders.sort(key=_board_order)
     page = _page_of(orders, limit=limit, key=_board_key)
     page["counts"] = counts

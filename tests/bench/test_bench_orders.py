@@ -53,7 +53,7 @@ def test_copy_text_format():
 def test_public_ids_look_like_the_apps():
     ids = {scale.public_id("od") for _ in range(1000)}
     assert len(ids) == 1000
-    assert all(len(i) == 19 and i.startswith("od_") and i[3:].isalnum() and i[3:].islower() for i in ids)
+    assert all(len(i) == 23 and i.startswith("od_") and i[3:].isalnum() and i[3:].islower() for i in ids)
 
 
 def test_board_cursor_decodes_as_the_view_reads_it():

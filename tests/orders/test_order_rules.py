@@ -316,3 +316,17 @@ def test_duplicates_are_flagged_not_merged(place):
     first = place()
     second = place()
     assert second["id"] != first["id"] and second["possible_duplicate"] and not first["possible_duplicate"]
+
+
+def test_a_duplicate_is_the_newest_open_order_of_the_same_kind(client, auth, place, act):
+    first = place()
+    place(category="cleaning", answers={}, description="想请人打扫卫生")  # newer, another category
+    closed = place()
+    act("resident_a1", closed, "cancel", reason="不需要了")  # newer, the same category, but closed
+    third = place()
+    timeline = client.get(f"/api/v1/orders/{third['id']}", headers=auth("resident_a1")).get_json()["timeline"]
+    shown = client.get(f"/api/v1/orders/{first['id']}", headers=auth("secretary_a")).get_json()
+    db.session.expire_all()
+    first_id = db.session.scalar(select(Order.id).where(Order.public_id == first["id"]))
+    assert third["possible_duplicate"] and timeline[0]["data"] == {"possible_duplicate_of": first_id}
+    assert not shown["possible_duplicate"]

@@ -1,11 +1,13 @@
-"""The placement's fast path vouches only for what OrderCreateSchema.load accepts, and returns exactly what
-load returns; for plain bodies (no times, coordinates as JSON numbers) it decides exactly as load does."""
+"""The fast paths vouch only for what their schema's load accepts, and return exactly what load returns:
+the placement's for plain bodies (no times, coordinates as JSON numbers) decides exactly as load does, the
+lists' takes every query that is only a page."""
 
 import marshmallow as ma
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 
-from backend.orders.schemas import OrderCreateSchema
+from backend.orders.schemas import BoardQuerySchema, OrderCreateSchema, OrderListQuerySchema
 from tests.orders.conftest import ORDER
 
 SCHEMA = OrderCreateSchema()
@@ -95,3 +97,29 @@ def test_the_fast_path_says_what_load_says(body):
 def test_a_usual_body_takes_the_fast_path():
     assert SCHEMA.fast_load(ORDER) == SCHEMA.load(ORDER)
     assert SCHEMA.fast_load({**ORDER, "latitude": 31.2, "longitude": 121, "photo_ids": ["up_1"]}) is not None
+
+
+queries = st.lists(
+    st.tuples(
+        st.sampled_from(["cursor", "limit", "state", "needs_action", "community_id", "page"]),
+        st.one_of(
+            st.text(max_size=8), exactly(0, 119, 120, 121), st.sampled_from(["20", "0", "true", "submitted"])
+        ),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(queries, st.sampled_from([OrderListQuerySchema(), BoardQuerySchema()]))
+def test_a_list_query_that_is_only_a_page_takes_the_fast_path(pairs, schema):
+    args = MultiDict(pairs)
+    fast = schema.fast_load(args)
+    try:
+        loaded = schema.load(dict(args.items()))
+    except ma.ValidationError:
+        loaded = None
+    if fast is not None:
+        assert loaded == fast
+    if not pairs or (len(pairs) == 1 and pairs[0][0] == "cursor" and len(pairs[0][1]) <= 120):
+        assert fast is not None

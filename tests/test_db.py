@@ -1,0 +1,34 @@
+"""Public ids: opaque, unique, short enough for every table's column, and in the order they were made."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+
+from backend.db import PublicIdMixin, db, new_public_id
+
+
+def _prefixes() -> set[str]:
+    return {
+        mapper.class_.PUBLIC_ID_PREFIX
+        for mapper in db.Model.registry.mappers
+        if issubclass(mapper.class_, PublicIdMixin)
+    }
+
+
+def test_every_tables_ids_fit_its_column(app):
+    for prefix in _prefixes():
+        made = new_public_id(prefix)
+        assert made.startswith(prefix + "_") and len(made) <= 24, made
+
+
+def test_ids_made_later_sort_later_and_never_repeat():
+    start = datetime(2026, 11, 30, 8, tzinfo=UTC)
+    made = []
+    for step in range(5):
+        with time_machine.travel(start + timedelta(seconds=step * 37), tick=False):
+            made.append([new_public_id("od") for _ in range(200)])
+    flat = [i for batch in made for i in batch]
+    assert len(set(flat)) == len(flat)
+    for earlier, later in itertools.pairwise(made):
+        assert max(earlier) < min(later)
