@@ -46,8 +46,9 @@ class Candidate:
 @functools.cache
 def _statement(excluding: bool):
     """The organizations able to take an order, scored and ranked, best ``limit`` first, in one statement:
-    the candidates, their records, and the live figures over just them (hundreds of ids never travel to
-    Python and back); then the score, which is defined here and only here."""
+    the candidates with their kept records, and the live figures over just them (hundreds of ids never
+    travel to Python and back); then the score, which is defined here and only here."""
+    record = OrganizationRecord
     candidates = (
         select(
             Organization.id,
@@ -55,9 +56,16 @@ def _statement(excluding: bool):
             Organization.name,
             Organization.capacity,
             Organization.dispatch_weight,
+            func.coalesce(record.ratings, 0).label("rated"),
+            func.coalesce(record.rating_sum, 0).label("rating_sum"),
+            func.coalesce(record.finished, 0).label("finished"),
+            func.coalesce(record.finished_on_time, 0).label("finished_on_time"),
         )
         .join(OrganizationCategory, OrganizationCategory.organization_id == Organization.id)
         .join(organization_communities, organization_communities.c.organization_id == Organization.id)
+        # Joined here, among the few hundred candidates, each record is found by its key; joined to the
+        # candidates afterwards PostgreSQL hashes every organization's record (10,000) instead.
+        .outerjoin(record, record.organization_id == Organization.id)
         .where(
             OrganizationCategory.category_code == bindparam("category_code"),
             organization_communities.c.community_id == bindparam("community_id"),
@@ -86,17 +94,14 @@ def _statement(excluding: bool):
         .group_by(Order.organization_id)
         .subquery()
     )
-    org = candidates.c.id
-    record = OrganizationRecord
+    org = candidates.c
     open_load = func.coalesce(load.c.open_load, 0)
-    rated = func.coalesce(record.ratings, 0)
-    finished = func.coalesce(record.finished, 0)
     grid_orders = func.coalesce(familiar.c.grid_orders, 0)
-    capacity = case((candidates.c.capacity > 1, candidates.c.capacity), else_=1)
+    capacity = case((org.capacity > 1, org.capacity), else_=1)
     # Each factor 0..1; with no history an organization is neither praised nor blamed (NEUTRAL).
     free = case((open_load >= capacity, 0.0), else_=1.0 - cast(open_load, Float) / capacity)
-    rating = case((rated == 0, NEUTRAL), else_=(cast(record.rating_sum, Float) / rated - 1) / 4)
-    timely = case((finished == 0, NEUTRAL), else_=cast(record.finished_on_time, Float) / finished)
+    rating = case((org.rated == 0, NEUTRAL), else_=(cast(org.rating_sum, Float) / org.rated - 1) / 4)
+    timely = case((org.finished == 0, NEUTRAL), else_=cast(org.finished_on_time, Float) / org.finished)
     familiarity = case((grid_orders >= 5, 1.0), else_=cast(grid_orders, Float) / 5)
     base = (
         WEIGHTS["load"] * free
@@ -104,22 +109,12 @@ def _statement(excluding: bool):
         + WEIGHTS["on_time"] * timely
         + WEIGHTS["grid"] * familiarity
     )
-    score = func.round(cast(100 * base * candidates.c.dispatch_weight, Numeric), 1).label("score")
+    score = func.round(cast(100 * base * org.dispatch_weight, Numeric), 1).label("score")
     return (
-        select(
-            candidates,
-            score,
-            open_load.label("open_load"),
-            rated.label("rated"),
-            func.coalesce(record.rating_sum, 0).label("rating_sum"),
-            finished.label("finished"),
-            func.coalesce(record.finished_on_time, 0).label("finished_on_time"),
-            grid_orders.label("grid_orders"),
-        )
-        .outerjoin(load, load.c.organization_id == org)
-        .outerjoin(record, record.organization_id == org)
-        .outerjoin(familiar, familiar.c.organization_id == org)
-        .order_by(score.desc(), open_load, org)
+        select(candidates, score, open_load.label("open_load"), grid_orders.label("grid_orders"))
+        .outerjoin(load, load.c.organization_id == org.id)
+        .outerjoin(familiar, familiar.c.organization_id == org.id)
+        .order_by(score.desc(), open_load, org.id)
         .limit(bindparam("limit"))
     )
 

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.community.models import Community
@@ -8,7 +8,9 @@ organization_communities = Table(
     "organization_communities",
     db.metadata,
     Column("organization_id", ForeignKey("organizations.id"), primary_key=True),
-    Column("community_id", ForeignKey("communities.id"), primary_key=True, index=True),
+    Column("community_id", ForeignKey("communities.id"), primary_key=True),
+    # Recommendations read a community's organizations from this index alone (an index-only scan).
+    Index("ix_organization_communities_community_organization", "community_id", "organization_id"),
 )
 
 
@@ -40,9 +42,13 @@ class OrganizationCategory(db.Model):
     """A service category (by catalog code) the organization serves."""
 
     __tablename__ = "organization_categories"
+    # Recommendations read a category's organizations from this index alone (an index-only scan).
+    __table_args__ = (
+        Index("ix_organization_categories_category_organization", "category_code", "organization_id"),
+    )
 
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
-    category_code: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    category_code: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class Volunteer(PublicIdMixin, TimestampMixin, db.Model):
