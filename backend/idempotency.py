@@ -108,18 +108,7 @@ class Claim:
         }
 
 
-def remember(*, user_id: int, endpoint: str, key: str, body, resource_id: int) -> None:
-    """Record, in the caller's transaction, which resource the key created."""
-    db.session.add(
-        IdempotentRequest(
-            user_id=user_id, endpoint=endpoint, key=key, request_hash=body_hash(body), resource_id=resource_id
-        )
-    )
-
-
-def create_once(
-    endpoint: str, model, create: Callable, on_conflict=None, *, records_key: bool = False, body=None
-):
+def create_once(endpoint: str, model, create: Callable, on_conflict=None, *, records_key: bool = False):
     """Run a creating POST once per Idempotency-Key and commit it: a retry gets the first request's resource.
 
     ``on_conflict`` explains an IntegrityError that is not the key's own race (it raises, or returns None).
@@ -134,13 +123,15 @@ def create_once(
         first = earlier(user_id=user_id, endpoint=endpoint, key=key, body=body)
         if first is not None:
             return db.session.get(model, first)
+    claim = Claim(user_id, endpoint, key, body_hash(body)) if key else None
     try:
         if records_key:
-            created = create(Claim(user_id, endpoint, key, body_hash(body)) if key else None)
+            created = create(claim)
         else:
             created = create()
-            if key:
-                remember(user_id=user_id, endpoint=endpoint, key=key, body=body, resource_id=created.id)
+            if claim is not None:
+                # Recorded in the resource's transaction: it exists only if the resource does.
+                db.session.add(IdempotentRequest(**claim.row(created.id)))
         # A creator that wrote in autocommit may not have opened a session at all (nor should this).
         if db.session.registry.has() and db.session().in_transaction():
             db.session.commit()

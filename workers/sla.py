@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from collections.abc import Callable
 
 import redis
 from rq.cron import CronScheduler
@@ -32,48 +33,50 @@ def overdue(*, clock_id: int, generation: int) -> None:
     clocks.raise_overdue(clock_id=clock_id, generation=generation)
 
 
-def sweep() -> dict:
-    """Re-send card jobs Redis lost and raise cards whose jobs never came; one sweeper at a time."""
-    from flask import current_app
-
+def _alone(lock_name: str, timeout: int, work: Callable[[], dict]) -> dict:
+    """Run ``work`` in the app unless another worker is running it (behind a Redis lock); a failure rolls
+    back the session before it is raised."""
     from backend.db import db
     from backend.extensions import get_redis
 
     with app().app_context():
-        connection = get_redis()
-        lock = connection.lock(SWEEP_LOCK, timeout=10 * SWEEP_INTERVAL, blocking=False)
+        lock = get_redis().lock(lock_name, timeout=timeout, blocking=False)
         if not lock.acquire():
             return {"skipped": True}
         try:
-            result = clocks.sweep(connection=connection)
+            return work()
         except Exception:
             db.session.rollback()
             raise
         finally:
             lock.release()
+
+
+def sweep() -> dict:
+    """Re-send card jobs Redis lost and raise cards whose jobs never came; one sweeper at a time."""
+    from flask import current_app
+
+    from backend.extensions import get_redis
+
+    def work() -> dict:
+        result = clocks.sweep(connection=get_redis())
         current_app.logger.info("sla sweep: %s", result)
         return {"resent": result.resent, "warnings": result.warnings, "overdue": result.overdue}
+
+    return _alone(SWEEP_LOCK, 10 * SWEEP_INTERVAL, work)
 
 
 def recount_records() -> dict:
     """Recount every organization's record for recommendations: what aged out of its window leaves it."""
     from backend.db import db
-    from backend.extensions import get_redis
     from backend.orders.recommend import refresh_records
 
-    with app().app_context():
-        lock = get_redis().lock(RECORDS_LOCK, timeout=RECORDS_INTERVAL, blocking=False)
-        if not lock.acquire():
-            return {"skipped": True}
-        try:
-            written = refresh_records()
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            lock.release()
+    def work() -> dict:
+        written = refresh_records()
+        db.session.commit()
         return {"records": written}
+
+    return _alone(RECORDS_LOCK, RECORDS_INTERVAL, work)
 
 
 def cron_forever(redis_url: str, stop: threading.Event) -> None:

@@ -29,7 +29,7 @@ from backend.errors import Forbidden, ValidationFailed
 from backend.idempotency import Claim, IdempotentRequest, KeyTaken
 from backend.orders import service, states, views
 from backend.orders.models import NO_DEADLINE, URGENCY_RANK, Order, OrderEvent
-from backend.outbox.models import OutboxMessage
+from backend.outbox import service as outbox
 from backend.privacy import crypto
 from backend.storage import service as storage
 
@@ -335,9 +335,7 @@ def _write_in_steps(connection, order, event, claim: Claim | None) -> tuple:
             data=data,
         )
     )
-    now = order.created_at
-    told = {"job": ANNOUNCE_JOB, "args": {"order_id": order_id}, "queue": "default", "attempts": 0}
-    connection.execute(insert(OutboxMessage).values(**told, created_at=now, next_attempt_at=now))
+    outbox.record(job=ANNOUNCE_JOB, args={"order_id": order_id})
     if claim is not None:
-        connection.execute(insert(IdempotentRequest).values(**claim.row(order_id), created_at=now))
+        db.session.add(IdempotentRequest(**claim.row(order_id)))
     return order_id, number, duplicate

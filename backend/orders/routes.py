@@ -87,7 +87,6 @@ def place_order(args):
             claim=claim,
         ),
         records_key=True,
-        body=args,
     )
     if isinstance(placed, Order):  # a retry: the order the first request placed
         return _show(placed, 201)
