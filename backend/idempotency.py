@@ -13,7 +13,7 @@ from datetime import datetime
 
 import orjson
 from flask import g, request
-from sqlalchemy import ForeignKey, Index, Integer, String, select
+from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,12 +35,11 @@ class IdempotentRequest(db.Model):
     """The resource a creating POST made under an Idempotency-Key, for retries of the same request."""
 
     __tablename__ = "idempotent_requests"
-    __table_args__ = (Index("uq_idempotent_requests_user_key", "user_id", "endpoint", "key", unique=True),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    endpoint: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    # Found by these three alone: the key is the primary key, and no other index is written with each row.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
     # The same key with another body is a client bug, answered 422 rather than silently ignored.
     request_hash: Mapped[str] = mapped_column(String(64))
     resource_id: Mapped[int] = mapped_column(Integer)

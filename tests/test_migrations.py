@@ -1,5 +1,8 @@
 """Migrations build the schema from empty, and the result matches the models exactly."""
 
+from datetime import UTC, datetime
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -23,3 +26,106 @@ def test_migrations_ran_to_head(app):
     with db.engine.connect() as conn:
         current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert current == script.get_current_head()
+
+
+@pytest.fixture
+def spare_database_url(database_url, tmp_path):
+    """An empty database beside the session's, for migrating step by step with rows in it."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'spare.db'}"
+        return
+    url = sa.engine.make_url(database_url)
+    name = f"{url.database}_spare"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+ROWS_BEFORE_0012 = [
+    ("streets", {"id": 1, "name": "幸福街道", "public_id": "st_1"}),
+    ("communities", {"id": 1, "street_id": 1, "name": "第1社区", "public_id": "cm_1"}),
+    ("grids", {"id": 1, "community_id": 1, "name": "第1网格", "public_id": "gr_1"}),
+    ("users", {"id": 1, "nickname": "居民", "real_name": "王秀英", "is_active": True, "public_id": "us_1"}),
+    (
+        "service_categories",
+        {"id": 1, "code": "home_repair", "name": "水电维修", "service_kind": "daily", "description": "",
+         "questions": "[]", "enabled": True, "sort_order": 1, "public_id": "sc_1"},
+    ),
+    (
+        "idempotent_requests",
+        {"user_id": 1, "endpoint": "orders.place", "key": "k-1", "request_hash": "h", "resource_id": 1},
+    ),
+]  # fmt: skip
+
+
+def _order(order_id: int, number: str) -> tuple[str, dict]:
+    return "orders", {
+        "id": order_id, "public_id": f"od_{order_id}", "number": number, "resident_id": 1, "category_id": 1,
+        "service_kind": "daily", "urgency_rank": 2, "community_id": 1, "grid_id": 1, "description": "漏水",
+        "answers": "{}", "address": "x", "contact_name": "王", "contact_phone": "y", "state": "submitted",
+        "pool": False, "due_at": NOW, "is_overdue": False, "is_supervised": False, "return_count": 0,
+        "reopen_count": 0, "dispatch_count": 0, "extension_granted": False, "resolution_note": "",
+        "updated_at": NOW, "version": 1,
+    }  # fmt: skip
+
+
+def _event(order_id: int) -> tuple[str, dict]:
+    return "order_events", {
+        "order_id": order_id, "at": NOW, "actor_role": "owner", "action": "place", "to_state": "submitted",
+        "note": "", "data": "{}",
+    }  # fmt: skip
+
+
+def _insert(conn, row: tuple[str, dict]) -> None:
+    table, values = row
+    if table != "order_events":
+        values = {"created_at": NOW, **values}
+    columns = ", ".join(f'"{c}"' for c in values)
+    conn.execute(
+        sa.text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(f':{c}' for c in values)})"), values
+    )
+
+
+def test_0012_keeps_the_rows_and_what_guards_them(app, spare_database_url):
+    """0012 rebuilds orders and idempotent_requests on SQLite: the rows stay, the per-state counting
+    triggers come back, foreign keys are enforced again afterwards, and the key's record is its key."""
+    from flask_migrate import downgrade, upgrade
+
+    from backend import create_app
+
+    spare = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": spare_database_url})
+    with spare.app_context():
+        upgrade(revision="0011")
+        with db.engine.begin() as conn:
+            for row in [*ROWS_BEFORE_0012, _order(1, "2026113000000001"), _event(1)]:
+                _insert(conn, row)
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM order_events WHERE order_id = 1")).scalar() == 1
+            key = conn.execute(
+                sa.text("SELECT resource_id FROM idempotent_requests WHERE key = 'k-1'")
+            ).scalar()
+            assert key == 1
+            # The number is no longer checked for uniqueness (it is unique by construction) ...
+            _insert(conn, _order(2, "2026113000000001"))
+        with db.engine.begin() as conn:  # PostgreSQL counts at the commit
+            counted = "SELECT orders FROM order_state_counts WHERE community_id = 1 AND state = 'submitted'"
+            # ... and every order placed, before and after the rebuild, is counted.
+            assert conn.execute(sa.text(counted)).scalar() == 2
+        # The key is the primary key, and foreign keys are enforced again once migrating is over.
+        for refused in (ROWS_BEFORE_0012[-1], _event(999)):
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+                _insert(conn, refused)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM orders WHERE id = 2"))
+        downgrade(revision="0011")
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 1
+            assert conn.execute(sa.text("SELECT id FROM idempotent_requests")).scalar() is not None
+        db.engine.dispose()

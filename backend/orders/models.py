@@ -31,6 +31,8 @@ NEEDS_ACTION_SQL = (
 # An organization's open load, for recommendations: held and not yet resolved, or offered to it.
 LOAD_STATES = ("in_progress", "suspended", "taken", "dispatched")
 LOAD_STATES_SQL = "state IN (" + ", ".join(f"'{s}'" for s in LOAD_STATES) + ")"
+# Orders an organization holds or was dispatched: the condition of the indexes by organization.
+HAS_ORGANIZATION_SQL = "organization_id IS NOT NULL"
 # Sorting the dispatch board: urgent first, professional last.
 URGENCY_RANK = {"urgent": 0, "targeted": 1, "daily": 2, "professional": 3}
 # Boards sort by deadline; an order with no clock running sorts after every real one.
@@ -60,7 +62,16 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
             postgresql_where=text(NEEDS_ACTION_SQL),
             sqlite_where=text(NEEDS_ACTION_SQL),
         ),
-        Index("ix_orders_organization_state", "organization_id", "state", "id"),
+        # Orders with no organization yet (every new one, and pools) are never looked up by organization:
+        # leaving them out spares placing an order the index write.
+        Index(
+            "ix_orders_organization_state",
+            "organization_id",
+            "state",
+            "id",
+            postgresql_where=text(HAS_ORGANIZATION_SQL),
+            sqlite_where=text(HAS_ORGANIZATION_SQL),
+        ),
         # Recommendations' open load: the few open orders only, not every order an organization ever had.
         Index(
             "ix_orders_organization_open",
@@ -68,11 +79,20 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
             postgresql_where=text(LOAD_STATES_SQL),
             sqlite_where=text(LOAD_STATES_SQL),
         ),
-        # Recommendations' familiarity: who served this grid lately, read from the index alone.
-        Index("ix_orders_grid_recent", "grid_id", "created_at", "organization_id"),
+        # Recommendations' familiarity: who served this grid lately, read from the index alone; only orders
+        # an organization has had count, so the rest stay out of it.
+        Index(
+            "ix_orders_grid_recent",
+            "grid_id",
+            "created_at",
+            "organization_id",
+            postgresql_where=text(HAS_ORGANIZATION_SQL),
+            sqlite_where=text(HAS_ORGANIZATION_SQL),
+        ),
     )
 
-    number: Mapped[str] = mapped_column(String(20), unique=True)
+    # The day placed and the id (orders.placing), so unique by construction: no unique index to keep.
+    number: Mapped[str] = mapped_column(String(20))
     resident_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # 代录: a grid worker or secretary placed it for the resident.
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

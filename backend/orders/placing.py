@@ -34,7 +34,7 @@ from backend.privacy import crypto
 from backend.storage import service as storage
 
 ANNOUNCE_JOB = "orders.announce_placed"
-KEY_CONSTRAINT = "uq_idempotent_requests_user_key"
+KEY_CONSTRAINT = "pk_idempotent_requests"
 OPEN_STATES_SQL = ", ".join(f"'{s}'" for s in sorted(service.OPEN_STATES))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 from backend import clock as wall
 from backend.catalog.service import catalog
 from backend.db import UTCDateTime, autocommit, db
-from backend.orders.models import LOAD_STATES_SQL, Order, OrganizationRecord, Rating
+from backend.orders.models import HAS_ORGANIZATION_SQL, LOAD_STATES_SQL, Order, OrganizationRecord, Rating
 from backend.orders.states import HELD_STATES
 from backend.organizations.models import Organization, OrganizationCategory, organization_communities
 from backend.sla.models import SlaClock
@@ -89,6 +89,8 @@ def _statement(excluding: bool):
         .where(
             Order.grid_id == bindparam("grid_id"),
             Order.created_at >= since,
+            # Implied by the next line, but written out so PostgreSQL sees ix_orders_grid_recent's condition.
+            text(HAS_ORGANIZATION_SQL),
             Order.organization_id.in_(among),
         )
         .group_by(Order.organization_id)
