@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bench import baseline, bookings, errands_scale, jobs, orders
 from bench.procmem import MemorySampler, Track
-from bench.report import RowResult, memory_table, result_json, results_table, track_json
+from bench.report import RowResult, keep_median_pair, memory_table, result_json, results_table, track_json
 from bench.rows import APP, BASELINE, ROWS, Row, check_rows, select_rows
 from bench.servers import (
     REPO_ROOT,
@@ -94,10 +94,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"open errands in the street for the agent-queue rows (default {errands_scale.FULL_OPEN:,}; "
         f"{errands_scale.QUICK_OPEN:,} with --quick)",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="a row with a ratio target is measured this many times, each right after its baseline; "
+        "its ratio is the median pair's (default 3; 1 with --quick)",
+    )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = 3 if args.quick else 10
+    if args.pairs is None:
+        args.pairs = 1 if args.quick else 3
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
     if args.duration < 1:
         parser.error("--duration must be at least 1 second")
     if args.connections < 1:
@@ -191,6 +202,10 @@ class Runner:
             script_args=script_args,
         )
         return result
+
+    def run(self, row: Row) -> WrkResult:
+        """One measured run of a row that needs no login codes."""
+        return self._wrk(row, self.args.duration, None)
 
     def warm_up(self, row: Row) -> None:
         log(f"warming up {row.name} ({WARMUP_SECONDS} s)")
@@ -295,6 +310,9 @@ def run(args, rows: list[Row], job_rows: list[jobs.JobRow]) -> tuple[str, dict, 
     # A row's ratio is against its baseline measured in the same scale phase.
     by_name = {(r.row.name, r.phase): r for r in results}
     for r in results:
+        if r.paired_baseline is not None:
+            r.baseline_rps = r.paired_baseline.requests_per_sec
+            continue
         base = by_name.get((r.row.compare_to, r.phase)) if r.row.compare_to else None
         if base is None and r.row.compare_to and r.phase is None:
             # A row outside the order phases, run beside them: its baseline as first measured.
@@ -372,7 +390,7 @@ def measure_http(
         for row in rows:
             runner.warm_up(row)
         sampler.mark_warm()
-        results = [measure_row(runner, row, phases) for row in rows]
+        results = measure_phase(runner, rows, phases)
         if phases is not None:
             # Again at the final size: the order rows, and the baselines they compare to, in this phase.
             again = [r for r in rows if r.name in phased_names]
@@ -380,13 +398,24 @@ def measure_http(
             runner.inputs = {**phases.inputs(rows, args.duration, WARMUP_SECONDS), **own}
             for row in again:
                 runner.warm_up(row)
-            results += [measure_row(runner, row, phases) for row in again]
+            results += measure_phase(runner, again, phases)
         tracks = sampler.stop()
         sampler = None
     finally:
         if sampler is not None:
             sampler.stop()
     return results, tracks
+
+
+def measure_phase(runner: Runner, rows: list[Row], phases: "orders.OrderPhases | None") -> list[RowResult]:
+    """Measure each row once, then the rows with a ratio target again in pairs with their baselines."""
+    results = [measure_row(runner, row, phases) for row in rows]
+    by_name = {row.name: row for row in rows}
+    for result in results:
+        base = by_name.get(result.row.compare_to or "")
+        if result.row.target_ratio is not None and base is not None and result.result is not None:
+            measure_pairs(runner, result, base, runner.args.pairs)
+    return results
 
 
 def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -> RowResult:
@@ -403,6 +432,21 @@ def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -
         if row.expect_conflicts:
             phases.check_take(result)
     return result
+
+
+def measure_pairs(runner: Runner, result: RowResult, base: Row, pairs: int) -> None:
+    """Measure a row with a ratio target ``pairs`` times more, each run right after a run of its baseline,
+    and keep the median pair: on a shared machine the same code's ratio moves by a tenth and more between
+    runs a minute apart, and a baseline measured just before the row sees the machine as the row does."""
+    measured = []
+    for _ in range(pairs):
+        try:
+            measured.append((runner.run(base), runner.run(result.row)))
+        except WrkError as exc:
+            result.problem = f"a run beside {base.name} failed: {_one_line(exc)}"
+            return
+    keep_median_pair(result, measured)
+    log(f"  {result.label}: ratio in each pair: " + ", ".join(f"{r:.2f}" for r in result.pair_ratios))
 
 
 def render(

@@ -3,6 +3,7 @@ the final size, measure again, and print how each number grew. Data generation i
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from bench.rows import Row
 
 FULL_SIZES = (10_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
-PLACERS = 32  # residents signed in for the placement row, taking turns
+# Residents signed in for the placement row, taking turns: enough that each places a few dozen orders in a
+# phase, as a street's residents would, not thousands each.
+PLACERS = 1000
+SIGN_IN_THREADS = 4
 # Sizing the pools of orders to take: requests at most this fast, every contender once per order.
 TAKE_RATE_CEILING = 1500
 PLACE_BODY = {
@@ -105,11 +109,12 @@ class OrderPhases:
         shape = self.shape
         fmt = scale.BENCH_OPENID.format
         step = max(1, shape.residents // PLACERS)
+        placers = [fmt(role="resident", n=n) for n in range(0, shape.residents, step)][:PLACERS]
+        with ThreadPoolExecutor(SIGN_IN_THREADS) as pool:
+            residents = list(pool.map(sign_in_as, placers))
         self.tokens = {
             "secretary": [sign_in_as(fmt(role="secretary", n=0))],
-            "resident": [sign_in_as(fmt(role="resident", n=n)) for n in range(0, shape.residents, step)][
-                :PLACERS
-            ],
+            "resident": residents,
             "org_admin": [sign_in_as(fmt(role="org-admin", n=n)) for n in range(shape.contenders)],
         }
 

@@ -1,6 +1,6 @@
 """The printed table, the memory verdicts, and the JSON form of the same results."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.procmem import Track
 from bench.rows import APP, Row
@@ -20,6 +20,10 @@ class RowResult:
     note: str | None = None
     phase: str | None = None  # the scale phase of an order row ("10k", "1M"), or of its baseline
     problem: str | None = None  # measured, but a check after the run failed (marks the row !)
+    # A row with a ratio target: its baseline measured just before the run kept in `result` (the median of
+    # the pairs), and every pair's ratio.
+    paired_baseline: WrkResult | None = None
+    pair_ratios: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -44,6 +48,18 @@ class RowResult:
         if self.error is not None or self.problem is not None:
             return True
         return self.result is not None and (self.result.requests == 0 or self.failures > 0)
+
+
+def keep_median_pair(result: RowResult, measured: list[tuple[WrkResult, WrkResult]]) -> None:
+    """Of (baseline, row) runs measured back to back, keep in ``result`` the pair whose ratio is the median
+    (the upper middle one of an even number), and every pair's ratio in measuring order."""
+    ratios = [
+        row.requests_per_sec / baseline.requests_per_sec if baseline.requests_per_sec else 0.0
+        for baseline, row in measured
+    ]
+    median = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
+    result.paired_baseline, result.result = measured[median]
+    result.pair_ratios = ratios
 
 
 def _mb(kb: int | None) -> float | None:
@@ -124,6 +140,12 @@ def results_table(results: list[RowResult]) -> str:
             )
         if r.note:
             notes.append(f"  {r.label}: {r.note}")
+        if len(r.pair_ratios) > 1:
+            notes.append(
+                f"  {r.label}: ratio in each of {len(r.pair_ratios)} runs right after {r.row.compare_to}: "
+                + ", ".join(f"{x:.2f}" for x in r.pair_ratios)
+                + " (the median run is shown)"
+            )
     return table + ("\n" + "\n".join(notes) if notes else "")
 
 
@@ -176,6 +198,7 @@ def result_json(r: RowResult) -> dict:
         "statuses": w.statuses if w else None,
         "baseline_requests_per_sec": r.baseline_rps,
         "ratio": r.ratio,
+        "pair_ratios": r.pair_ratios,
     }
 
 

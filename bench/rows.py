@@ -80,7 +80,7 @@ ROWS: list[Row] = [
         script_name="orders_place.lua",
         compare_to="baseline-insert",
         target_ratio=0.8,
-        about="a resident places an order (Idempotency-Key fresh per request; 32 residents in turn)",
+        about="a resident places an order (Idempotency-Key fresh per request; 1,000 residents in turn)",
     ),
     Row(
         "orders-board-first",
