@@ -32,3 +32,22 @@ def test_ids_made_later_sort_later_and_never_repeat():
     assert len(set(flat)) == len(flat)
     for earlier, later in itertools.pairwise(made):
         assert max(earlier) < min(later)
+
+
+def test_planned_once_connections_keep_generic_plans_and_the_others_do_not(app):
+    from sqlalchemy import text
+
+    from backend.db import autocommit, planned_once
+
+    with planned_once() as connection:
+        answer = connection.execute(text("SELECT 1")).scalar()
+        mode = connection.execute(text("SHOW plan_cache_mode")).scalar() if _on_postgresql() else None
+    with autocommit() as connection:
+        other = connection.execute(text("SHOW plan_cache_mode")).scalar() if _on_postgresql() else None
+    assert answer == 1
+    if _on_postgresql():
+        assert (mode, other) == ("force_generic_plan", "auto")
+
+
+def _on_postgresql() -> bool:
+    return db.engine.dialect.name == "postgresql"

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Row
 
 from backend import clock as wall
 from backend.catalog.service import catalog
-from backend.db import UTCDateTime, autocommit, db
+from backend.db import UTCDateTime, db, planned_once
 from backend.orders.models import HAS_ORGANIZATION_SQL, LOAD_STATES_SQL, Order, OrganizationRecord, Rating
 from backend.orders.states import HELD_STATES
 from backend.organizations.models import Organization, OrganizationCategory, organization_communities
@@ -134,7 +134,7 @@ def recommend(
     }
     if exclude:
         params["exclude"] = sorted(exclude)
-    with autocommit() as connection:
+    with planned_once() as connection:
         rows = connection.execute(_statement(bool(exclude)), params).all()
     return [_candidate(row) for row in rows]
 
