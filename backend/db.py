@@ -147,11 +147,13 @@ def _autocommit_engine(*, generic_plans: bool = False) -> Engine:
     # An engine of its own, whose connections are always in autocommit: switching a pooled connection in
     # and out of it costs more than the query it is for. Generic plans are a setting of the connection
     # (plan_cache_mode), so statements that want them have connections of their own.
+    # Only PostgreSQL has the setting: elsewhere every statement shares the one engine.
+    generic_plans = generic_plans and db.engine.dialect.name == "postgresql"
     name = "sandan_autocommit_generic" if generic_plans else "sandan_autocommit"
     engine = current_app.extensions.get(name)
     if engine is None:
         options = dict(current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        if generic_plans and db.engine.dialect.name == "postgresql":
+        if generic_plans:
             connect_args = dict(options.get("connect_args") or {})
             connect_args["options"] = (
                 connect_args.get("options", "") + " -c plan_cache_mode=force_generic_plan"

@@ -310,8 +310,7 @@ def run(args, rows: list[Row], job_rows: list[jobs.JobRow]) -> tuple[str, dict, 
     # A row's ratio is against its baseline measured in the same scale phase.
     by_name = {(r.row.name, r.phase): r for r in results}
     for r in results:
-        if r.paired_baseline is not None:
-            r.baseline_rps = r.paired_baseline.requests_per_sec
+        if r.baseline_rps is not None:  # measured in pairs with its baseline
             continue
         base = by_name.get((r.row.compare_to, r.phase)) if r.row.compare_to else None
         if base is None and r.row.compare_to and r.phase is None:
@@ -408,19 +407,22 @@ def measure_http(
 
 
 def measure_phase(runner: Runner, rows: list[Row], phases: "orders.OrderPhases | None") -> list[RowResult]:
-    """Measure each row once, then the rows with a ratio target again in pairs with their baselines."""
-    results = [measure_row(runner, row, phases) for row in rows]
+    """Measure each row; a row with a ratio target whose baseline is measured too, in pairs with it."""
     by_name = {row.name: row for row in rows}
-    for result in results:
-        base = by_name.get(result.row.compare_to or "")
-        if result.row.target_ratio is not None and base is not None and result.result is not None:
-            measure_pairs(runner, result, base, runner.args.pairs)
-    return results
+    return [
+        measure_row(
+            runner, row, phases, beside=by_name.get(row.compare_to or "") if row.target_ratio else None
+        )
+        for row in rows
+    ]
 
 
-def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -> RowResult:
-    """Measure one row; in a scale run, label order rows (and their baselines) with the phase."""
-    result = runner.measure(row)
+def measure_row(
+    runner: Runner, row: Row, phases: "orders.OrderPhases | None", beside: Row | None = None
+) -> RowResult:
+    """Measure one row (``pairs`` times beside its baseline ``beside``, when given); in a scale run, label
+    order rows (and their baselines) with the phase."""
+    result = runner.measure(row) if beside is None else measure_pairs(runner, row, beside, runner.args.pairs)
     check = runner.checks.get(row.name)
     if check is not None:
         try:
@@ -434,19 +436,21 @@ def measure_row(runner: Runner, row: Row, phases: "orders.OrderPhases | None") -
     return result
 
 
-def measure_pairs(runner: Runner, result: RowResult, base: Row, pairs: int) -> None:
-    """Measure a row with a ratio target ``pairs`` times more, each run right after a run of its baseline,
-    and keep the median pair: on a shared machine the same code's ratio moves by a tenth and more between
-    runs a minute apart, and a baseline measured just before the row sees the machine as the row does."""
+def measure_pairs(runner: Runner, row: Row, base: Row, pairs: int) -> RowResult:
+    """Measure a row ``pairs`` times, each run right after a run of its baseline, and keep the median pair:
+    on a shared machine the same code's ratio moves by a tenth and more between runs a minute apart, and a
+    baseline measured just before the row sees the machine as the row does."""
+    log(f"measuring {row.name} ({pairs} x {runner.args.duration:g} s, each after {base.name})")
     measured = []
     for _ in range(pairs):
         try:
-            measured.append((runner.run(base), runner.run(result.row)))
+            measured.append((runner.run(base), runner.run(row)))
         except WrkError as exc:
-            result.problem = f"a run beside {base.name} failed: {_one_line(exc)}"
-            return
+            return RowResult(row, error=f"a run beside {base.name} failed: {_one_line(exc)}")
+    result = RowResult(row)
     keep_median_pair(result, measured)
-    log(f"  {result.label}: ratio in each pair: " + ", ".join(f"{r:.2f}" for r in result.pair_ratios))
+    log("  ratio in each pair: " + ", ".join(f"{r:.2f}" for r in result.pair_ratios))
+    return result
 
 
 def render(

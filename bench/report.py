@@ -20,9 +20,8 @@ class RowResult:
     note: str | None = None
     phase: str | None = None  # the scale phase of an order row ("10k", "1M"), or of its baseline
     problem: str | None = None  # measured, but a check after the run failed (marks the row !)
-    # A row with a ratio target: its baseline measured just before the run kept in `result` (the median of
-    # the pairs), and every pair's ratio.
-    paired_baseline: WrkResult | None = None
+    # A row measured in pairs with its baseline: every pair's ratio (`result` and `baseline_rps` are the
+    # median pair's).
     pair_ratios: list[float] = field(default_factory=list)
 
     @property
@@ -58,7 +57,8 @@ def keep_median_pair(result: RowResult, measured: list[tuple[WrkResult, WrkResul
         for baseline, row in measured
     ]
     median = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
-    result.paired_baseline, result.result = measured[median]
+    baseline, result.result = measured[median]
+    result.baseline_rps = baseline.requests_per_sec
     result.pair_ratios = ratios
 
 

@@ -140,10 +140,10 @@ def test_a_ratio_row_keeps_its_median_run_beside_the_baseline():
     place = next(r for r in ROWS if r.name == "orders-place")
     row = RowResult(place, _rate(1.0), phase="10k")
     # Three runs, each right after a baseline run: ratios 0.90, 0.70, 0.80.
-    measured = [(_rate(1000.0), _rate(900.0)), (_rate(1200.0), _rate(840.0)), (_rate(1000.0), _rate(800.0))]
+    measured = [(_rate(1000.0), _rate(900.0)), (_rate(1200.0), _rate(840.0)), (_rate(1100.0), _rate(880.0))]
     keep_median_pair(row, measured)
     assert row.pair_ratios == pytest.approx([0.9, 0.7, 0.8])
-    assert row.result is measured[2][1] and row.paired_baseline is measured[2][0]
+    assert row.result is measured[2][1] and row.baseline_rps == 1100.0
     # An even count keeps the upper middle one; a baseline that served nothing gives 0, not a crash.
     keep_median_pair(row, [(_rate(1000.0), _rate(700.0)), (_rate(0.0), _rate(5.0))])
     assert row.pair_ratios == [0.7, 0.0] and row.result.requests_per_sec == 700.0
@@ -153,7 +153,6 @@ def test_the_table_says_each_pairs_ratio():
     place = next(r for r in ROWS if r.name == "orders-place")
     row = RowResult(place, _rate(1.0), phase="1M")
     keep_median_pair(row, [(_rate(1000.0), _rate(810.0)), (_rate(1000.0), _rate(790.0))])
-    row.baseline_rps = row.paired_baseline.requests_per_sec
     text = results_table([row])
     assert "0.81x" in text
     assert "orders-place @1M: ratio in each of 2 runs right after baseline-insert: 0.81, 0.79" in text
