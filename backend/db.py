@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
+from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, TypeDecorator, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -105,11 +106,11 @@ def planned_once() -> Iterator[Connection]:
 
 
 @contextmanager
-def autocommit_driver_connection():
-    """The DBAPI connection itself (psycopg's, or sqlite3's), in autocommit, from autocommit()'s pool: for
-    one statement on the hottest path, without SQLAlchemy's layers around it (they cost more than the
-    statement). A connection found broken is discarded rather than pooled again."""
-    pooled = _autocommit_engine().raw_connection()
+def autocommit_driver_connection(*, generic_plans: bool = False):
+    """The DBAPI connection itself (psycopg's, or sqlite3's), in autocommit, from autocommit()'s pool (or
+    planned_once()'s): for one statement on the hottest path, without SQLAlchemy's layers around it (they
+    cost more than the statement). A connection found broken is discarded rather than pooled again."""
+    pooled = _autocommit_engine(generic_plans=generic_plans).raw_connection()
     try:
         yield pooled.driver_connection
     except Exception:
@@ -123,23 +124,33 @@ def autocommit_driver_connection():
 _driver_sql: dict = {}
 
 
-def fetch_all(statement, params: dict) -> list:
-    """Every row of a select built once (as the hottest reads keep theirs), read in autocommit.
+def fetch_all(statement, params: dict, *, generic_plan: bool = False, named: bool = False) -> list:
+    """Every row of a select built once (as the hottest reads keep theirs), read in autocommit: tuples, or
+    with ``named`` rows whose columns are attributes too; with ``generic_plan`` on planned_once()'s
+    connections.
 
     On PostgreSQL the statement's SQL, compiled once, runs on psycopg itself: for a page of rows,
     SQLAlchemy's work on each execution (cache keys, result processing) costs more than the query. Values
     come as psycopg makes them (timestamps aware, in whatever zone), so a statement whose values need
     SQLAlchemy's conversions (decryption, JSON) does not belong here. Elsewhere, the usual execution.
     """
-    engine = _autocommit_engine()
+    engine = _autocommit_engine(generic_plans=generic_plan)
     if engine.dialect.name != "postgresql":
         with engine.connect() as connection:
             return connection.execute(statement, params).all()
-    sql = _driver_sql.get(statement)
-    if sql is None:
-        sql = _driver_sql[statement] = statement.compile(dialect=engine.dialect).string
-    with autocommit_driver_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    compiled = _driver_sql.get(statement)
+    if compiled is None:
+        made = statement.compile(dialect=engine.dialect)
+        # The statement's own values (its constants), which SQLAlchemy would otherwise add on each call.
+        own = {name: bind.value for name, bind in made.binds.items() if not bind.required}
+        compiled = _driver_sql[statement] = (made.string, own)
+    sql, own = compiled
+    rows_as = namedtuple_row if named else tuple_row
+    with (
+        autocommit_driver_connection(generic_plans=generic_plan) as connection,
+        connection.cursor(row_factory=rows_as) as cursor,
+    ):
+        cursor.execute(sql, {**own, **params} if own else params)
         return cursor.fetchall()
 
 

@@ -9,6 +9,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Float, Numeric, bindparam, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,11 +17,14 @@ from sqlalchemy.engine import Row
 
 from backend import clock as wall
 from backend.catalog.service import catalog
-from backend.db import UTCDateTime, db, planned_once
+from backend.db import UTCDateTime, db, fetch_all, planned_once
 from backend.orders.models import HAS_ORGANIZATION_SQL, LOAD_STATES_SQL, Order, OrganizationRecord, Rating
 from backend.orders.states import HELD_STATES
 from backend.organizations.models import Organization, OrganizationCategory, organization_communities
 from backend.sla.models import SlaClock
+
+if TYPE_CHECKING:  # service imports this module
+    from backend.orders.service import OrderFacts
 
 WEIGHTS = {"load": 0.35, "rating": 0.25, "on_time": 0.25, "grid": 0.15}
 # Without history an organization is neither praised nor blamed.
@@ -32,8 +36,9 @@ LOAD_STATES = [*sorted(HELD_STATES - {"resolved"}), "dispatched"]
 @dataclass
 class Candidate:
     # The columns scoring and the response need (id, public_id, name, capacity, dispatch_weight, and the
-    # aggregates), not a whole Organization: hundreds may serve a category in a community.
-    organization: Row
+    # aggregates), not a whole Organization: hundreds may serve a category in a community. A named row:
+    # SQLAlchemy's, or psycopg's (fetch_all).
+    organization: Row | tuple
     score: float
     open_load: int
     capacity: int
@@ -122,7 +127,7 @@ def _statement(excluding: bool):
 
 
 def recommend(
-    order: Order, *, exclude: set[int] | frozenset[int] = frozenset(), limit: int = 10
+    order: "Order | OrderFacts", *, exclude: set[int] | frozenset[int] = frozenset(), limit: int = 10
 ) -> list[Candidate]:
     """Rank the organizations able to take the order, best first."""
     params = {
@@ -132,10 +137,12 @@ def recommend(
         "since": wall.now() - HISTORY,
         "limit": limit,
     }
-    if exclude:
+    if exclude:  # automatic dispatch: the list's length changes the SQL, which SQLAlchemy writes each time
         params["exclude"] = sorted(exclude)
-    with planned_once() as connection:
-        rows = connection.execute(_statement(bool(exclude)), params).all()
+        with planned_once() as connection:
+            rows = connection.execute(_statement(True), params).all()
+    else:  # a secretary's page: the statement as compiled once, on psycopg itself
+        rows = fetch_all(_statement(False), params, generic_plan=True, named=True)
     return [_candidate(row) for row in rows]
 
 

@@ -185,7 +185,7 @@ def get_order(order_id):
 @blp.response(200, CandidateListSchema)
 def recommendations(order_id):
     """可承接该工单的社会组织，按得分排序并说明理由。"""
-    order = _order(order_id)
+    order = service.get_order_facts(order_id, viewer=g.principal)
     if not service.caller_for(order, g.principal).actors & {"secretary", "street_admin"}:
         raise NotFound("工单不存在")
     return {"items": recommend.recommend(order)}

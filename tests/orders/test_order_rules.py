@@ -168,6 +168,21 @@ def test_people_outside_an_order_cannot_see_or_touch_it(client, auth, place, act
         assert client.get(url, headers=auth(insider)).status_code == 200, insider
 
 
+def test_recommendations_are_for_the_orders_overseers_only(client, auth, place, world):
+    order = place()
+    url = f"/api/v1/orders/{order['id']}/recommendations"
+    for overseer in ("secretary_a", "street_admin"):
+        response = client.get(url, headers=auth(overseer))
+        assert response.status_code == 200, overseer
+        assert [c["name"] for c in response.get_json()["items"]][:1] == [world.organization.name]
+    for outsider in ("secretary_b", "other_street_admin"):
+        assert client.get(url, headers=auth(outsider)).status_code == 404, outsider
+    for role in ("resident_a1", "org_admin", "grid_worker_a1"):
+        assert client.get(url, headers=auth(role)).status_code == 403, role
+    missing = client.get("/api/v1/orders/od_nosuchorder000000000/recommendations", headers=auth("secretary_a"))
+    assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
+
+
 def test_roles_that_cannot_call_an_action_at_all_get_403(client, auth, place):
     order = place()
     url = f"/api/v1/orders/{order['id']}"
