@@ -141,8 +141,10 @@ def fetch_all(statement, params: dict, *, generic_plan: bool = False, named: boo
     compiled = _driver_sql.get(statement)
     if compiled is None:
         made = statement.compile(dialect=engine.dialect)
-        # The statement's own values (its constants), which SQLAlchemy would otherwise add on each call.
-        own = {name: bind.value for name, bind in made.binds.items() if not bind.required}
+        # The statement's own values (its constants), which SQLAlchemy would otherwise add on each call:
+        # only those its SQL names, as psycopg keeps its parsing of a query for at most 50 of them.
+        required = {bind.key for bind in made.binds.values() if bind.required}
+        own = {k: v for k, v in made.construct_params(_check=False).items() if k not in required}
         compiled = _driver_sql[statement] = (made.string, own)
     sql, own = compiled
     rows_as = namedtuple_row if named else tuple_row

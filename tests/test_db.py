@@ -51,3 +51,17 @@ def test_planned_once_connections_keep_generic_plans_and_the_others_do_not(app):
 
 def _on_postgresql() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+def test_fetch_all_sends_the_statements_own_values_beside_the_callers(app):
+    from sqlalchemy import Integer, bindparam, literal, select
+
+    from backend.db import fetch_all
+
+    statement = select(
+        (literal(40) + bindparam("n", type_=Integer)).label("total"), literal("社区").label("word")
+    )
+    for _ in range(2):  # compiled once, then reused with the same constants
+        assert [tuple(row) for row in fetch_all(statement, {"n": 2})] == [(42, "社区")]
+    (named,) = fetch_all(statement, {"n": 5}, named=True, generic_plan=True)
+    assert (named.total, named.word) == (45, "社区")
