@@ -179,7 +179,8 @@ def test_recommendations_are_for_the_orders_overseers_only(client, auth, place, 
         assert client.get(url, headers=auth(outsider)).status_code == 404, outsider
     for role in ("resident_a1", "org_admin", "grid_worker_a1"):
         assert client.get(url, headers=auth(role)).status_code == 403, role
-    missing = client.get("/api/v1/orders/od_nosuchorder000000000/recommendations", headers=auth("secretary_a"))
+    nowhere = "/api/v1/orders/od_nosuchorder000000000/recommendations"
+    missing = client.get(nowhere, headers=auth("secretary_a"))
     assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
 
 
