@@ -84,7 +84,7 @@ _QUERY = (
 
 def _load(session_public_id: str) -> Principal:
     # Through fetch_all, as SQLAlchemy's layers cost more than the query: an entry lives a minute, so a
-    # resident coming back to the mini-program is nearly always loaded again (thousands of them an hour).
+    # resident coming back to the mini-program is nearly always loaded again.
     rows = fetch_all(_QUERY, {"session_public_id": session_public_id})
     if not rows:
         raise _Refused("unknown")
