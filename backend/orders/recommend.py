@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Float, Numeric, bindparam, case, cast, func, select, text
+from sqlalchemy import Float, Numeric, bindparam, case, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
@@ -79,24 +79,27 @@ def _statement(excluding: bool):
     if excluding:
         candidates = candidates.where(Organization.id.not_in(bindparam("exclude", expanding=True)))
     candidates = candidates.cte("candidates")
-    among = select(candidates.c.id).scalar_subquery()
     since = bindparam("since", type_=UTCDateTime())
+    # The live figures join the candidates rather than test ``IN (SELECT id FROM candidates)``: PostgreSQL
+    # would first make the ids distinct (a hash of them each time), not knowing they are.
+    among = candidates.alias("among")
     load = (
         select(Order.organization_id, func.count().label("open_load"))
+        .join(among, among.c.id == Order.organization_id)
         # LOAD_STATES written out with its constants, as the partial index ix_orders_organization_open is:
         # PostgreSQL uses a partial index only for a condition it can see implies the index's.
-        .where(Order.organization_id.in_(among), text(LOAD_STATES_SQL))
+        .where(text(LOAD_STATES_SQL))
         .group_by(Order.organization_id)
         .subquery()
     )
     familiar = (
         select(Order.organization_id, func.count().label("grid_orders"))
+        .join(among, among.c.id == Order.organization_id)
         .where(
             Order.grid_id == bindparam("grid_id"),
             Order.created_at >= since,
             # Implied by the next line, but written out so PostgreSQL sees ix_orders_grid_recent's condition.
             text(HAS_ORGANIZATION_SQL),
-            Order.organization_id.in_(among),
         )
         .group_by(Order.organization_id)
         .subquery()
@@ -105,11 +108,14 @@ def _statement(excluding: bool):
     open_load = func.coalesce(load.c.open_load, 0)
     grid_orders = func.coalesce(familiar.c.grid_orders, 0)
     capacity = case((org.capacity > 1, org.capacity), else_=1)
-    # Each factor 0..1; with no history an organization is neither praised nor blamed (NEUTRAL).
-    free = case((open_load >= capacity, 0.0), else_=1.0 - cast(open_load, Float) / capacity)
-    rating = case((org.rated == 0, NEUTRAL), else_=(cast(org.rating_sum, Float) / org.rated - 1) / 4)
-    timely = case((org.finished == 0, NEUTRAL), else_=cast(org.finished_on_time, Float) / org.finished)
-    familiarity = case((grid_orders >= 5, 1.0), else_=cast(grid_orders, Float) / 5)
+    # Each factor 0..1; with no history an organization is neither praised nor blamed (NEUTRAL). Every
+    # quotient is of floats: an integer divisor SQLAlchemy casts to NUMERIC, and PostgreSQL's numeric
+    # arithmetic over hundreds of candidates cost a fifth of the statement. Only the score is rounded as
+    # NUMERIC, once per candidate, so that it rounds half up like the figures people read.
+    free = case((open_load >= capacity, 0.0), else_=1.0 - _ratio(open_load, capacity))
+    rating = case((org.rated == 0, NEUTRAL), else_=(_ratio(org.rating_sum, org.rated) - 1.0) / 4.0)
+    timely = case((org.finished == 0, NEUTRAL), else_=_ratio(org.finished_on_time, org.finished))
+    familiarity = case((grid_orders >= 5, 1.0), else_=_ratio(grid_orders, 5))
     base = (
         WEIGHTS["load"] * free
         + WEIGHTS["rating"] * rating
@@ -124,6 +130,11 @@ def _statement(excluding: bool):
         .order_by(score.desc(), open_load, org.id)
         .limit(bindparam("limit"))
     )
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator as floats (SQLAlchemy casts the divisor to the dividend's type)."""
+    return cast(numerator, Float) / type_coerce(denominator, Float)
 
 
 def recommend(
