@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 
 from backend.catalog.service import shipped_catalog
 from backend.db import new_public_id
-from backend.orders.models import NO_DEADLINE, URGENCY_RANK
+from backend.orders.models import LOAD_STATES_SQL, NO_DEADLINE, URGENCY_RANK
 from backend.orders.recommend import HISTORY as RECORD_WINDOW
 
 # Which open state an order still open is in (weights).
@@ -758,23 +758,32 @@ def grow(conn: psycopg.Connection, world: World, target: int, log: Callable[[str
 
 
 def _count_records(conn: psycopg.Connection, now: datetime) -> None:
-    """Organizations' records over the recommendations' window, as orders.recommend.refresh_records
-    counts them (the generated ratings and clocks bypass the service that keeps them)."""
+    """Every organization's record, as orders.recommend.refresh_records counts it and migration 0013's
+    triggers keep the rest (the generated orders, ratings and clocks bypass both)."""
     since = now - RECORD_WINDOW
     conn.execute("DELETE FROM organization_records")
     conn.execute(
-        "INSERT INTO organization_records "
-        "(organization_id, ratings, rating_sum, finished, finished_on_time, counted_at) "
-        "SELECT organization_id, sum(ratings), sum(rating_sum), sum(finished), sum(on_time), %(now)s FROM ("
-        "  SELECT organization_id, count(*) AS ratings, sum(level) AS rating_sum, 0 AS finished, 0 AS on_time"
-        "  FROM order_ratings WHERE organization_id IS NOT NULL AND created_at >= %(since)s"
-        "  GROUP BY organization_id"
-        "  UNION ALL"
-        "  SELECT organization_id, 0, 0, count(*), count(*) FILTER (WHERE on_time)"
-        "  FROM sla_clocks WHERE organization_id IS NOT NULL AND subject_type = 'order'"
-        "  AND name = 'complete' AND state = 'stopped' AND stopped_at >= %(since)s"
-        "  GROUP BY organization_id"
-        ") AS counted GROUP BY organization_id",
+        "INSERT INTO organization_records (organization_id, ratings, rating_sum, finished, finished_on_time,"
+        " counted_at, capacity, dispatch_weight, open_load)"
+        " SELECT o.id, coalesce(c.ratings, 0), coalesce(c.rating_sum, 0), coalesce(c.finished, 0),"
+        " coalesce(c.on_time, 0), %(now)s, o.capacity, o.dispatch_weight, coalesce(l.open_load, 0)"
+        " FROM organizations AS o LEFT JOIN ("
+        "  SELECT organization_id, sum(ratings) AS ratings, sum(rating_sum) AS rating_sum,"
+        "  sum(finished) AS finished, sum(on_time) AS on_time FROM ("
+        "   SELECT organization_id, count(*) AS ratings, sum(level) AS rating_sum,"
+        "   0 AS finished, 0 AS on_time FROM order_ratings"
+        "   WHERE organization_id IS NOT NULL AND created_at >= %(since)s"
+        "   GROUP BY organization_id"
+        "   UNION ALL"
+        "   SELECT organization_id, 0, 0, count(*), count(*) FILTER (WHERE on_time)"
+        "   FROM sla_clocks WHERE organization_id IS NOT NULL AND subject_type = 'order'"
+        "   AND name = 'complete' AND state = 'stopped' AND stopped_at >= %(since)s"
+        "   GROUP BY organization_id"
+        "  ) AS both_kinds GROUP BY organization_id"
+        " ) AS c ON c.organization_id = o.id LEFT JOIN ("
+        "  SELECT organization_id, count(*) AS open_load FROM orders"
+        f"  WHERE organization_id IS NOT NULL AND {LOAD_STATES_SQL} GROUP BY organization_id"
+        " ) AS l ON l.organization_id = o.id",
         {"now": now, "since": since},
     )
 

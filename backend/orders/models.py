@@ -4,6 +4,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,12 +166,15 @@ class OrderStateCount(db.Model):
 
 
 class OrganizationRecord(db.Model):
-    """An organization's record over the recommendations' history window (the last 180 days): residents'
-    ratings of its orders and its completion clocks, on time or not.
+    """What ranking an organization reads, in one narrow row: its record over the recommendations' history
+    window (the last 180 days: residents' ratings of its orders and its completion clocks, on time or not),
+    its open load, and a copy of its capacity and dispatch weight.
 
-    Kept exact as it changes (a rating, a completion clock stopping: orders.recommend.refresh_records in
-    the same transaction) and swept hourly for what ages out of the window, so ranking hundreds of
-    organizations reads one row each rather than their whole history.
+    The record is kept exact as it changes (a rating, a completion clock stopping:
+    orders.recommend.refresh_records in the same transaction) and swept hourly for what ages out of the
+    window. The rest is kept by triggers (migration 0013): a row is made with its organization, the copies
+    follow the organization, and the open load follows the orders that make it. Ranking hundreds of
+    organizations reads one row each rather than their whole history, their orders and the organization.
     """
 
     __tablename__ = "organization_records"
@@ -180,7 +184,12 @@ class OrganizationRecord(db.Model):
     rating_sum: Mapped[int] = mapped_column(Integer, default=0)
     finished: Mapped[int] = mapped_column(Integer, default=0)
     finished_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    counted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None until first counted.
+    counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copies of the organization's, and its orders in LOAD_STATES: written by triggers only.
+    capacity: Mapped[int] = mapped_column(Integer, server_default="0")
+    dispatch_weight: Mapped[float] = mapped_column(Float, server_default="1")
+    open_load: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class OrderOffer(db.Model):

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Float, Numeric, bindparam, case, cast, func, select, text, type_coerce
+from sqlalchemy import Float, Numeric, and_, bindparam, case, cast, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from backend import clock as wall
 from backend.catalog.service import catalog
 from backend.db import UTCDateTime, db, fetch_all, planned_once
-from backend.orders.models import HAS_ORGANIZATION_SQL, LOAD_STATES_SQL, Order, OrganizationRecord, Rating
+from backend.orders.models import Order, OrganizationRecord, Rating
 from backend.orders.states import HELD_STATES
-from backend.organizations.models import Organization, OrganizationCategory, organization_communities
+from backend.organizations.models import Organization, organization_reach
 from backend.sla.models import SlaClock
 
 if TYPE_CHECKING:  # service imports this module
@@ -51,70 +51,37 @@ class Candidate:
 @functools.cache
 def _statement(excluding: bool):
     """The organizations able to take an order, scored and ranked, best ``limit`` first, in one statement:
-    the candidates with their kept records, and the live figures over just them (hundreds of ids never
-    travel to Python and back); then the score, which is defined here and only here."""
+    the candidates from organization_reach, each with its one record row (open load and copies included),
+    and how often each served the order's grid; then the score, which is defined here and only here; the
+    names and public ids are read for the best ``limit`` alone."""
     record = OrganizationRecord
-    candidates = (
-        select(
-            Organization.id,
-            Organization.public_id,
-            Organization.name,
-            Organization.capacity,
-            Organization.dispatch_weight,
-            func.coalesce(record.ratings, 0).label("rated"),
-            func.coalesce(record.rating_sum, 0).label("rating_sum"),
-            func.coalesce(record.finished, 0).label("finished"),
-            func.coalesce(record.finished_on_time, 0).label("finished_on_time"),
-        )
-        .join(OrganizationCategory, OrganizationCategory.organization_id == Organization.id)
-        .join(organization_communities, organization_communities.c.organization_id == Organization.id)
-        # Joined here, among the few hundred candidates, each record is found by its key; joined to the
-        # candidates afterwards PostgreSQL hashes every organization's record (10,000) instead.
-        .outerjoin(record, record.organization_id == Organization.id)
-        .where(
-            OrganizationCategory.category_code == bindparam("category_code"),
-            organization_communities.c.community_id == bindparam("community_id"),
-        )
-    )
-    if excluding:
-        candidates = candidates.where(Organization.id.not_in(bindparam("exclude", expanding=True)))
-    candidates = candidates.cte("candidates")
-    since = bindparam("since", type_=UTCDateTime())
-    # The live figures join the candidates rather than test ``IN (SELECT id FROM candidates)``: PostgreSQL
-    # would first make the ids distinct (a hash of them each time), not knowing they are.
-    among = candidates.alias("among")
-    load = (
-        select(Order.organization_id, func.count().label("open_load"))
-        .join(among, among.c.id == Order.organization_id)
-        # LOAD_STATES written out with its constants, as the partial index ix_orders_organization_open is:
-        # PostgreSQL uses a partial index only for a condition it can see implies the index's.
-        .where(text(LOAD_STATES_SQL))
-        .group_by(Order.organization_id)
-        .subquery()
+    reach = organization_reach
+    serves = and_(
+        reach.c.community_id == bindparam("community_id"), reach.c.category_code == bindparam("category_code")
     )
     familiar = (
         select(Order.organization_id, func.count().label("grid_orders"))
-        .join(among, among.c.id == Order.organization_id)
+        # Joined to the candidates rather than tested with IN: PostgreSQL would make their ids distinct first.
+        .join(reach, and_(reach.c.organization_id == Order.organization_id, serves))
         .where(
             Order.grid_id == bindparam("grid_id"),
-            Order.created_at >= since,
-            # Implied by the next line, but written out so PostgreSQL sees ix_orders_grid_recent's condition.
-            text(HAS_ORGANIZATION_SQL),
+            Order.created_at >= bindparam("since", type_=UTCDateTime()),
+            # Implied by the join, but written out so PostgreSQL sees ix_orders_grid_recent's condition.
+            Order.organization_id.is_not(None),
         )
         .group_by(Order.organization_id)
-        .subquery()
+        .subquery("familiar")
     )
-    org = candidates.c
-    open_load = func.coalesce(load.c.open_load, 0)
     grid_orders = func.coalesce(familiar.c.grid_orders, 0)
-    capacity = case((org.capacity > 1, org.capacity), else_=1)
+    capacity = case((record.capacity > 1, record.capacity), else_=1)
     # Each factor 0..1; with no history an organization is neither praised nor blamed (NEUTRAL). Every
     # quotient is of floats: an integer divisor SQLAlchemy casts to NUMERIC, and PostgreSQL's numeric
     # arithmetic over hundreds of candidates cost a fifth of the statement. Only the score is rounded as
     # NUMERIC, once per candidate, so that it rounds half up like the figures people read.
-    free = case((open_load >= capacity, 0.0), else_=1.0 - _ratio(open_load, capacity))
-    rating = case((org.rated == 0, NEUTRAL), else_=(_ratio(org.rating_sum, org.rated) - 1.0) / 4.0)
-    timely = case((org.finished == 0, NEUTRAL), else_=_ratio(org.finished_on_time, org.finished))
+    free = case((record.open_load >= capacity, 0.0), else_=1.0 - _ratio(record.open_load, capacity))
+    average = _ratio(record.rating_sum, record.ratings)
+    rating = case((record.ratings == 0, NEUTRAL), else_=(average - 1.0) / 4.0)
+    timely = case((record.finished == 0, NEUTRAL), else_=_ratio(record.finished_on_time, record.finished))
     familiarity = case((grid_orders >= 5, 1.0), else_=_ratio(grid_orders, 5))
     base = (
         WEIGHTS["load"] * free
@@ -122,13 +89,34 @@ def _statement(excluding: bool):
         + WEIGHTS["on_time"] * timely
         + WEIGHTS["grid"] * familiarity
     )
-    score = func.round(cast(100 * base * org.dispatch_weight, Numeric), 1).label("score")
-    return (
-        select(candidates, score, open_load.label("open_load"), grid_orders.label("grid_orders"))
-        .outerjoin(load, load.c.organization_id == org.id)
-        .outerjoin(familiar, familiar.c.organization_id == org.id)
-        .order_by(score.desc(), open_load, org.id)
+    score = func.round(cast(100 * base * record.dispatch_weight, Numeric), 1).label("score")
+    ranked = (
+        select(
+            record.organization_id.label("id"),
+            record.capacity,
+            record.dispatch_weight,
+            record.ratings.label("rated"),
+            record.rating_sum,
+            record.finished,
+            record.finished_on_time,
+            record.open_load,
+            grid_orders.label("grid_orders"),
+            score,
+        )
+        .select_from(reach)
+        .join(record, record.organization_id == reach.c.organization_id)
+        .outerjoin(familiar, familiar.c.organization_id == reach.c.organization_id)
+        .where(serves)
+        .order_by(score.desc(), record.open_load, record.organization_id)
         .limit(bindparam("limit"))
+    )
+    if excluding:
+        ranked = ranked.where(reach.c.organization_id.not_in(bindparam("exclude", expanding=True)))
+    ranked = ranked.cte("ranked")
+    return (
+        select(ranked, Organization.public_id, Organization.name)
+        .join(Organization, Organization.id == ranked.c.id)
+        .order_by(ranked.c.score.desc(), ranked.c.open_load, ranked.c.id)
     )
 
 
@@ -232,9 +220,13 @@ def refresh_records(*, organization_ids: Iterable[int] | None = None, now: datet
     return len(rows)
 
 
+COUNTED = ("ratings", "rating_sum", "finished", "finished_on_time", "counted_at")
+
+
 def _upsert():
     table = OrganizationRecord.__table__
     dialect = db.session.get_bind().dialect.name
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name != "organization_id"}
+    # The counts alone: the open load and the copies are the triggers' (migration 0013).
+    changed = {name: statement.excluded[name] for name in COUNTED}
     return statement.on_conflict_do_update(index_elements=["organization_id"], set_=changed)

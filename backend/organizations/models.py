@@ -13,6 +13,17 @@ organization_communities = Table(
     Index("ix_organization_communities_community_organization", "community_id", "organization_id"),
 )
 
+# Which organizations serve a category in a community: one entry per (community, category, organization),
+# the product of the two tables above, so that recommendations find an order's candidates in one range of
+# one index. Derived data kept by triggers on those two tables (migration 0013); nothing writes it.
+organization_reach = Table(
+    "organization_reach",
+    db.metadata,
+    Column("community_id", Integer, primary_key=True, autoincrement=False),
+    Column("category_code", String(64), primary_key=True),
+    Column("organization_id", Integer, primary_key=True, autoincrement=False),
+)
+
 
 class Organization(PublicIdMixin, TimestampMixin, db.Model):
     """A social organization or volunteer team that takes dispatched work."""
