@@ -676,7 +676,8 @@ def _index_defs(conn, table: str) -> list[tuple[str, str]]:
 
 BIG_TABLES = ("orders", "order_events", "order_offers", "order_ratings", "sla_clocks")
 SEEDED_TABLES = (
-    "organizations", "organization_categories", "organization_communities", "organization_records",
+    "organizations", "organization_categories", "organization_communities", "organization_reach",
+    "organization_records",
     "order_state_counts", "users", "role_memberships",
 )  # fmt: skip
 

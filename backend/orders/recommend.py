@@ -70,7 +70,10 @@ def _statement(excluding: bool):
             Order.organization_id.is_not(None),
         )
         .group_by(Order.organization_id)
-        .subquery("familiar")
+        # Counted once, whatever PostgreSQL estimates: with organization_reach not yet analysed it once
+        # planned this inside a nested loop, run again for each of 400 candidates (4 s instead of 5 ms).
+        .cte("familiar")
+        .prefix_with("MATERIALIZED")
     )
     grid_orders = func.coalesce(familiar.c.grid_orders, 0)
     capacity = case((record.capacity > 1, record.capacity), else_=1)

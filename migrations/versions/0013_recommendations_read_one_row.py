@@ -254,6 +254,8 @@ def upgrade():
         batch.alter_column("counted_at", existing_type=sa.DateTime(timezone=True), nullable=True)
     for statement in BACKFILL:
         op.execute(statement)
+    if _postgresql():  # plans made before autovacuum gets to it see its real size
+        op.execute("ANALYZE organization_reach")
     for statement in POSTGRESQL if _postgresql() else SQLITE:
         op.execute(statement)
 
