@@ -28,21 +28,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
+from backend.errands.names import type_name
 
 BOOKING_STATES = ("booked", "cancelled", "attended")
 BOOKING_STATE_LABELS = {"booked": "已预约", "cancelled": "已取消", "attended": "已到场办理"}
 ACTIVE_SQL = "state = 'booked'"
 WEEKDAY_LABELS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-# The starting set of errand types (红色代办); the errands domain owns the types, these are only labels.
-ERRAND_TYPE_LABELS = {
-    "subsistence_allowance": "低保申请",
-    "medicine_purchase": "代购药品",
-    "disability_certificate": "残疾证办理",
-}
-
-
-def errand_type_label(code: str) -> str:
-    return ERRAND_TYPE_LABELS.get(code, code)
 
 
 class ServicePoint(PublicIdMixin, TimestampMixin, db.Model):
@@ -188,7 +179,7 @@ class Booking(PublicIdMixin, TimestampMixin, db.Model):
 
     @property
     def errand_type_label(self) -> str:
-        return errand_type_label(self.errand_type)
+        return type_name(self.errand_type)
 
     @property
     def slot_date(self) -> date:

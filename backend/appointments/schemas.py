@@ -1,10 +1,11 @@
 import marshmallow as ma
 
-from backend.appointments.models import BOOKING_STATES, WEEKDAY_LABELS, errand_type_label
+from backend.appointments.models import BOOKING_STATES, WEEKDAY_LABELS
 from backend.auth.roles import ROLE_LABELS
 from backend.auth.service import user_public_id
 from backend.community.models import Community
 from backend.db import db
+from backend.errands.names import type_name
 from backend.fields import LocalDateTime, PublicId
 from backend.pagination import PageArgs
 
@@ -101,7 +102,7 @@ class ServicePointSummarySchema(ma.Schema):
         lambda p: "社区服务点" if p.community_id else "街道服务点", dump_only=True
     )
     errand_types = ma.fields.Function(
-        lambda p: [{"code": c, "label": errand_type_label(c)} for c in p.errand_types], dump_only=True
+        lambda p: [{"code": c, "label": type_name(c)} for c in p.errand_types], dump_only=True
     )
     active = ma.fields.Boolean(dump_only=True)
 

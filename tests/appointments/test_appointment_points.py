@@ -9,6 +9,7 @@ from backend.appointments import service
 from backend.appointments.models import SlotOccurrence
 from backend.db import db
 from tests.appointments.conftest import TUESDAY
+from tests.errands.errand_helpers import ELDERLY_ALLOWANCE
 
 POINT = {"name": "阳光社区第二代办点", "address": "阳光社区文化站", "errand_types": ["medicine_purchase"]}
 
@@ -152,3 +153,31 @@ def test_changing_a_slots_places_reaches_dates_not_begun_and_closing_it_keeps_bo
     )
     assert other_point_slot.status_code == 404
     assert service.get_point(world.point.public_id).slots[0].capacity == 8
+
+
+def test_a_point_names_errand_types_as_the_errands_domain_does_new_and_renamed_ones_too(client, auth, world):
+    definition = ELDERLY_ALLOWANCE
+    admin = auth("street_admin")
+    made = client.post(
+        "/api/v1/errand-types", json={"code": "elderly_allowance", "definition": definition}, headers=admin
+    )
+    assert made.status_code == 201, made.get_json()
+    opened = client.post(
+        "/api/v1/service-points",
+        json={**POINT, "errand_types": ["elderly_allowance", "medicine_purchase"]},
+        headers=admin,
+    )
+    assert opened.status_code == 201, opened.get_json()
+    url = f"/api/v1/service-points/{opened.get_json()['id']}"
+    assert client.get(url).get_json()["errand_types"] == [
+        {"code": "elderly_allowance", "label": "高龄津贴申领"},
+        {"code": "medicine_purchase", "label": "代购药品"},
+    ]
+
+    renamed = client.post(
+        "/api/v1/errand-types/elderly_allowance/versions",
+        json={"definition": {**definition, "name": "高龄津贴"}},
+        headers=admin,
+    )
+    assert renamed.status_code == 201, renamed.get_json()
+    assert client.get(url).get_json()["errand_types"][0] == {"code": "elderly_allowance", "label": "高龄津贴"}

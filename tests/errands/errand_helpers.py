@@ -8,6 +8,21 @@ from backend.privacy import service as privacy
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 HANDOVER = {"number": "JJ-0001", "handed_over_by": "王秀英", "received_by": "代办员小李", "signed": True}
+# A type a street admin adds after the shipped three.
+ELDERLY_ALLOWANCE = {
+    "name": "高龄津贴申领",
+    "office": "街道社会事务办",
+    "materials": [{"code": "id_copy", "name": "身份证复印件", "required": True}],
+    "steps": [
+        {
+            "state": "accepted",
+            "name": "收件",
+            "owner": "proxy_agent",
+            "limit": {"amount": 3, "unit": "working_days"},
+        }
+    ],
+    "result": {"description": "发放或不予发放", "fields": ["amount_fen"]},
+}
 SUBSISTENCE_MATERIALS = [
     "application_form",
     "household_register",

@@ -4,7 +4,7 @@ field, types are versioned data, agents' queues run by deadline, and the timelin
 import pytest
 
 from backend.errands import states
-from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, row
+from tests.errands.errand_helpers import ELDERLY_ALLOWANCE, HANDOVER, SUBSISTENCE_MATERIALS, row
 
 FIRST_MATERIAL = {
     "subsistence_allowance": "application_form",
@@ -296,20 +296,7 @@ def test_types_are_versioned_data_and_an_errand_keeps_its_version(create, act, w
 
 
 def test_street_admins_add_a_type_without_code_and_bad_definitions_are_422(client, auth, create):
-    definition = {
-        "name": "高龄津贴申领",
-        "office": "街道社会事务办",
-        "materials": [{"code": "id_copy", "name": "身份证复印件", "required": True}],
-        "steps": [
-            {
-                "state": "accepted",
-                "name": "收件",
-                "owner": "proxy_agent",
-                "limit": {"amount": 3, "unit": "working_days"},
-            }
-        ],
-        "result": {"description": "发放或不予发放", "fields": ["amount_fen"]},
-    }
+    definition = ELDERLY_ALLOWANCE
     made = client.post(
         "/api/v1/errand-types",
         json={"code": "elderly_allowance", "definition": definition},
