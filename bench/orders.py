@@ -107,9 +107,9 @@ class OrderPhases:
     def sign_in(self, sign_in_as: Callable[[str], str]) -> None:
         """Tokens for the secretary of the first community, residents, and every contender's admin."""
         shape = self.shape
+        assert self.world is not None
         fmt = scale.BENCH_OPENID.format
-        step = max(1, shape.residents // PLACERS)
-        placers = [fmt(role="resident", n=n) for n in range(0, shape.residents, step)][:PLACERS]
+        placers = [fmt(role="resident", n=n) for n in scale.placing_residents(self.world, PLACERS)]
         with ThreadPoolExecutor(SIGN_IN_THREADS) as pool:
             residents = list(pool.map(sign_in_as, placers))
         self.tokens = {

@@ -789,6 +789,16 @@ def _count_records(conn: psycopg.Connection, now: datetime) -> None:
     )
 
 
+def placing_residents(world: World, count: int) -> list[int]:
+    """``count`` residents (their numbers n, as in BENCH_OPENID) spread over every community but the first,
+    whose board the board rows read: the run's own placements would otherwise pile thousands of new orders
+    onto that board, unlike anything a larger table brings (the pool orders go to the last community)."""
+    boarded = world.community_ids[0]
+    elsewhere = [n for n, grid in enumerate(world.resident_grid) if world.grid_community[grid] != boarded]
+    # A seeded sample: a fixed stride would meet the grids' own period and keep to a few of them.
+    return sorted(random.Random(count).sample(elsewhere, min(count, len(elsewhere))))
+
+
 def add_pool_orders(conn: psycopg.Connection, world: World, count: int) -> list[str]:
     """``count`` fresh orders dispatched to a pool of every contender organization; their public ids."""
     cat = world.categories[POOL_CATEGORY]

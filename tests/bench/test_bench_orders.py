@@ -37,6 +37,18 @@ def test_growth_is_final_over_first():
     assert orders.growth(0.0, 50.0) is None
 
 
+def test_placing_residents_live_off_the_measured_board_and_spread_over_the_rest():
+    world = scale.World(shape=scale.Shape(), now=datetime(2026, 11, 1, tzinfo=UTC))
+    world.community_ids = [1, 2, 3]
+    world.grid_community = {10: 1, 11: 1, 20: 2, 30: 3}
+    world.resident_grid = [[10, 20, 11, 30][n % 4] for n in range(400)]
+    placers = scale.placing_residents(world, 100)
+    assert len(placers) == len(set(placers)) == 100
+    assert {world.resident_grid[n] for n in placers} == {20, 30}
+    assert max(placers) > 350  # spread over all of them, not the first hundred
+    assert len(scale.placing_residents(world, 1000)) == 200  # no more than live elsewhere
+
+
 def test_newest_order_gets_the_highest_id():
     assert scale.order_id_for(0, 1_000_000) == 1_000_000
     assert scale.order_id_for(999_999, 1_000_000) == 1
