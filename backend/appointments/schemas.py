@@ -5,7 +5,7 @@ from backend.auth.roles import ROLE_LABELS
 from backend.auth.service import user_public_id
 from backend.community.models import Community
 from backend.db import db
-from backend.errands.names import type_name
+from backend.errands.names import type_names
 from backend.fields import LocalDateTime, PublicId
 from backend.pagination import PageArgs
 
@@ -86,6 +86,11 @@ class SlotSchema(ma.Schema):
     active = ma.fields.Boolean(dump_only=True)
 
 
+def _errand_types(codes: list[str]) -> list[dict]:
+    names = type_names()
+    return [{"code": c, "label": names.get(c, c)} for c in codes]
+
+
 def _community(point) -> dict | None:
     if point.community_id is None:
         return None
@@ -101,9 +106,7 @@ class ServicePointSummarySchema(ma.Schema):
     level_label = ma.fields.Function(
         lambda p: "社区服务点" if p.community_id else "街道服务点", dump_only=True
     )
-    errand_types = ma.fields.Function(
-        lambda p: [{"code": c, "label": type_name(c)} for c in p.errand_types], dump_only=True
-    )
+    errand_types = ma.fields.Function(lambda p: _errand_types(p.errand_types), dump_only=True)
     active = ma.fields.Boolean(dump_only=True)
 
 

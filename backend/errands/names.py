@@ -16,6 +16,12 @@ def _load_names() -> dict[str, str]:
         return dict(connection.execute(select(ErrandType.code, ErrandType.name)).all())
 
 
+def type_names() -> dict[str, str]:
+    """Every errand type's name by its code (read once for a list of codes: where no cache is kept, each
+    call is a query)."""
+    return _names.get("all", _load_names)
+
+
 def type_name(code: str) -> str:
     """The name people know an errand type by (低保申请), or its code if no such type exists."""
-    return _names.get("all", _load_names).get(code, code)
+    return type_names().get(code, code)
