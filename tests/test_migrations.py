@@ -84,7 +84,7 @@ def _event(order_id: int) -> tuple[str, dict]:
 
 def _insert(conn, row: tuple[str, dict]) -> None:
     table, values = row
-    if table != "order_events":
+    if table not in ("order_events", "sensitive_access_logs"):  # the tables without created_at
         values = {"created_at": NOW, **values}
     columns = ", ".join(f'"{c}"' for c in values)
     conn.execute(
@@ -128,4 +128,65 @@ def test_0012_keeps_the_rows_and_what_guards_them(app, spare_database_url):
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 1
             assert conn.execute(sa.text("SELECT id FROM idempotent_requests")).scalar() is not None
+        db.engine.dispose()
+
+
+def test_0014_gives_each_earlier_read_the_street_whose_data_it_was(app, spare_database_url):
+    """A read of an errand's value belongs to the errand's street; a read of a person's own profile to the
+    street they live in (here another one: the errand was placed in the first street)."""
+    from flask_migrate import downgrade, upgrade
+
+    from backend import create_app
+
+    rows = [
+        ("streets", {"id": 1, "name": "幸福街道", "public_id": "st_1"}),
+        ("streets", {"id": 2, "name": "平安街道", "public_id": "st_2"}),
+        ("communities", {"id": 1, "street_id": 1, "name": "第1社区", "public_id": "cm_1"}),
+        ("communities", {"id": 2, "street_id": 2, "name": "第2社区", "public_id": "cm_2"}),
+        ("grids", {"id": 1, "community_id": 1, "name": "第1网格", "public_id": "gr_1"}),
+        ("grids", {"id": 2, "community_id": 2, "name": "第1网格", "public_id": "gr_2"}),
+        *[
+            ("users",
+             {"id": n, "nickname": name, "real_name": name, "is_active": True, "public_id": f"us_{n}"})
+            for n, name in ((1, "居民"), (2, "代办员"), (3, "无住址"))
+        ],
+        ("role_memberships",
+         {"id": 1, "user_id": 1, "role": "resident", "scope_type": "grid", "scope_id": 2}),
+        ("errand_types", {"id": 1, "code": "medicine", "name": "代购药品", "enabled": True,
+                          "current_version": 1, "public_id": "et_1"}),
+        ("errand_type_versions", {"id": 1, "type_id": 1, "version": 1, "definition": "{}"}),
+        ("errands", {
+            "id": 1, "public_id": "er_1", "number": "E1", "type_id": 1, "type_version_id": 1,
+            "resident_id": 1, "applicant_name": "王秀英", "community_id": 1, "grid_id": 1, "description": "",
+            "state": "accepted",
+            "due_at": NOW, "is_overdue": False, "materials": "[]", "missing_materials": "[]",
+            "eligibility_note": "", "office": "", "receipt_number": "", "items": "[]", "result_note": "",
+            "close_reason": "", "cancelled_by_resident": False, "rating_comment": "", "updated_at": NOW,
+            "version": 1,
+        }),
+    ]  # fmt: skip
+    reads = {
+        1: ("errand:er_1", 1, 2),  # an agent reads the errand's value
+        2: ("user:us_1", 1, 1),  # the resident reads their own phone
+        3: ("user:us_3", 3, 3),  # someone with no residence reads their own
+    }
+    spare = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": spare_database_url})
+    with spare.app_context():
+        upgrade(revision="0013")
+        with db.engine.begin() as conn:
+            for row in rows:
+                _insert(conn, row)
+            for log_id, (resource, subject, actor) in reads.items():
+                values = {
+                    "id": log_id, "actor_id": actor, "actor_role": "self", "subject_user_id": subject,
+                    "field": "phone", "resource": resource, "reason": "核实", "accessed_at": NOW,
+                }  # fmt: skip
+                _insert(conn, ("sensitive_access_logs", values))
+        upgrade()
+        with db.engine.begin() as conn:
+            streets = sa.text("SELECT id, street_id FROM sensitive_access_logs ORDER BY id")
+            assert [tuple(row) for row in conn.execute(streets)] == [(1, 1), (2, 2), (3, None)]
+        downgrade(revision="0013")
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM sensitive_access_logs")).scalar() == 3
         db.engine.dispose()

@@ -819,6 +819,7 @@ def reveal(*, errand: Errand, actor: User, field: str, reason: str) -> str | Non
         field=field,
         resource=f"errand:{errand.public_id}",
         reason=reason,
+        street_id=_street_of(errand.community_id),
     )
     return value
 

@@ -24,10 +24,14 @@ class Consent(db.Model):
 
 
 class SensitiveAccessLog(db.Model):
-    """One row for every full read of a sensitive value: who, whose, what, why, when."""
+    """One row for every full read of a sensitive value: who, whose, what, why, when, and in which street
+    (the one whose data it was when it was read: its street admins audit it)."""
 
     __tablename__ = "sensitive_access_logs"
-    __table_args__ = (Index("ix_sensitive_access_logs_subject", "subject_user_id", "id"),)
+    __table_args__ = (
+        Index("ix_sensitive_access_logs_subject", "subject_user_id", "id"),
+        Index("ix_sensitive_access_logs_street", "street_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -37,3 +41,5 @@ class SensitiveAccessLog(db.Model):
     resource: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     accessed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # None only for a person reading their own data with no residence on record.
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id"))

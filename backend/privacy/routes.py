@@ -1,7 +1,7 @@
 from flask import g
 
 from backend.auth import access
-from backend.auth.roles import Role
+from backend.auth.roles import Role, ScopeType
 from backend.auth.service import get_user
 from backend.extensions import Blueprint
 from backend.pagination import page_schema
@@ -73,6 +73,13 @@ def my_access_logs(args):
 @blp.arguments(AccessLogQuerySchema, location="query")
 @blp.response(200, AccessLogPage)
 def access_logs(args):
-    """敏感信息查看日志（街道管理员）。"""
+    """敏感信息查看日志（街道管理员）：本街道居民的信息被查看的记录。"""
     subject_id = get_user(args["user_id"]).id if args["user_id"] else None
-    return service.access_logs_page(subject_user_id=subject_id, limit=args["limit"], cursor=args["cursor"])
+    streets = {
+        m.scope_id
+        for m in g.user.memberships
+        if m.role == Role.STREET_ADMIN and m.scope_type == ScopeType.STREET
+    }
+    return service.access_logs_page(
+        subject_user_id=subject_id, limit=args["limit"], cursor=args["cursor"], street_ids=streets
+    )

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from backend import clock
 from backend.auth.access import holds
-from backend.auth.roles import Role
+from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.privacy import crypto
@@ -98,7 +98,14 @@ def mask(kind: str, value: str | None) -> str | None:
 
 
 def log_reveal(
-    *, actor, actor_role: str, subject_user_id: int, field: str, resource: str, reason: str
+    *,
+    actor,
+    actor_role: str,
+    subject_user_id: int,
+    field: str,
+    resource: str,
+    reason: str,
+    street_id: int | None,
 ) -> None:
     db.session.add(
         SensitiveAccessLog(
@@ -108,23 +115,35 @@ def log_reveal(
             field=field,
             resource=resource,
             reason=reason,
+            street_id=street_id,
         )
     )
 
 
-def _user_reveal_role(actor, subject) -> str | None:
-    """Which of the actor's roles lets them read the subject's own profile in full, if any."""
+def _residence_streets(subject) -> list[tuple[int, list]]:
+    """(street id, scope nodes) of each place the subject lives, in the order of their memberships."""
     from backend.community.service import ancestors
 
+    found = []
+    for membership in subject.memberships:
+        if membership.role == Role.RESIDENT:
+            nodes = ancestors(membership.scope_type, membership.scope_id)
+            streets = [scope_id for scope_type, scope_id in nodes if scope_type == ScopeType.STREET]
+            if streets:
+                found.append((streets[0], nodes))
+    return found
+
+
+def _user_reveal_grant(actor, subject) -> tuple[str, int | None] | None:
+    """Which of the actor's roles lets them read the subject's own profile in full, and in which street
+    (where the subject lives), if any."""
+    residences = _residence_streets(subject)
     if actor.id == subject.id:
-        return "self"
-    subject_nodes: set = set()
-    for m in subject.memberships:
-        if m.role == Role.RESIDENT:
-            subject_nodes.update(ancestors(m.scope_type, m.scope_id))
+        return "self", residences[0][0] if residences else None
     for role in (Role.SECRETARY, Role.STREET_ADMIN):
-        if subject_nodes and holds(actor, [role], list(subject_nodes)):
-            return str(role)
+        for street_id, nodes in residences:
+            if holds(actor, [role], nodes):
+                return str(role), street_id
     return None
 
 
@@ -135,9 +154,10 @@ def reveal_user_field(*, actor, subject, field: str, reason: str) -> str | None:
     """Return a user's full sensitive value to someone entitled to it, and log the read."""
     if field not in USER_FIELDS:
         raise ValidationFailed(details={"field": [f"只能查看: {', '.join(USER_FIELDS)}"]})
-    role = _user_reveal_role(actor, subject)
-    if role is None:
+    grant = _user_reveal_grant(actor, subject)
+    if grant is None:
         raise Forbidden("无权查看该居民的完整信息", code="reveal_forbidden")
+    role, street_id = grant
     value = getattr(subject, field)
     log_reveal(
         actor=actor,
@@ -146,16 +166,26 @@ def reveal_user_field(*, actor, subject, field: str, reason: str) -> str | None:
         field=field,
         resource=f"user:{subject.public_id}",
         reason=reason,
+        street_id=street_id,
     )
     db.session.commit()
     return value
 
 
-def access_logs_page(*, subject_user_id: int | None, limit: int, cursor: str | None) -> dict:
-    """Full reads of sensitive values, newest first, optionally of one person only."""
+def access_logs_page(
+    *,
+    subject_user_id: int | None,
+    limit: int,
+    cursor: str | None,
+    street_ids: set[int] | None = None,
+) -> dict:
+    """Full reads of sensitive values, newest first: optionally of one person only, and only those made in
+    ``street_ids`` when given (a street admin audits their own street)."""
     from backend.pagination import paginate
 
     query = select(SensitiveAccessLog)
+    if street_ids is not None:
+        query = query.where(SensitiveAccessLog.street_id.in_(sorted(street_ids)))
     if subject_user_id is not None:
         query = query.where(SensitiveAccessLog.subject_user_id == subject_user_id)
     return paginate(query, SensitiveAccessLog.id, limit=limit, cursor=cursor, descending=True)

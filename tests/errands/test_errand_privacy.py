@@ -114,6 +114,11 @@ def test_only_the_assigned_agent_reveals_and_only_while_open_and_every_read_is_l
     assert db.session.scalar(select(sa.func.count()).select_from(SensitiveAccessLog)) == 2
     mine = client.get("/api/v1/me/access-logs", headers=auth("resident_a1")).get_json()["items"]
     assert [entry["field"] for entry in mine] == ["subsistence_status", "id_number"]
+    # The errand's street audits the reads; another street's admin sees none of them.
+    audited = client.get("/api/v1/privacy/access-logs", headers=auth("street_admin")).get_json()["items"]
+    assert [entry["resource"] for entry in audited] == [f"errand:{errand['id']}"] * 2
+    elsewhere = client.get("/api/v1/privacy/access-logs", headers=auth("other_street_admin"))
+    assert elsewhere.status_code == 200 and elsewhere.get_json()["items"] == []
 
 
 def test_the_public_notice_carries_name_and_amount_only(create, act, world, client, auth):

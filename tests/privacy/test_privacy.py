@@ -144,6 +144,29 @@ def test_resident_sees_who_read_their_data(client, auth, world):
     assert len(admin_view.get_json()["items"]) == 1
 
 
+def test_a_street_admin_audits_the_reads_of_their_own_street_only(client, auth, world):
+    subject = world.users["resident_a1"]
+    _give_phone(subject, "13800138000")
+    for who in ("secretary_a", "resident_a1"):
+        read = client.post(
+            f"/api/v1/users/{subject.public_id}/reveal",
+            json={"field": "phone", "reason": "上门服务前联系"},
+            headers=auth(who),
+        )
+        assert read.status_code == 200
+
+    def audit(admin: str, **query) -> list:
+        response = client.get("/api/v1/privacy/access-logs", query_string=query, headers=auth(admin))
+        assert response.status_code == 200
+        return [(entry["actor_role"], entry["subject_user_id"]) for entry in response.get_json()["items"]]
+
+    assert audit("street_admin") == [("self", subject.public_id), ("secretary", subject.public_id)]
+    assert audit("other_street_admin") == []
+    assert audit("other_street_admin", user_id=subject.public_id) == []
+    streets = db.session.scalars(sa.select(SensitiveAccessLog.street_id)).all()
+    assert streets == [world.street.id, world.street.id]
+
+
 def test_withdrawing_consent_erases_the_value(client, auth, world):
     _give_phone(world.users["resident_a1"], "13800138000")
     headers = auth("resident_a1")
