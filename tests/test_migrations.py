@@ -1,6 +1,7 @@
 """Migrations build the schema from empty, and the result matches the models exactly."""
 
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -92,20 +93,33 @@ def _insert(conn, row: tuple[str, dict]) -> None:
     )
 
 
-def test_0012_keeps_the_rows_and_what_guards_them(app, spare_database_url):
-    """0012 rebuilds orders and idempotent_requests on SQLite: the rows stay, the per-state counting
-    triggers come back, foreign keys are enforced again afterwards, and the key's record is its key."""
-    from flask_migrate import downgrade, upgrade
+@contextmanager
+def upgraded_with(app, database_url: str, rows: list, *, after: str):
+    """In an app on ``database_url``: migrated up to ``after``, given ``rows``, then migrated to the head."""
+    from flask_migrate import upgrade
 
     from backend import create_app
 
-    spare = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": spare_database_url})
+    spare = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": database_url})
     with spare.app_context():
-        upgrade(revision="0011")
+        upgrade(revision=after)
         with db.engine.begin() as conn:
-            for row in [*ROWS_BEFORE_0012, _order(1, "2026113000000001"), _event(1)]:
+            for row in rows:
                 _insert(conn, row)
         upgrade()
+        try:
+            yield
+        finally:
+            db.engine.dispose()
+
+
+def test_0012_keeps_the_rows_and_what_guards_them(app, spare_database_url):
+    """0012 rebuilds orders and idempotent_requests on SQLite: the rows stay, the per-state counting
+    triggers come back, foreign keys are enforced again afterwards, and the key's record is its key."""
+    from flask_migrate import downgrade
+
+    rows = [*ROWS_BEFORE_0012, _order(1, "2026113000000001"), _event(1)]
+    with upgraded_with(app, spare_database_url, rows, after="0011"):
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM order_events WHERE order_id = 1")).scalar() == 1
             key = conn.execute(
@@ -128,65 +142,101 @@ def test_0012_keeps_the_rows_and_what_guards_them(app, spare_database_url):
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 1
             assert conn.execute(sa.text("SELECT id FROM idempotent_requests")).scalar() is not None
-        db.engine.dispose()
+
+
+TWO_STREETS_AND_AN_ERRAND = [
+    ("streets", {"id": 1, "name": "幸福街道", "public_id": "st_1"}),
+    ("streets", {"id": 2, "name": "平安街道", "public_id": "st_2"}),
+    ("communities", {"id": 1, "street_id": 1, "name": "第1社区", "public_id": "cm_1"}),
+    ("communities", {"id": 2, "street_id": 2, "name": "第2社区", "public_id": "cm_2"}),
+    ("grids", {"id": 1, "community_id": 1, "name": "第1网格", "public_id": "gr_1"}),
+    ("grids", {"id": 2, "community_id": 2, "name": "第1网格", "public_id": "gr_2"}),
+    *[
+        ("users",
+         {"id": n, "nickname": name, "real_name": name, "is_active": True, "public_id": f"us_{n}"})
+        for n, name in ((1, "居民"), (2, "代办员"), (3, "无住址"))
+    ],
+    ("role_memberships",
+     {"id": 1, "user_id": 1, "role": "resident", "scope_type": "grid", "scope_id": 2}),
+    ("errand_types", {"id": 1, "code": "medicine", "name": "代购药品", "enabled": True,
+                      "current_version": 1, "public_id": "et_1"}),
+    ("errand_type_versions", {"id": 1, "type_id": 1, "version": 1, "definition": "{}"}),
+    ("errands", {
+        "id": 1, "public_id": "er_1", "number": "E1", "type_id": 1, "type_version_id": 1,
+        "resident_id": 1, "applicant_name": "王秀英", "community_id": 1, "grid_id": 1, "description": "",
+        "state": "accepted",
+        "due_at": NOW, "is_overdue": False, "materials": "[]", "missing_materials": "[]",
+        "eligibility_note": "", "office": "", "receipt_number": "", "items": "[]", "result_note": "",
+        "close_reason": "", "cancelled_by_resident": False, "rating_comment": "", "updated_at": NOW,
+        "version": 1,
+    }),
+]  # fmt: skip
 
 
 def test_0014_gives_each_earlier_read_the_street_whose_data_it_was(app, spare_database_url):
     """A read of an errand's value belongs to the errand's street; a read of a person's own profile to the
     street they live in (here another one: the errand was placed in the first street)."""
-    from flask_migrate import downgrade, upgrade
+    from flask_migrate import downgrade
 
-    from backend import create_app
-
-    rows = [
-        ("streets", {"id": 1, "name": "幸福街道", "public_id": "st_1"}),
-        ("streets", {"id": 2, "name": "平安街道", "public_id": "st_2"}),
-        ("communities", {"id": 1, "street_id": 1, "name": "第1社区", "public_id": "cm_1"}),
-        ("communities", {"id": 2, "street_id": 2, "name": "第2社区", "public_id": "cm_2"}),
-        ("grids", {"id": 1, "community_id": 1, "name": "第1网格", "public_id": "gr_1"}),
-        ("grids", {"id": 2, "community_id": 2, "name": "第1网格", "public_id": "gr_2"}),
-        *[
-            ("users",
-             {"id": n, "nickname": name, "real_name": name, "is_active": True, "public_id": f"us_{n}"})
-            for n, name in ((1, "居民"), (2, "代办员"), (3, "无住址"))
-        ],
-        ("role_memberships",
-         {"id": 1, "user_id": 1, "role": "resident", "scope_type": "grid", "scope_id": 2}),
-        ("errand_types", {"id": 1, "code": "medicine", "name": "代购药品", "enabled": True,
-                          "current_version": 1, "public_id": "et_1"}),
-        ("errand_type_versions", {"id": 1, "type_id": 1, "version": 1, "definition": "{}"}),
-        ("errands", {
-            "id": 1, "public_id": "er_1", "number": "E1", "type_id": 1, "type_version_id": 1,
-            "resident_id": 1, "applicant_name": "王秀英", "community_id": 1, "grid_id": 1, "description": "",
-            "state": "accepted",
-            "due_at": NOW, "is_overdue": False, "materials": "[]", "missing_materials": "[]",
-            "eligibility_note": "", "office": "", "receipt_number": "", "items": "[]", "result_note": "",
-            "close_reason": "", "cancelled_by_resident": False, "rating_comment": "", "updated_at": NOW,
-            "version": 1,
-        }),
-    ]  # fmt: skip
     reads = {
         1: ("errand:er_1", 1, 2),  # an agent reads the errand's value
         2: ("user:us_1", 1, 1),  # the resident reads their own phone
         3: ("user:us_3", 3, 3),  # someone with no residence reads their own
     }
-    spare = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": spare_database_url})
-    with spare.app_context():
-        upgrade(revision="0013")
-        with db.engine.begin() as conn:
-            for row in rows:
-                _insert(conn, row)
-            for log_id, (resource, subject, actor) in reads.items():
-                values = {
-                    "id": log_id, "actor_id": actor, "actor_role": "self", "subject_user_id": subject,
-                    "field": "phone", "resource": resource, "reason": "核实", "accessed_at": NOW,
-                }  # fmt: skip
-                _insert(conn, ("sensitive_access_logs", values))
-        upgrade()
+    logs = [
+        ("sensitive_access_logs", {
+            "id": log_id, "actor_id": actor, "actor_role": "self", "subject_user_id": subject,
+            "field": "phone", "resource": resource, "reason": "核实", "accessed_at": NOW,
+        })
+        for log_id, (resource, subject, actor) in reads.items()
+    ]  # fmt: skip
+    with upgraded_with(app, spare_database_url, [*TWO_STREETS_AND_AN_ERRAND, *logs], after="0013"):
         with db.engine.begin() as conn:
             streets = sa.text("SELECT id, street_id FROM sensitive_access_logs ORDER BY id")
             assert [tuple(row) for row in conn.execute(streets)] == [(1, 1), (2, 2), (3, None)]
         downgrade(revision="0013")
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM sensitive_access_logs")).scalar() == 3
-        db.engine.dispose()
+
+
+def _clock(clock_id: int, subject: str, subject_id: int, state: str, due_at, warn_at) -> tuple[str, dict]:
+    return "sla_clocks", {
+        "id": clock_id, "subject_type": subject, "subject_id": subject_id, "name": "accept",
+        "community_id": 1, "amount": 1, "unit": "working_days", "escalates": True, "state": state,
+        "started_at": NOW, "pauses": "[]", "assumed_years": "[]", "generation": 1, "due_at": due_at,
+        "warn_at": warn_at,
+    }  # fmt: skip
+
+
+def test_0015_shows_the_running_clocks_warning_on_orders_and_errands(app, spare_database_url):
+    """Each order or errand whose running clock sets its deadline shows that clock's warning; one with
+    only a stopped clock shows none."""
+    from flask_migrate import downgrade
+
+    warn = NOW - timedelta(hours=4)
+    rows = [
+        *TWO_STREETS_AND_AN_ERRAND,
+        ROWS_BEFORE_0012[4],  # the service category
+        _order(1, "2026113000000001"),
+        _order(2, "2026113000000002"),
+        _clock(1, "order", 1, "running", NOW, warn),
+        _clock(2, "order", 2, "stopped", NOW, warn),
+        _clock(3, "errand", 1, "running", NOW, warn - timedelta(hours=1)),
+    ]
+    with upgraded_with(app, spare_database_url, rows, after="0014"):
+        read = {
+            table: sa.text(f"SELECT id, warn_at FROM {table} ORDER BY id") for table in ("orders", "errands")
+        }
+        with db.engine.connect() as conn:
+            orders = [(i, _utc(at)) for i, at in conn.execute(read["orders"])]
+            errands = [(i, _utc(at)) for i, at in conn.execute(read["errands"])]
+        assert orders == [(1, warn), (2, None)]
+        assert errands == [(1, warn - timedelta(hours=1))]
+        downgrade(revision="0014")
+
+
+def _utc(value):
+    """A timestamp as read by plain SQL: aware on PostgreSQL, text on SQLite."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

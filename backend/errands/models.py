@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -19,9 +19,8 @@ from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
 from backend.errands.states import ACTION_LABELS, ACTION_SENTENCES, AGENT_STATES, STATE_LABELS, STATES
 from backend.privacy.crypto import EncryptedText
+from backend.sla.models import NO_DEADLINE
 
-# Queues sort by deadline; an errand with no clock running sorts after every real one.
-NO_DEADLINE = datetime(2999, 1, 1, tzinfo=UTC)
 OUTCOMES = ("approved", "refused")
 OUTCOME_LABELS = {"approved": "已批准", "refused": "未批准"}
 RATING_LABELS = {5: "很满意", 4: "满意", 3: "较满意", 2: "基本满意", 1: "不满意"}
@@ -102,6 +101,8 @@ class Errand(PublicIdMixin, TimestampMixin, db.Model):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     state: Mapped[str] = mapped_column(String(24), default="appointed")
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=NO_DEADLINE)
+    # When the step's clock gives its yellow card (its warning); null when none runs.
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Materials: {code: true} for each one received; the ones still missing while pending.

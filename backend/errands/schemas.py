@@ -241,6 +241,8 @@ class ErrandSummarySchema(ma.Schema):
     state = ma.fields.String(dump_only=True)
     state_label = ma.fields.String(dump_only=True)
     due_at = ma.fields.Method("_due_at", dump_only=True, allow_none=True)
+    # From then on the deadline is near (黄牌预警): lists colour it yellow.
+    warn_at = LocalDateTime(dump_only=True, allow_none=True)
     is_overdue = ma.fields.Boolean(dump_only=True)
     agent_assigned = ma.fields.Function(lambda e: e.agent_id is not None, dump_only=True)
     created_at = LocalDateTime(dump_only=True)

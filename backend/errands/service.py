@@ -20,7 +20,7 @@ from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Grid
 from backend.db import db
 from backend.errands import definitions, states
-from backend.errands.models import NO_DEADLINE, Errand, ErrandEvent, ErrandType, ErrandTypeVersion
+from backend.errands.models import Errand, ErrandEvent, ErrandType, ErrandTypeVersion
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.notify.service import notify_many
 from backend.outbox import service as outbox
@@ -309,8 +309,7 @@ def _clock(errand: Errand, name: str):
 
 
 def _refresh_due(errand: Errand) -> None:
-    found = _clock(errand, errand.state)
-    errand.due_at = found.due_at if found is not None and found.due_at is not None else NO_DEADLINE
+    clocks.show_deadline(errand, _clock(errand, errand.state))
 
 
 def _move_clocks(errand: Errand, before: str, after: str) -> None:
@@ -320,14 +319,14 @@ def _move_clocks(errand: Errand, before: str, after: str) -> None:
             if found is not None:
                 clocks.stop(clock=found)
         clocks.stop_all(subject_type=SUBJECT, subject_id=errand.id, reason=after)
-        errand.due_at = NO_DEADLINE
+        clocks.show_deadline(errand, None)
         errand.is_overdue = False
         return
     if after == "materials_pending":
         found = _clock(errand, states.PAUSED_BY_PENDING)
         if found is not None and found.state == "running":
             clocks.pause(clock=found)
-        errand.due_at = NO_DEADLINE
+        clocks.show_deadline(errand, None)
         return
     previous = states.PAUSED_BY_PENDING if before == "materials_pending" else before
     found = _clock(errand, previous)

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -19,7 +19,7 @@ from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.crypto import EncryptedText
-from backend.sla.models import SlaClock
+from backend.sla.models import NO_DEADLINE, SlaClock
 from backend.sla.rules import SERVICE_KIND_LABELS
 
 # States a secretary has to act on: accept, dispatch, re-dispatch, chase.
@@ -36,8 +36,6 @@ LOAD_STATES_SQL = "state IN (" + ", ".join(f"'{s}'" for s in LOAD_STATES) + ")"
 HAS_ORGANIZATION_SQL = "organization_id IS NOT NULL"
 # Sorting the dispatch board: urgent first, professional last.
 URGENCY_RANK = {"urgent": 0, "targeted": 1, "daily": 2, "professional": 3}
-# Boards sort by deadline; an order with no clock running sorts after every real one.
-NO_DEADLINE = datetime(2999, 1, 1, tzinfo=UTC)
 RATING_LABELS = {5: "很满意", 4: "满意", 3: "较满意", 2: "基本满意", 1: "不满意"}
 
 
@@ -120,6 +118,8 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
     pool: Mapped[bool] = mapped_column(Boolean, default=False)
     # The deadline of the clock running now (accept or complete), for sorting boards; null when none runs.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=NO_DEADLINE)
+    # When that clock's yellow card comes (its warning); null when none runs.
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     is_supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     possible_duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))

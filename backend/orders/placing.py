@@ -99,6 +99,7 @@ def place_order(
         organization_id=None,
         pool=False,
         due_at=NO_DEADLINE,
+        warn_at=None,
         is_overdue=False,
         is_supervised=False,
         return_count=0,
@@ -144,7 +145,8 @@ def place_order(
             field="photo_ids",
         )
     if urgent:
-        order.due_at = service.start_urgent_clocks(db.session.get(Order, order.id))
+        started = service.start_urgent_clocks(db.session.get(Order, order.id))
+        order.due_at, order.warn_at = started.due_at, started.warn_at
     order.view = _placer_view(order, actor, grid, uploads, event)
     return Placed(order)
 

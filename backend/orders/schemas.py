@@ -186,6 +186,8 @@ class OrderSummarySchema(ma.Schema):
     state_label = ma.fields.String(dump_only=True)
     description = ma.fields.String(dump_only=True)
     due_at = ma.fields.Method("_due_at", dump_only=True, allow_none=True)
+    # From then on the deadline is near (黄牌预警): lists colour it yellow.
+    warn_at = LocalDateTime(dump_only=True, allow_none=True)
     is_overdue = ma.fields.Boolean(dump_only=True)
     is_supervised = ma.fields.Boolean(dump_only=True)
     possible_duplicate = ma.fields.Function(lambda o: o.possible_duplicate_of_id is not None, dump_only=True)

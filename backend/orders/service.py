@@ -22,7 +22,6 @@ from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.notify.service import notify_many
 from backend.orders import recommend, states
 from backend.orders.models import (
-    NO_DEADLINE,
     URGENCY_RANK,
     Order,
     OrderAssignment,
@@ -331,7 +330,7 @@ def _start_clock(order: Order, name: str, limit: Limit, *, escalates: bool = Tru
         escalates=escalates,
     )
     if escalates:
-        order.due_at = clock.due_at or NO_DEADLINE
+        clocks.show_deadline(order, clock)
 
 
 def _clock(order: Order, name: str):
@@ -349,21 +348,21 @@ def _refresh_due(order: Order) -> None:
     for name in (COMPLETE_CLOCK, ACCEPT_CLOCK):
         found = _clock(order, name)
         if found is not None:
-            order.due_at = found.due_at or NO_DEADLINE
+            clocks.show_deadline(order, found)
             return
-    order.due_at = NO_DEADLINE
+    clocks.show_deadline(order, None)
 
 
 # Placing (orders.placing writes the order; these are what it needs of the rest)
 
 
-def start_urgent_clocks(order: Order):
+def start_urgent_clocks(order: Order) -> Order:
     """An emergency counts from the call, around the clock, and is dispatched by Sandan if nobody does;
-    return the deadline the order now shows."""
+    return the order, showing its deadline."""
     _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
     _start_clock(order, DISPATCH_TIMER, URGENT_DISPATCH_AFTER, escalates=False)
     db.session.flush()
-    return order.due_at
+    return order
 
 
 def announce_placed(*, order_id: int) -> None:
@@ -430,7 +429,7 @@ def _end(order: Order, state: str) -> None:
     db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
     _finish(order, state)
     clocks.stop_all(subject_type=SUBJECT, subject_id=order.id, reason=state)
-    order.due_at = NO_DEADLINE
+    clocks.show_deadline(order, None)
 
 
 def reject(*, order: Order, actor: Person, reason: str) -> Order:
@@ -721,7 +720,7 @@ def resolve(*, order: Order, actor: Person, note: str, proof_ids: list[str] | No
     order.resolved_at = wall.now()
     _finish(order, "resolved")
     _stop_clock(order, COMPLETE_CLOCK)
-    order.due_at = NO_DEADLINE
+    clocks.show_deadline(order, None)
     _log(order, caller, "resolve", before, note=note, data={"proof": proof_ids or []})
     outbox.record(
         job=AUTO_CLOSE_JOB,

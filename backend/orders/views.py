@@ -167,6 +167,7 @@ def _summary_row(order) -> tuple:
         order.state,
         order.description,
         order.due_at,
+        order.warn_at,
         order.is_overdue,
         order.is_supervised,
         order.possible_duplicate_of_id is not None,
@@ -189,6 +190,7 @@ SUMMARY_COLUMNS = (
     Order.state,
     Order.description,
     Order.due_at,
+    Order.warn_at,
     Order.is_overdue,
     Order.is_supervised,
     Order.possible_duplicate_of_id.is_not(None).label("possible_duplicate"),
@@ -202,7 +204,7 @@ def summary(row, categories: dict[int, CategoryInfo]) -> dict:
     """One order as lists show it (OrderSummarySchema), from a row of SUMMARY_COLUMNS."""
     # Unpacked at once: a list page builds twenty of these, and naming each field of a Row costs more.
     (
-        _id, public_id, number, category_id, kind, _rank, state, description, due_at,
+        _id, public_id, number, category_id, kind, _rank, state, description, due_at, warn_at,
         overdue, supervised, duplicate, extension, pool, created_at,
     ) = row  # fmt: skip
     category = categories[category_id]
@@ -217,6 +219,7 @@ def summary(row, categories: dict[int, CategoryInfo]) -> dict:
         "state_label": states.STATE_LABELS[state],
         "description": description,
         "due_at": None if due_at >= NO_DEADLINE else to_local(due_at).isoformat(),
+        "warn_at": None if warn_at is None else to_local(warn_at).isoformat(),
         "is_overdue": overdue,
         "is_supervised": supervised,
         "possible_duplicate": bool(duplicate),

@@ -26,7 +26,7 @@ from backend.organizations.models import Organization
 from backend.outbox import service as outbox
 from backend.sla import subjects
 from backend.sla.calendar import Unit
-from backend.sla.models import SlaClock
+from backend.sla.models import NO_DEADLINE, SlaClock
 from backend.sla.rules import Limit, warning_at
 from backend.sla.service import load_calendar
 from backend.supervision import service as supervision
@@ -72,6 +72,14 @@ def start(
     db.session.flush()
     _reschedule(clock)
     return clock
+
+
+def show_deadline(item, clock: SlaClock | None) -> None:
+    """Copy the clock's deadline, and when its warning comes, onto the order or errand it times (boards
+    sort by the one and colour by both); no deadline when no clock runs (none, or a paused one)."""
+    running = clock is not None and clock.due_at is not None
+    item.due_at = clock.due_at if running else NO_DEADLINE
+    item.warn_at = clock.warn_at if running else None
 
 
 def current(*, subject_type: str, subject_id: int, name: str) -> SlaClock | None:

@@ -1,4 +1,4 @@
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, text
@@ -7,6 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend import clock
 from backend.db import UTCDateTime, db
 
+# What an order or errand shows when no clock runs: boards and queues sort by deadline, and this one sorts
+# after every real one.
+NO_DEADLINE = datetime(2999, 1, 1, tzinfo=UTC)
 DAY_KINDS = ("holiday", "workday")
 DAY_KIND_LABELS = {"holiday": "放假", "workday": "调休上班"}
 

@@ -67,23 +67,15 @@ function duration(ms) {
   return `${Math.round(hours / 24)}天`;
 }
 
-const ACCEPT_PHASE = new Set(["submitted", "accepted", "dispatched", "returned"]);
-const HOUR = 3600e3;
-
 /**
- * SLA colour of an order from due_at and is_overdue: red when overdue, yellow when the deadline is near,
- * green otherwise. "Near" follows backend/sla/rules.py approximately (the API gives no warning time):
- * one day before a completion deadline; for a one-working-day acceptance limit or an urgent order, the
- * last 20% of the limit (30 min to accept, 24 h to complete urgent orders; a working day taken as 8 h).
+ * SLA colour of an order or errand: red when overdue, yellow from the clock's warning time (warn_at, 黄牌预警)
+ * on, green otherwise; none when no clock runs.
  */
-export function sla(order, now = Date.now()) {
-  if (!order.due_at) return { level: "none", label: "无时限" };
-  const left = Date.parse(order.due_at) - now;
-  if (order.is_overdue || left <= 0) return { level: "red", label: `已超时${duration(left)}` };
-  let warn;
-  if (order.service_kind === "urgent") warn = ACCEPT_PHASE.has(order.state) ? 6 * 60e3 : 0.2 * 24 * HOUR;
-  else warn = ACCEPT_PHASE.has(order.state) ? 0.2 * 8 * HOUR : 24 * HOUR;
-  if (left <= warn) return { level: "yellow", label: `即将到期 剩${duration(left)}` };
+export function sla(item, now = Date.now()) {
+  if (!item.due_at) return { level: "none", label: "无时限" };
+  const left = Date.parse(item.due_at) - now;
+  if (item.is_overdue || left <= 0) return { level: "red", label: `已超时${duration(left)}` };
+  if (item.warn_at && Date.parse(item.warn_at) <= now) return { level: "yellow", label: `即将到期 剩${duration(left)}` };
   return { level: "green", label: `剩余${duration(left)}` };
 }
 

@@ -3,7 +3,8 @@ field, types are versioned data, agents' queues run by deadline, and the timelin
 
 import pytest
 
-from backend.errands import states
+from backend import clock
+from backend.errands import service, states
 from tests.errands.errand_helpers import ELDERLY_ALLOWANCE, HANDOVER, SUBSISTENCE_MATERIALS, row
 
 FIRST_MATERIAL = {
@@ -359,7 +360,12 @@ def test_an_agents_queue_runs_by_the_next_deadline_and_pages(create, act, world,
     ).get_json()
     # Waiting on the resident, its clock paused: after every running deadline.
     assert [e["id"] for e in rest["items"]] == [paused["id"]] and rest["next_cursor"] is None
-    assert rest["items"][0]["due_at"] is None
+    assert (rest["items"][0]["due_at"], rest["items"][0]["warn_at"]) == (None, None)
+    # A running step shows its clock's deadline and when it turns yellow.
+    running = next(c for c in service.step_clocks(row(fast)) if c.state == "running")
+    shown = (page["items"][0]["due_at"], page["items"][0]["warn_at"])
+    assert shown == tuple(clock.to_local(at).isoformat() for at in (running.due_at, running.warn_at))
+    assert shown[1] < shown[0]
     theirs = client.get("/api/v1/errands/queue", headers=auth("agent_a2")).get_json()
     assert [e["id"] for e in theirs["items"]] == [other["id"]]
     # The first agent no longer acts on the reassigned errand.

@@ -35,15 +35,14 @@ expect = sync_api.expect
 SLA_CASES = """async () => {
   const { sla } = await import("/demo/ui.js");
   const now = Date.parse("2026-11-25T10:00:00+08:00");
-  const order = (due_at, extra) =>
-    ({ due_at, is_overdue: false, service_kind: "daily", state: "taken", ...extra });
+  const order = (due_at, warn_at, extra) => ({ due_at, warn_at, is_overdue: false, ...extra });
   return [
-    sla(order("2026-11-30T10:00:00+08:00"), now).level,
-    sla(order("2026-11-25T20:00:00+08:00"), now).level,
-    sla(order("2026-11-25T09:59:00+08:00"), now).level,
-    sla(order("2026-11-30T10:00:00+08:00", { is_overdue: true }), now).level,
-    sla(order("2026-11-25T10:05:00+08:00", { service_kind: "urgent", state: "dispatched" }), now).level,
-    sla(order(null), now).level,
+    sla(order("2026-11-30T10:00:00+08:00", "2026-11-29T10:00:00+08:00"), now).level,
+    sla(order("2026-11-25T20:00:00+08:00", "2026-11-25T10:00:00+08:00"), now).level,
+    sla(order("2026-11-25T09:59:00+08:00", "2026-11-24T10:00:00+08:00"), now).level,
+    sla(order("2026-11-30T10:00:00+08:00", "2026-11-29T10:00:00+08:00", { is_overdue: true }), now).level,
+    sla(order("2026-11-25T10:05:00+08:00", "2026-11-25T09:59:00+08:00"), now).level,
+    sla(order(null, null), now).level,
   ];
 }"""
 

@@ -44,6 +44,13 @@ def test_an_urgent_order_is_dispatched_redispatched_and_escalated_by_itself(plac
     start = clock.now()
     with time_machine.travel(start, tick=False) as traveller:
         order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
+        # Half an hour to answer, around the clock; the yellow card in its last fifth.
+        due, warn = start + timedelta(minutes=30), start + timedelta(minutes=24)
+        assert (order["due_at"], order["warn_at"]) == (
+            clock.to_local(due).isoformat(),
+            clock.to_local(warn).isoformat(),
+        )
+        assert (row(order).due_at, row(order).warn_at) == (due, warn)
         run_due_jobs(connection)
         assert row(order).state == "submitted"
 

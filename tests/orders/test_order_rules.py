@@ -11,6 +11,7 @@ from backend import clock
 from backend.db import db
 from backend.orders.models import Order
 from backend.organizations.models import Organization
+from backend.sla.models import SlaClock
 from backend.supervision.models import Supervision
 from tests.sla.calendar_data import local
 
@@ -114,6 +115,43 @@ def test_one_extension_only_and_within_the_policy(client, auth, place, act, worl
         "org_admin", order, "request-extension", expect=409, amount=1, unit="working_days", reason="再等"
     )
     assert "一次" in refused["message"]
+
+
+def _running_clock(order: dict) -> tuple:
+    """(deadline, warning) of the order's running clock that escalates, as the API writes times."""
+    order_id = db.session.scalar(select(Order.id).where(Order.public_id == order["id"]))
+    running = db.session.scalars(
+        select(SlaClock)
+        .where(SlaClock.subject_type == "order", SlaClock.subject_id == order_id)
+        .where(SlaClock.state == "running", SlaClock.escalates.is_(True))
+        .order_by(SlaClock.id.desc())
+    ).first()
+    return tuple(clock.to_local(at).isoformat() for at in (running.due_at, running.warn_at))
+
+
+def test_the_order_shows_when_its_deadline_comes_and_when_it_is_near(client, auth, place, act, world):
+    def board_entry(order: dict) -> tuple:
+        items = client.get("/api/v1/orders/board", headers=auth("secretary_a")).get_json()["items"]
+        entry = next(o for o in items if o["id"] == order["id"])
+        return entry["due_at"], entry["warn_at"]
+
+    order = place()
+    assert (order["due_at"], order["warn_at"]) == (None, None)  # no clock before acceptance
+    order = act("secretary_a", order, "accept")
+    assert (order["due_at"], order["warn_at"]) == _running_clock(order) == board_entry(order)
+    assert order["warn_at"] < order["due_at"]
+    order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+    order = act("org_admin", order, "take")
+    completion = _running_clock(order)
+    assert (order["due_at"], order["warn_at"]) == completion
+    order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+    order = act("secretary_a", order, "approve-extension")
+    assert (order["due_at"], order["warn_at"]) == _running_clock(order)
+    assert order["warn_at"] > completion[1]
+    order = act("org_admin", order, "resolve", note="已办结")
+    assert (order["due_at"], order["warn_at"]) == (None, None)
+    seen = client.get(f"/api/v1/orders/{order['id']}", headers=auth("resident_a1")).get_json()
+    assert (seen["due_at"], seen["warn_at"]) == (None, None)
 
 
 def test_two_returns_raise_a_supervision(place, act, world):
