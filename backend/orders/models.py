@@ -71,13 +71,6 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
             postgresql_where=text(HAS_ORGANIZATION_SQL),
             sqlite_where=text(HAS_ORGANIZATION_SQL),
         ),
-        # Recommendations' open load: the few open orders only, not every order an organization ever had.
-        Index(
-            "ix_orders_organization_open",
-            "organization_id",
-            postgresql_where=text(LOAD_STATES_SQL),
-            sqlite_where=text(LOAD_STATES_SQL),
-        ),
         # Recommendations' familiarity: who served this grid lately, read from the index alone; only orders
         # an organization has had count, so the rest stay out of it.
         Index(

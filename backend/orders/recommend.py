@@ -19,7 +19,6 @@ from backend import clock as wall
 from backend.catalog.service import catalog
 from backend.db import UTCDateTime, db, fetch_all, planned_once
 from backend.orders.models import Order, OrganizationRecord, Rating
-from backend.orders.states import HELD_STATES
 from backend.organizations.models import Organization, organization_reach
 from backend.sla.models import SlaClock
 
@@ -30,7 +29,6 @@ WEIGHTS = {"load": 0.35, "rating": 0.25, "on_time": 0.25, "grid": 0.15}
 # Without history an organization is neither praised nor blamed.
 NEUTRAL = 0.6
 HISTORY = timedelta(days=180)
-LOAD_STATES = [*sorted(HELD_STATES - {"resolved"}), "dispatched"]
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""The partial indexes' conditions are SQL text with constants; they must say what the code's states say."""
+"""Conditions written as SQL text with constants (partial indexes, the open-load triggers); they must say
+what the code's states say."""
 
-from backend.orders import recommend
 from backend.orders.models import LOAD_STATES, LOAD_STATES_SQL, NEEDS_ACTION, NEEDS_ACTION_SQL
+from backend.orders.states import HELD_STATES
 
 
-def test_open_load_condition_is_the_recommendation_states():
-    assert list(LOAD_STATES) == recommend.LOAD_STATES
+def test_open_load_is_what_an_organization_holds_unfinished_or_was_dispatched():
+    assert set(LOAD_STATES) == (HELD_STATES - {"resolved"}) | {"dispatched"}
     assert LOAD_STATES_SQL == "state IN ('in_progress', 'suspended', 'taken', 'dispatched')"
 
 

@@ -10,8 +10,8 @@ import time_machine
 
 from backend import clock
 from backend.db import db
-from backend.orders.models import Order, OrganizationRecord
-from backend.orders.recommend import LOAD_STATES, refresh_records
+from backend.orders.models import LOAD_STATES, Order, OrganizationRecord
+from backend.orders.recommend import refresh_records
 from backend.organizations.models import Organization, OrganizationCategory, organization_reach
 from backend.organizations.service import update_organization
 
