@@ -1,7 +1,19 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Time,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend import clock
@@ -62,6 +74,16 @@ class CalendarRevision(db.Model):
     token: Mapped[str] = mapped_column(String(32))
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class ServicePeriod(db.Model):
+    """One period of the service hours every working day keeps (09:00–12:00, 13:30–17:30 ...). Working-day
+    limits count only these hours; with no rows, the default hours (sla.calendar.DEFAULT_HOURS) apply."""
+
+    __tablename__ = "service_periods"
+
+    start: Mapped[time] = mapped_column(Time, primary_key=True)
+    end: Mapped[time] = mapped_column(Time)
 
 
 CLOCK_STATES = ("running", "paused", "stopped")

@@ -27,6 +27,7 @@ from backend.sla.schemas import (
     OverdueQuerySchema,
     PolicyListSchema,
     PolicySchema,
+    ServiceHoursSchema,
 )
 
 blp = Blueprint("calendar", __name__, description="工作日历与办理时限")
@@ -95,6 +96,31 @@ def mark_year(args, year):
     return service.mark_year(
         actor=g.user, year=_check_year(year), official=args["official"], note=args["note"]
     )
+
+
+def _hours(calendar) -> dict:
+    return {
+        "periods": [{"start": start, "end": end} for start, end in calendar.hours],
+        "day_hours": calendar.day_length.total_seconds() / 3600,
+    }
+
+
+@blp.get("/calendar/hours")
+@access.signed_in
+@blp.response(200, ServiceHoursSchema)
+def service_hours():
+    """每个工作日的服务时段；按工作日、工作小时计算的时限只计这些时段。"""
+    return _hours(service.load_calendar())
+
+
+@blp.put("/calendar/hours")
+@access.roles(Role.STREET_ADMIN)
+@blp.arguments(ServiceHoursSchema)
+@blp.response(200, ServiceHoursSchema)
+def set_service_hours(args):
+    """设置每个工作日的服务时段（街道管理员）；此后开始计时的时限按新时段计算。"""
+    periods = [(period["start"], period["end"]) for period in args["periods"]]
+    return _hours(service.set_service_hours(actor=g.user, periods=periods))
 
 
 @blp.get("/calendar/due")

@@ -46,6 +46,26 @@ class CalendarDayWriteSchema(ma.Schema):
     name = ma.fields.String(load_default="", validate=ma.validate.Length(max=64, error="名称最多 64 个字"))
 
 
+TIME_MESSAGE = "时间格式应为 HH:MM（24 小时制）"
+
+
+class ServicePeriodSchema(ma.Schema):
+    start = ma.fields.Time(format="%H:%M", required=True, error_messages={"invalid": TIME_MESSAGE})
+    end = ma.fields.Time(format="%H:%M", required=True, error_messages={"invalid": TIME_MESSAGE})
+
+
+class ServiceHoursSchema(ma.Schema):
+    periods = ma.fields.List(
+        ma.fields.Nested(ServicePeriodSchema),
+        required=True,
+        metadata={"description": "每个工作日的服务时段，北京时间，如 09:00–12:00、13:30–17:30"},
+    )
+    day_hours = ma.fields.Float(
+        dump_only=True,
+        metadata={"description": "一个工作日的服务时长（小时）：“1 个工作日”的时限即这么多小时的服务时间"},
+    )
+
+
 class CalendarYearWriteSchema(ma.Schema):
     official = ma.fields.Boolean(required=True, metadata={"description": "是否已按国务院通知录入"})
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=200, error="备注最多 200 个字"))

@@ -6,17 +6,18 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, time
 from importlib import resources
+from itertools import pairwise
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend import clock
 from backend.db import db
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.sla.calendar import Due, Pause, Unit, WorkCalendar
-from backend.sla.models import DAY_KINDS, CalendarDay, CalendarRevision, CalendarYear
+from backend.sla.calendar import DEFAULT_HOURS, Due, Pause, Unit, WorkCalendar
+from backend.sla.models import DAY_KINDS, CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
 
 REVISION_ID = 1
 _SEED_FILE = re.compile(r"^cn-holidays-(\d{4})\.csv$")
@@ -48,10 +49,12 @@ def load_calendar() -> WorkCalendar:
 def _read_calendar() -> WorkCalendar:
     rows = db.session.execute(select(CalendarDay.date, CalendarDay.kind)).all()
     years = db.session.scalars(select(CalendarYear.year).where(CalendarYear.official.is_(True)))
+    hours = db.session.execute(select(ServicePeriod.start, ServicePeriod.end)).all()
     return WorkCalendar(
         holidays=[d for d, kind in rows if kind == "holiday"],
         workdays=[d for d, kind in rows if kind == "workday"],
         known_years=list(years),
+        hours=[tuple(period) for period in hours] or DEFAULT_HOURS,
     )
 
 
@@ -154,6 +157,32 @@ def mark_year(*, actor, year: int, official: bool, note: str = "") -> CalendarYe
     _bump(actor)
     _commit()
     return row
+
+
+MAX_PERIODS = 4
+
+
+def set_service_hours(*, actor, periods: list[tuple[time, time]]) -> WorkCalendar:
+    """Replace the service hours of every working day; limits started from now on count them (a running
+    clock keeps the deadline it has until it is paused and resumed, or extended). Return the calendar."""
+    checked = sorted(periods)
+    if not 1 <= len(checked) <= MAX_PERIODS:
+        raise ValidationFailed(details={"periods": [f"服务时段应为 1 至 {MAX_PERIODS} 段"]})
+    for start, end in checked:
+        if end <= start:
+            raise ValidationFailed(
+                details={"periods": [f"{start:%H:%M}–{end:%H:%M}：结束时间须晚于开始时间"]}
+            )
+        if start.second or end.second or start.microsecond or end.microsecond:
+            raise ValidationFailed(details={"periods": ["时间精确到分钟即可（HH:MM）"]})
+    for (_, earlier_end), (later_start, _) in pairwise(checked):
+        if later_start < earlier_end:
+            raise ValidationFailed(details={"periods": ["服务时段不能重叠"]})
+    db.session.execute(delete(ServicePeriod))
+    db.session.add_all(ServicePeriod(start=start, end=end) for start, end in checked)
+    _bump(actor)
+    _commit()
+    return load_calendar()
 
 
 # Seeding

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from backend.db import db
 from backend.sla import service
-from backend.sla.models import CalendarDay, CalendarRevision, CalendarYear
+from backend.sla.models import CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
 from tests.sla.calendar_data import local, official_2026_rows
 
 DUE_2027 = {"start": "2026-12-31T10:00:00+08:00", "amount": "1", "unit": "working_days"}
@@ -99,6 +99,9 @@ def test_only_street_admins_edit(client, auth, who):
     year = client.put("/api/v1/calendar/years/2027", json={"official": True}, headers=headers)
     assert year.status_code == 403
     assert db.session.get(CalendarDay, date(2027, 1, 1)) is None
+    hours = client.put("/api/v1/calendar/hours", json={"periods": SUMMER_HOURS}, headers=headers)
+    assert hours.status_code == 403
+    assert db.session.scalars(sa.select(ServicePeriod)).all() == []
 
 
 def test_street_admin_sets_and_deletes_a_day(client, auth, world):
@@ -345,9 +348,71 @@ def test_a_rolled_back_change_does_not_stick_in_the_cache(world, seeded):
     assert service.load_calendar().is_working_day(date(2026, 10, 12))
 
 
+# Service hours
+
+SUMMER_HOURS = [{"start": "14:00", "end": "18:00"}, {"start": "08:30", "end": "12:00"}]
+# A Monday: one working hour from 08:45 ends at 10:00 with the office opening at 09:00, at 09:45 from 08:30.
+ONE_HOUR_EARLY = {"start": "2026-12-07T08:45:00+08:00", "amount": "1", "unit": "working_hours"}
+
+
+def test_street_admin_sets_the_service_hours_and_limits_count_them(client, auth, world, seeded):
+    def read() -> dict:
+        response = client.get("/api/v1/calendar/hours", headers=auth("resident_a1"))
+        assert response.status_code == 200
+        return response.get_json()
+
+    def due():
+        return client.get("/api/v1/calendar/due", query_string=ONE_HOUR_EARLY, headers=auth("resident_a1"))
+
+    assert read() == {
+        "periods": [{"start": "09:00", "end": "12:00"}, {"start": "13:30", "end": "17:30"}],
+        "day_hours": 7.0,
+    }
+    assert due().get_json()["due_at"] == "2026-12-07T10:00:00+08:00"
+    put = client.put("/api/v1/calendar/hours", json={"periods": SUMMER_HOURS}, headers=auth("street_admin"))
+    assert put.status_code == 200, put.get_json()
+    summer = {"periods": sorted(SUMMER_HOURS, key=lambda p: p["start"]), "day_hours": 7.5}
+    assert put.get_json() == summer and read() == summer
+    assert due().get_json()["due_at"] == "2026-12-07T09:45:00+08:00"
+    # A working day is now 7.5 hours: one from Monday 10:00 ends Tuesday 10:00 all the same.
+    day = {**ONE_HOUR_EARLY, "start": "2026-12-07T10:00:00+08:00", "unit": "working_days"}
+    response = client.get("/api/v1/calendar/due", query_string=day, headers=auth("resident_a1"))
+    assert response.get_json()["due_at"] == "2026-12-08T10:00:00+08:00"
+    # Recorded as a calendar change, by whom: every process reloads the calendar.
+    revision = db.session.get(CalendarRevision, service.REVISION_ID)
+    assert revision.updated_by_id == world.users["street_admin"].id
+
+
+@pytest.mark.parametrize(
+    ("periods", "message"),
+    [
+        ([], "服务时段应为 1 至 4 段"),
+        ([{"start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(8, 13)], "服务时段应为 1 至 4 段"),
+        ([{"start": "12:00", "end": "09:00"}], "12:00–09:00：结束时间须晚于开始时间"),
+        ([{"start": "09:00", "end": "12:00"}, {"start": "11:30", "end": "17:00"}], "服务时段不能重叠"),
+    ],
+)
+def test_bad_service_hours_are_422_and_change_nothing(client, auth, periods, message):
+    response = client.put("/api/v1/calendar/hours", json={"periods": periods}, headers=auth("street_admin"))
+    assert response.status_code == 422
+    assert response.get_json()["details"] == {"periods": [message]}
+    assert db.session.scalars(sa.select(ServicePeriod)).all() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"periods": [{"start": "9点", "end": "12:00"}]}, {"periods": [{"start": "09:00"}]}],
+)
+def test_malformed_service_hours_are_422_by_field(client, auth, body):
+    response = client.put("/api/v1/calendar/hours", json=body, headers=auth("street_admin"))
+    assert response.status_code == 422
+    assert "periods" in response.get_json()["details"]
+
+
 def test_the_api_is_documented(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     assert {"/api/v1/calendar/days", "/api/v1/calendar/days/{day}", "/api/v1/calendar/years/{year}"} <= set(
         paths
     )
     assert "/api/v1/calendar/due" in paths
+    assert "/api/v1/calendar/hours" in paths
