@@ -126,6 +126,10 @@ def _done(message_id: int) -> bool:
     return db.session.get(OutboxMessage, message_id).done_at is not None
 
 
+def _status(job: Job) -> JobStatus:
+    return job.get_status(refresh=True)
+
+
 def _runs(connection: Redis) -> int:
     return int(connection.get(blocking_job.RUNS_KEY) or 0)
 
@@ -154,7 +158,8 @@ def test_a_worker_killed_mid_job_leaves_it_abandoned_and_a_new_worker_runs_it_on
     assert _runs(connection) == 2  # it ran again ...
     assert blocking_job.follow_ups("o-kill") == 1  # ... and its effect happened once
     job = Job.fetch(message.rq_job_id, connection=connection)
-    assert job.get_status() == JobStatus.FINISHED
+    # The job commits its effect before it returns; RQ records it finished just after.
+    workers.wait_for(lambda: _status(job) == JobStatus.FINISHED, "RQ to record the job finished")
     # The second run was RQ's retry of an abandoned job, spending one retry.
     assert job.retries_left == retries_before - 1
     assert job.return_value() == "done"
