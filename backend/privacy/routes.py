@@ -75,11 +75,7 @@ def my_access_logs(args):
 def access_logs(args):
     """敏感信息查看日志（街道管理员）：本街道居民的信息被查看的记录。"""
     subject_id = get_user(args["user_id"]).id if args["user_id"] else None
-    streets = {
-        m.scope_id
-        for m in g.user.memberships
-        if m.role == Role.STREET_ADMIN and m.scope_type == ScopeType.STREET
-    }
+    streets = g.principal.scope_ids(Role.STREET_ADMIN, ScopeType.STREET)
     return service.access_logs_page(
         subject_user_id=subject_id, limit=args["limit"], cursor=args["cursor"], street_ids=streets
     )

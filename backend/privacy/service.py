@@ -1,5 +1,7 @@
 """Consent before storing, masking by default, and a logged, checked reveal for every full read."""
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -177,7 +179,7 @@ def access_logs_page(
     subject_user_id: int | None,
     limit: int,
     cursor: str | None,
-    street_ids: set[int] | None = None,
+    street_ids: Collection[int] | None = None,
 ) -> dict:
     """Full reads of sensitive values, newest first: optionally of one person only, and only those made in
     ``street_ids`` when given (a street admin audits their own street)."""
