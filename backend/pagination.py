@@ -27,9 +27,16 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     )
 
 
+# Keys are INTEGER ids: a cursor naming one past that range would fail in the database (500), not here.
+_KEY_BOUND = 2**31
+
+
 def _decode(cursor: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        key = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        if not -_KEY_BOUND <= key < _KEY_BOUND:
+            raise ValueError("key out of range")
+        return key
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 

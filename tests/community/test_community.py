@@ -79,6 +79,17 @@ def test_bad_cursor_and_limit_are_422(client, auth, world):
     assert client.get(url, query_string={"limit": 0}, headers=auth("secretary_a")).status_code == 422
 
 
+def test_a_cursor_past_any_id_is_422_not_a_database_error(client, auth, world):
+    import base64
+
+    url = f"/api/v1/communities/{world.community_a.public_id}/residents"
+    for key in (2**31, 10**30):
+        cursor = base64.urlsafe_b64encode(str(key).encode()).decode().rstrip("=")
+        response = client.get(url, query_string={"cursor": cursor}, headers=auth("secretary_a"))
+        assert response.status_code == 422, response.get_json()
+        assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
+
+
 def test_secretaries_list_their_communitys_proxy_agents(client, auth, world):
     from backend.auth.roles import Role, ScopeType
     from tests.factories import make_member
