@@ -5,7 +5,7 @@ import binascii
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text, tuple_
 
@@ -79,12 +79,27 @@ def _decode(cursor: str, size: int) -> list:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 
 
+# Errand ids are INTEGER: a cursor naming one past that range would fail in the database (500), not here.
+_ID_BOUND = 2**31
+
+
+def _key(value) -> int:
+    """An errand id from a cursor: an integer the id column can hold."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -_ID_BOUND <= value < _ID_BOUND:
+        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
+    return value
+
+
 def _page_by_deadline(query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
         due, last_id = _decode(cursor, 2)
         try:
-            after = (datetime.fromisoformat(due), int(last_id))
-        except (TypeError, ValueError) as exc:
+            due = datetime.fromisoformat(due)
+            # Deadlines are stored in UTC: a time without an offset, or one UTC cannot hold, is no deadline.
+            if due.tzinfo is None:
+                raise ValueError
+            after = (due.astimezone(UTC), _key(last_id))
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
         query = query.where(tuple_(Errand.due_at, Errand.id) > after)
     rows = list(db.session.scalars(query.order_by(Errand.due_at, Errand.id).limit(limit + 1)))
@@ -97,9 +112,7 @@ def _page_by_deadline(query, *, limit: int, cursor: str | None) -> dict:
 def _page_newest(query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
         (last_id,) = _decode(cursor, 1)
-        if not isinstance(last_id, int):
-            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
-        query = query.where(Errand.id < last_id)
+        query = query.where(Errand.id < _key(last_id))
     rows = list(db.session.scalars(query.order_by(Errand.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -376,6 +376,30 @@ def test_an_agents_queue_runs_by_the_next_deadline_and_pages(create, act, world,
     assert client.get("/api/v1/errands/queue", headers=auth("secretary_a")).status_code == 403
 
 
+@pytest.mark.parametrize(
+    "url, values",
+    [
+        ("/api/v1/errands/queue", ["2026-10-09T17:00:00", 1]),  # a deadline with no offset
+        ("/api/v1/errands/queue", ["0001-01-01T00:00:00+08:00", 1]),  # before UTC's year 1
+        ("/api/v1/errands/queue", ["2026-10-09T17:00:00+08:00", 10**30]),
+        ("/api/v1/errands/queue", ["2026-10-09T17:00:00+08:00", True]),
+        ("/api/v1/errands", [10**30]),
+        ("/api/v1/errands", [2**31]),
+        ("/api/v1/errands", [True]),
+    ],
+)
+def test_a_forged_cursor_is_422_not_a_database_error(create, act, world, client, auth, url, values):
+    import base64
+    import json
+
+    accepted(create, act, world)
+    person = "agent_a" if url.endswith("queue") else "resident_a1"
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    response = client.get(url, query_string={"cursor": cursor}, headers=auth(person))
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
+
+
 def test_a_secretary_books_for_a_resident_of_their_community_only(create, world):
     errand = create(
         "secretary_a", resident_id=world.users["resident_a1"].public_id, type="disability_certificate"
