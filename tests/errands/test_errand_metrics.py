@@ -138,6 +138,14 @@ def test_by_month_and_community_and_scoped_to_the_viewer(world, client, auth):
     assert bad.status_code == 422 and set(bad.get_json()["details"]) == {"group_by", "since"}
 
 
+def test_dates_no_day_can_start_are_422_by_field(world, client, auth):
+    # 0001-01-01 starts (in Beijing) before UTC's calendar does: days before 1970 are refused.
+    url = "/api/v1/errands/metrics?since=0001-01-01&until=0001-01-02"
+    bad = client.get(url, headers=auth("street_admin"))
+    assert bad.status_code == 422, bad.get_json()
+    assert set(bad.get_json()["details"]) == {"since", "until"}
+
+
 def test_average_duration_per_step(world, client, auth):
     history(world)
     response = client.get("/api/v1/errands/metrics/steps", headers=auth("street_admin"))
