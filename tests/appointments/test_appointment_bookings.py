@@ -245,6 +245,14 @@ def test_lists_page_by_cursor_newest_first(book, client, auth, world):
     assert bad.status_code == 422 and "cursor" in bad.get_json()["details"]
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_list_filtered_to_a_day_no_visit_can_fall_on_is_422(client, auth, day):
+    # The first starts before UTC's year 1; the last ends after its year 9999.
+    response = client.get(f"/api/v1/appointments?date={day}", headers=auth("resident_a1"))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["details"]) == ["date"]
+
+
 def test_the_errands_domain_finds_a_booking_and_marks_it_attended(book, act):
     booking = service.get_booking(book()["id"])
     attended = service.mark_attended(booking, errand_id=42)
