@@ -237,7 +237,9 @@ def grant_role_by_admin(
 
 def revoke_role(*, actor: User, membership_id: int) -> None:
     """Withdraw a role on a street admin's authority, within their own street."""
-    membership = db.session.get(RoleMembership, membership_id)
+    # The URL takes any integer: one past the INTEGER ids names nothing (and a lookup fails in the database).
+    found = 0 < membership_id < 2**31
+    membership = db.session.get(RoleMembership, membership_id) if found else None
     if membership is None:
         raise NotFound("任职记录不存在")
     _require_street_admin_over(actor, membership.scope_type, membership.scope_id)

@@ -157,6 +157,13 @@ def test_revoke_role(client, auth, world):
     )
 
 
+@pytest.mark.parametrize("membership_id", [999_999, 2**31, 10**30])
+def test_revoking_a_membership_that_cannot_exist_is_404(client, auth, membership_id):
+    response = client.delete(f"/api/v1/memberships/{membership_id}", headers=auth("street_admin"))
+    assert response.status_code == 404, response.get_json()
+    assert response.get_json()["code"] == "not_found"
+
+
 def test_resident_registers_in_a_grid(client, auth, world):
     response = client.post(
         "/api/v1/me/residence", json={"grid_id": world.grid_a2.public_id}, headers=auth("newcomer")
