@@ -137,7 +137,10 @@ def check(definition) -> dict[str, list[str]]:
     ):
         add("result.fields", f"只能是 {', '.join(RESULT_FIELDS)}")
     sensitive = definition.get("sensitive_fields", [])
-    if not isinstance(sensitive, list) or any(f not in SENSITIVE_FIELDS for f in sensitive):
+    # Names only: a list or an object in the list cannot be looked up in SENSITIVE_FIELDS (unhashable).
+    if not isinstance(sensitive, list) or any(
+        not isinstance(f, str) or f not in SENSITIVE_FIELDS for f in sensitive
+    ):
         add("sensitive_fields", f"只能是 {', '.join(SENSITIVE_FIELDS)}")
     for flag in ("money", "public_notice"):
         if not isinstance(definition.get(flag, False), bool):

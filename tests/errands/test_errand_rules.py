@@ -346,6 +346,16 @@ def test_street_admins_add_a_type_without_code_and_bad_definitions_are_422(clien
     create(type="elderly_allowance", expect=422)
 
 
+@pytest.mark.parametrize("sensitive", [[{}], [["id_number"]], "id_number", [None]])
+def test_sensitive_fields_that_are_not_names_are_422(client, auth, sensitive):
+    definition = {**ELDERLY_ALLOWANCE, "sensitive_fields": sensitive}
+    bad = client.post(
+        "/api/v1/errand-types", json={"code": "odd", "definition": definition}, headers=auth("street_admin")
+    )
+    assert bad.status_code == 422, bad.get_json()
+    assert list(bad.get_json()["details"]) == ["definition.sensitive_fields"]
+
+
 def test_an_agents_queue_runs_by_the_next_deadline_and_pages(create, act, world, client, auth):
     slow = accepted(create, act, world)  # 低保: collect within 5 working days
     fast = accepted(create, act, world, type="medicine_purchase")  # 代购: within 1 working day
