@@ -747,22 +747,31 @@ def get_booking(public_id: str) -> Booking:
 
 def mark_attended(booking: Booking, *, errand_id: int | None = None) -> Booking:
     """Record that the resident came (and, if given, the errand the visit became); in the caller's
-    transaction. Idempotent for an attended booking; 409 for a cancelled one. The place stays taken."""
-    if booking.state == "attended":
-        if errand_id is not None and booking.errand_id is None:
-            booking.errand_id = errand_id
-        return booking
+    transaction. Idempotent for an attended booking; 409 for a cancelled one, and 409 appointment_used when
+    another errand came from it. The place stays taken."""
     now = clock.now()
-    values = {"state": "attended", "attended_at": now, "updated_at": now}
-    if errand_id is not None:
-        values["errand_id"] = errand_id
-    marked = db.session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.state == "booked")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(booking)
-    if marked.rowcount != 1 and booking.state != "attended":
+    if booking.state == "booked":
+        values = {"state": "attended", "attended_at": now, "updated_at": now}
+        if errand_id is not None:
+            values["errand_id"] = errand_id
+        db.session.execute(
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.state == "booked")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(booking)
+    if errand_id is not None and booking.state == "attended" and booking.errand_id is None:
+        # Conditional, as the state's change above: of two errands made from one visit at once, one links it.
+        db.session.execute(
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.errand_id.is_(None))
+            .values(errand_id=errand_id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(booking)
+    if booking.state != "attended":
         raise _refuse(booking, "attend", f"预约当前为“{booking.state_label}”，不能登记到场")
+    if errand_id is not None and booking.errand_id != errand_id:
+        raise _refuse(booking, "attend", "该预约已转为代办", code="appointment_used")
     return booking

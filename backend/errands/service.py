@@ -520,6 +520,8 @@ def _appointment(public_id: str, resident: User, type_code: str):
         raise ValidationFailed(details={"appointment_id": ["不是该居民的预约"]})
     if booking.state == "cancelled":
         raise ValidationFailed(details={"appointment_id": ["该预约已取消"]})
+    if booking.errand_id is not None:
+        raise ValidationFailed(details={"appointment_id": ["该预约已转为代办"]})
     if getattr(booking, "errand_type", type_code) != type_code:
         raise ValidationFailed(details={"appointment_id": ["预约的事项与代办类型不符"]})
     return booking

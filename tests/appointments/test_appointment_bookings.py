@@ -259,6 +259,12 @@ def test_the_errands_domain_finds_a_booking_and_marks_it_attended(book, act):
     db.session.commit()
     assert (attended.state, attended.state_label, attended.errand_id) == ("attended", "已到场办理", 42)
     assert service.mark_attended(booking, errand_id=42).state == "attended"  # idempotent
+    # One visit, one errand: a second errand made from it (a duplicate submission, or two at once) is refused.
+    with pytest.raises(Conflict) as refused:
+        service.mark_attended(booking, errand_id=43)
+    assert refused.value.code == "appointment_used"
+    db.session.rollback()
+    assert service.get_booking(booking.public_id).errand_id == 42
     act("resident_a1", {"id": booking.public_id}, "cancel", expect=409)
 
     cancelled = book(slot="wed", date=WEDNESDAY)

@@ -410,6 +410,15 @@ def test_a_forged_cursor_is_422_not_a_database_error(create, act, world, client,
     assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
 
 
+def test_an_appointment_becomes_one_errand_only(create, book, client, auth):
+    appointment = book("resident_a1", "subsistence_allowance")
+    first = create(appointment_id=appointment)
+    again = create(appointment_id=appointment, expect=422)
+    assert again["details"] == {"appointment_id": ["该预约已转为代办"]}
+    mine = client.get("/api/v1/errands", headers=auth("resident_a1")).get_json()["items"]
+    assert [e["id"] for e in mine] == [first["id"]]
+
+
 def test_a_secretary_books_for_a_resident_of_their_community_only(create, world):
     errand = create(
         "secretary_a", resident_id=world.users["resident_a1"].public_id, type="disability_certificate"

@@ -1,0 +1,49 @@
+"""One appointment, one errand, under contention: of several requests making an errand from one visit at
+the same instant (separate taps, not retries of one), one makes it and links the visit; the others fail."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from backend.appointments.models import Booking
+from backend.db import db
+from backend.errands.models import Errand
+
+CONTENDERS = 6
+
+
+@pytest.fixture
+def server(app):
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join()
+
+
+def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):
+    appointment = book("resident_a1", "subsistence_allowance")
+    body = {"type": "subsistence_allowance", "appointment_id": appointment}
+    headers = auth("resident_a1")
+    barrier = threading.Barrier(CONTENDERS)
+
+    def one(_):
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(f"{server}/api/v1/errands", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=CONTENDERS) as pool:
+        responses = list(pool.map(one, range(CONTENDERS)))
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 201 and set(codes[1:]) <= {409, 422}, [r.json() for r in responses]
+    made = next(r.json() for r in responses if r.status_code == 201)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Errand)) == 1
+    linked = db.session.scalar(select(Booking.errand_id).where(Booking.public_id == appointment))
+    assert linked == db.session.scalar(select(Errand.id).where(Errand.public_id == made["id"]))
