@@ -868,11 +868,14 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
 def remind_materials(*, errand_id: int, pending_since: str, count: int) -> bool:
     """Remind the resident of the materials still missing; nothing if they arrived (or the wait changed)."""
     errand = db.session.get(Errand, errand_id)
-    if errand is None or errand.state != "materials_pending" or errand.pending_since is None:
+    if errand is None:
+        return False
+    # Checked under the lock: the materials may have been collected since this job read the errand.
+    _lock(errand)
+    if errand.state != "materials_pending" or errand.pending_since is None:
         return False
     if errand.pending_since.isoformat() != pending_since:
         return False
-    _lock(errand)
     names = definitions.material_names(errand.definition)
     wanted = "、".join(names[c] for c in errand.missing_materials)
     _system_event(errand, "remind_materials", note=f"还缺{wanted}", data={"count": count})

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backend import clock
 from backend.db import db
 from backend.errands import service
-from backend.errands.models import ErrandEvent
+from backend.errands.models import Errand, ErrandEvent
 from backend.notify.models import Notification
 from backend.outbox.models import OutboxMessage
 from backend.sla import clocks
@@ -156,3 +156,27 @@ def test_a_step_that_runs_out_is_overdue_while_a_paused_one_is_not(
     assert db.session.scalar(select(Supervision.reason)) == "overdue"
     accepted_clock = next(c for c in service.step_clocks(row(waiting)) if c.name == "accepted")
     assert accepted_clock.state == "paused" and accepted_clock.overdue_at is None
+
+
+def test_a_reminder_that_meets_the_materials_arriving_says_nothing(create, act, world):
+    errand = create()
+    act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="资格初审通过",
+    )
+    act("agent_a", errand, "request_materials", missing=["income_property_proof"])
+    waiting = row(errand)  # what the reminder job read, a moment before the agent's collection committed
+    pending_since = waiting.pending_since.isoformat()
+    with db.engine.begin() as other:
+        other.execute(
+            update(Errand)
+            .where(Errand.id == waiting.id)
+            .values(state="materials_collected", pending_since=None, version=Errand.version + 1)
+        )
+    sent = service.remind_materials(errand_id=waiting.id, pending_since=pending_since, count=1)
+    db.session.commit()
+    assert sent is False and reminders(errand) == []
+    assert "remind_materials" not in [e.action for e in service.timeline(row(errand))]
