@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
@@ -409,6 +409,29 @@ def _check_sensitive(errand_or_definition: dict, values: dict, resident_id: int)
                 user_id=resident_id, kind=KINDS[definitions.SENSITIVE_FIELDS[field]].consent
             )
     return wanted
+
+
+def _erase_withdrawn(user_id: int, consent: str) -> None:
+    """Erase a resident's errand values stored under a consent they withdrew; the entrustment (授权委托),
+    which every one of them was stored under, takes them all."""
+    fields = [
+        field
+        for field, kind in definitions.SENSITIVE_FIELDS.items()
+        if consent == "entrustment" or KINDS[kind].consent == consent
+    ]
+    if not fields:
+        return
+    # The version moves too: an action in flight on one of these errands then stops (409) rather than write
+    # over the erasure with what it read before.
+    db.session.execute(
+        update(Errand)
+        .where(Errand.resident_id == user_id, or_(*(getattr(Errand, f).is_not(None) for f in fields)))
+        .values({**{f: None for f in fields}, "version": Errand.version + 1})
+        .execution_options(synchronize_session=False)
+    )
+
+
+privacy.on_withdrawal(_erase_withdrawn)
 
 
 def _store_sensitive(errand: Errand, values: dict) -> None:

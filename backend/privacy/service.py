@@ -1,6 +1,6 @@
 """Consent before storing, masking by default, and a logged, checked reveal for every full read."""
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -54,6 +54,17 @@ def grant_consent(
     return consent
 
 
+# Domains that keep sensitive values of their own (an errand's diagnosis...), each erasing a person's values
+# stored under a consent when it is withdrawn: ``erase(user_id, consent_kind)``, in the withdrawal's
+# transaction. Registered by the domain itself, as privacy knows nothing of them.
+_erasers: list[Callable[[int, str], None]] = []
+
+
+def on_withdrawal(erase: Callable[[int, str], None]) -> None:
+    """Have ``erase(user_id, consent_kind)`` run whenever someone withdraws a consent."""
+    _erasers.append(erase)
+
+
 def withdraw_consent(*, user, kind: str) -> None:
     """Withdraw a consent and erase the person's stored values that depended on it."""
     consent = active_consent(user_id=user.id, kind=kind)
@@ -64,6 +75,8 @@ def withdraw_consent(*, user, kind: str) -> None:
         if KINDS[field_kind].consent == kind:
             setattr(user, attr, None)
             setattr(user, attr + "_hmac", None)
+    for erase in _erasers:
+        erase(user.id, kind)
     db.session.commit()
 
 

@@ -149,3 +149,32 @@ def test_the_public_notice_carries_name_and_amount_only(create, act, world, clie
         client.get("/api/v1/errands/public-notice?format=xlsx", headers=auth("secretary_a")).status_code
         == 422
     )
+
+
+def test_withdrawing_a_consent_erases_the_errand_values_stored_under_it(create, act, world, client, auth):
+    consent(world, "resident_a1", "entrustment", "id_number", "disability", "health")
+    errand = accepted(create, act, world, type="disability_certificate")
+    act("resident_a1", errand, "record_info", id_number=ID, disability="肢体残疾三级", diagnosis="脑梗后遗症")
+    headers = auth("resident_a1")
+
+    def reveal(field: str):
+        response = client.post(
+            f"/api/v1/errands/{errand['id']}/reveal",
+            json={"field": field, "reason": "到医院预约评定"},
+            headers=auth("agent_a"),
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["value"]
+
+    assert client.delete("/api/v1/me/consents/health", headers=headers).status_code == 204
+    assert row(errand).diagnosis is None and reveal("diagnosis") is None
+    assert (row(errand).id_number, row(errand).disability) == (ID, "肢体残疾三级")
+    # The entrustment covers every value the agent holds: withdrawn, none is kept.
+    assert client.delete("/api/v1/me/consents/entrustment", headers=headers).status_code == 204
+    kept = db.session.execute(
+        sa.text("SELECT id_number, disability, diagnosis FROM errands WHERE public_id = :p"),
+        {"p": errand["id"]},
+    ).one()
+    assert tuple(kept) == (None, None, None)
+    shown = client.get(f"/api/v1/errands/{errand['id']}", headers=headers).get_json()
+    assert (shown["id_number"], shown["disability"]) == (None, None)
