@@ -564,6 +564,9 @@ def _agent(public_id: str, errand: Errand) -> User:
     agent = db.session.scalar(select(User).where(User.public_id == public_id))
     if agent is None or not serves_as_agent(agent, errand.community_id):
         raise ValidationFailed(details={"agent_id": ["不是本社区的代办员"]})
+    # A disabled account cannot sign in: the errand would wait in a queue nobody reads.
+    if not agent.is_active:
+        raise ValidationFailed(details={"agent_id": ["该代办员账号已停用"]})
     return agent
 
 

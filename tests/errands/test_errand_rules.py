@@ -419,6 +419,27 @@ def test_an_appointment_becomes_one_errand_only(create, book, client, auth):
     assert [e["id"] for e in mine] == [first["id"]]
 
 
+def test_an_errand_is_not_given_to_a_disabled_agent(create, act, world):
+    from backend.db import db
+
+    world.users["agent_a2"].is_active = False
+    db.session.commit()
+    errand = create()
+    refused = act(
+        "secretary_a",
+        errand,
+        "accept",
+        expect=422,
+        agent_id=world.users["agent_a2"].public_id,
+        eligibility_note="资格初审通过",
+    )
+    assert refused["details"] == {"agent_id": ["该代办员账号已停用"]}
+    errand = accepted(create, act, world)
+    refused = act("secretary_a", errand, "assign", expect=422, agent_id=world.users["agent_a2"].public_id)
+    assert refused["details"] == {"agent_id": ["该代办员账号已停用"]}
+    assert row(errand).agent_id == world.users["agent_a"].id
+
+
 def test_a_secretary_books_for_a_resident_of_their_community_only(create, world):
     errand = create(
         "secretary_a", resident_id=world.users["resident_a1"].public_id, type="disability_certificate"
