@@ -70,7 +70,14 @@ def withdraw_consent(*, user, kind: str) -> None:
     consent = active_consent(user_id=user.id, kind=kind)
     if consent is None:
         raise NotFound("没有生效中的该项同意")
-    consent.withdrawn_at = clock.now()
+    # Every record of it: two grants at once can each have found none and written one, and one left active
+    # would still count as consent.
+    db.session.execute(
+        sa.update(Consent)
+        .where(Consent.user_id == user.id, Consent.kind == kind, Consent.withdrawn_at.is_(None))
+        .values(withdrawn_at=clock.now())
+        .execution_options(synchronize_session="fetch")
+    )
     for attr, field_kind in (("phone", "phone"), ("id_number", "id_number")):
         if KINDS[field_kind].consent == kind:
             setattr(user, attr, None)

@@ -177,6 +177,22 @@ def test_withdrawing_consent_erases_the_value(client, auth, world):
     assert consents[0]["granted_at"].endswith("+08:00")
 
 
+def test_withdrawing_ends_every_record_of_the_consent(client, auth, world):
+    from backend.privacy.models import Consent
+
+    resident = world.users["resident_a1"]
+    # Two taps on 同意 at once each found no consent on record and wrote one.
+    db.session.add_all([Consent(user_id=resident.id, kind="phone", text_version="2026-11") for _ in range(2)])
+    db.session.commit()
+    headers = auth("resident_a1")
+    assert client.delete("/api/v1/me/consents/phone", headers=headers).status_code == 204
+    assert privacy.active_consent(user_id=resident.id, kind="phone") is None
+    consents = client.get("/api/v1/me/consents", headers=headers).get_json()["items"]
+    assert len(consents) == 2 and all(c["withdrawn_at"] for c in consents)
+    again = client.delete("/api/v1/me/consents/phone", headers=headers)
+    assert again.status_code == 404
+
+
 def test_unknown_consent_kind_is_422(client, auth):
     response = client.post(
         "/api/v1/me/consents", json={"kind": "zodiac", "text_version": "1"}, headers=auth("resident_a1")
