@@ -189,19 +189,22 @@ def grant_role(*, user: User, role: str, scope_type: str, scope_id: int) -> Role
         raise ValidationFailed(
             "该角色不能在此范围内任职", details={"scope_type": [f"{role} 只能属于: {', '.join(allowed)}"]}
         )
-    existing = db.session.scalar(
-        select(RoleMembership).where(
-            RoleMembership.user_id == user.id,
-            RoleMembership.role == role,
-            RoleMembership.scope_type == scope_type,
-            RoleMembership.scope_id == scope_id,
-        )
+    same = select(RoleMembership).where(
+        RoleMembership.user_id == user.id,
+        RoleMembership.role == role,
+        RoleMembership.scope_type == scope_type,
+        RoleMembership.scope_id == scope_id,
     )
+    existing = db.session.scalar(same)
     if existing is not None:
         return existing
-    membership = RoleMembership(user=user, role=role, scope_type=scope_type, scope_id=scope_id)
-    db.session.add(membership)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            membership = RoleMembership(user_id=user.id, role=role, scope_type=scope_type, scope_id=scope_id)
+            db.session.add(membership)
+    except IntegrityError:  # the same grant at the same time (a double tap on 登记): theirs stands
+        membership = db.session.scalar(same)
+    db.session.expire(user, ["memberships"])
     return membership
 
 
