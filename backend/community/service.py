@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import localcache
 from backend.auth.access import ScopeNode
@@ -124,21 +125,33 @@ def create_community(*, actor, street: Street, name: str) -> Community:
 
     if not holds(actor, [Role.STREET_ADMIN], [(ScopeType.STREET.value, street.id)]):
         raise Forbidden("只能在本街道新建社区")
+    duplicate = ValidationFailed("社区名称重复", details={"name": ["该街道已有同名社区"]})
     if db.session.scalar(select(Community).where(Community.street_id == street.id, Community.name == name)):
-        raise ValidationFailed("社区名称重复", details={"name": ["该街道已有同名社区"]})
+        raise duplicate
     community = Community(street=street, name=name)
     db.session.add(community)
-    db.session.commit()
+    _commit_unless_taken(duplicate)
     return community
 
 
 def create_grid(*, community: Community, name: str) -> Grid:
+    duplicate = ValidationFailed("网格名称重复", details={"name": ["该社区已有同名网格"]})
     if db.session.scalar(select(Grid).where(Grid.community_id == community.id, Grid.name == name)):
-        raise ValidationFailed("网格名称重复", details={"name": ["该社区已有同名网格"]})
+        raise duplicate
     grid = Grid(community=community, name=name)
     db.session.add(grid)
-    db.session.commit()
+    _commit_unless_taken(duplicate)
     return grid
+
+
+def _commit_unless_taken(duplicate: ValidationFailed) -> None:
+    """Commit a new name, or raise ``duplicate`` when the same name committed first (a double tap: both
+    requests found it free); the unique constraint is the check that holds under concurrency."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise duplicate from None
 
 
 def community_scope(view_arg: str = "community_id"):
