@@ -12,6 +12,7 @@ from datetime import datetime
 from importlib import resources
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
@@ -108,9 +109,14 @@ def _create_type(*, actor: User | None, code: str, definition: dict) -> ErrandTy
 
 def create_type(*, actor: User, code: str, definition: dict) -> ErrandType:
     """Add an errand type (version 1); the caller commits."""
+    taken = ValidationFailed(details={"code": ["该代办类型编码已存在"]})
     if db.session.scalar(select(ErrandType.id).where(ErrandType.code == code)) is not None:
-        raise ValidationFailed(details={"code": ["该代办类型编码已存在"]})
-    return _create_type(actor=actor, code=code, definition=definition)
+        raise taken
+    try:
+        with db.session.begin_nested():
+            return _create_type(actor=actor, code=code, definition=definition)
+    except IntegrityError:  # the same code added at the same time (a double tap): the first one stands
+        raise taken from None
 
 
 def add_version(*, kind: ErrandType, actor: User, definition: dict) -> ErrandTypeVersion:

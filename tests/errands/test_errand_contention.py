@@ -1,5 +1,6 @@
-"""One appointment, one errand, under contention: of several requests making an errand from one visit at
-the same instant (separate taps, not retries of one), one makes it and links the visit; the others fail."""
+"""Errands under contention. One appointment, one errand: of several requests making an errand from one visit
+at the same instant (separate taps, not retries of one), one makes it and links the visit; the others fail.
+A type added twice at once is added once."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,8 @@ from werkzeug.serving import make_server
 
 from backend.appointments.models import Booking
 from backend.db import db
-from backend.errands.models import Errand
+from backend.errands.models import Errand, ErrandType
+from tests.errands.errand_helpers import ELDERLY_ALLOWANCE
 
 CONTENDERS = 6
 
@@ -26,19 +28,22 @@ def server(app):
     thread.join()
 
 
-def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):
-    appointment = book("resident_a1", "subsistence_allowance")
-    body = {"type": "subsistence_allowance", "appointment_id": appointment}
-    headers = auth("resident_a1")
+def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
     barrier = threading.Barrier(CONTENDERS)
 
     def one(_):
         with requests.Session() as session:
             barrier.wait()
-            return session.post(f"{server}/api/v1/errands", json=body, headers=headers, timeout=60)
+            return session.post(url, json=body, headers=headers, timeout=60)
 
     with ThreadPoolExecutor(max_workers=CONTENDERS) as pool:
-        responses = list(pool.map(one, range(CONTENDERS)))
+        return list(pool.map(one, range(CONTENDERS)))
+
+
+def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):
+    appointment = book("resident_a1", "subsistence_allowance")
+    body = {"type": "subsistence_allowance", "appointment_id": appointment}
+    responses = _at_once(f"{server}/api/v1/errands", body, auth("resident_a1"))
 
     codes = sorted(r.status_code for r in responses)
     assert codes[0] == 201 and set(codes[1:]) <= {409, 422}, [r.json() for r in responses]
@@ -47,3 +52,15 @@ def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):
     assert db.session.scalar(select(func.count()).select_from(Errand)) == 1
     linked = db.session.scalar(select(Booking.errand_id).where(Booking.public_id == appointment))
     assert linked == db.session.scalar(select(Errand.id).where(Errand.public_id == made["id"]))
+
+
+def test_a_type_added_twice_at_once_is_added_once(auth, server):
+    for n in range(3):
+        body = {"code": f"elderly_allowance_{n}", "definition": ELDERLY_ALLOWANCE}
+        responses = _at_once(f"{server}/api/v1/errand-types", body, auth("street_admin"))
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [201] + [422] * (CONTENDERS - 1), [r.json() for r in responses]
+        refused = [r.json() for r in responses if r.status_code == 422]
+        assert all(r["details"] == {"code": ["该代办类型编码已存在"]} for r in refused)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).where(ErrandType.code.like("elderly_allowance_%"))) == 3
