@@ -122,18 +122,24 @@ def create_type(*, actor: User, code: str, definition: dict) -> ErrandType:
 def add_version(*, kind: ErrandType, actor: User, definition: dict) -> ErrandTypeVersion:
     """Edit a type by adding its next version; errands already started keep the version they started with."""
     clean = _clean_definition(definition)
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(select(ErrandType.id).where(ErrandType.id == kind.id).with_for_update())
+    # The number is taken by the first write: it holds the type's row (PostgreSQL) or the database (SQLite,
+    # where a read takes no lock and two edits at once read the same number) until commit, so edits made at
+    # once number their versions one after the other.
+    db.session.execute(
+        update(ErrandType)
+        .where(ErrandType.id == kind.id)
+        .values(current_version=ErrandType.current_version + 1)
+        .execution_options(synchronize_session=False)
+    )
     db.session.refresh(kind)
     version = ErrandTypeVersion(
         type_id=kind.id,
-        version=kind.current_version + 1,
+        version=kind.current_version,
         definition=clean,
         created_by_id=actor.id,
         created_at=wall.now(),
     )
     db.session.add(version)
-    kind.current_version = version.version
     kind.name = clean["name"]
     return version
 

@@ -1,6 +1,6 @@
 """Errands under contention. One appointment, one errand: of several requests making an errand from one visit
 at the same instant (separate taps, not retries of one), one makes it and links the visit; the others fail.
-A type added twice at once is added once."""
+A type added twice at once is added once; edits of one type at once each become the next version."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from backend.appointments.models import Booking
 from backend.db import db
-from backend.errands.models import Errand, ErrandType
+from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from tests.errands.errand_helpers import ELDERLY_ALLOWANCE
 
 CONTENDERS = 6
@@ -64,3 +64,15 @@ def test_a_type_added_twice_at_once_is_added_once(auth, server):
         assert all(r["details"] == {"code": ["该代办类型编码已存在"]} for r in refused)
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).where(ErrandType.code.like("elderly_allowance_%"))) == 3
+
+
+def test_edits_of_one_type_at_once_each_become_the_next_version(auth, server):
+    url = f"{server}/api/v1/errand-types/subsistence_allowance/versions"
+    responses = _at_once(url, {"definition": ELDERLY_ALLOWANCE}, auth("street_admin"))
+    assert [r.status_code for r in responses] == [201] * CONTENDERS, [r.json() for r in responses]
+    db.session.expire_all()
+    kind = db.session.scalar(select(ErrandType).where(ErrandType.code == "subsistence_allowance"))
+    versions = db.session.scalars(
+        select(ErrandTypeVersion.version).where(ErrandTypeVersion.type_id == kind.id)
+    ).all()
+    assert sorted(versions) == list(range(1, CONTENDERS + 2)) and kind.current_version == CONTENDERS + 1
