@@ -193,6 +193,25 @@ def test_withdrawing_ends_every_record_of_the_consent(client, auth, world):
     assert again.status_code == 404
 
 
+def test_a_nul_character_is_422_by_field_wherever_it_is_sent(client, auth, world):
+    # PostgreSQL's text cannot hold NUL: refused where it arrives, named by field, not failed in the database.
+    headers = auth("resident_a1")
+    grant = {"kind": "phone", "text_version": "v\x00"}
+    body = client.post("/api/v1/me/consents", json=grant, headers=headers)
+    assert body.status_code == 422, body.get_json()
+    assert body.get_json()["details"] == {"text_version": ["不能包含空字符"]}
+    subject = world.users["resident_a1"].public_id
+    nested = client.patch("/api/v1/me", json={"real_name": "王\x00"}, headers=headers)
+    assert nested.get_json()["details"] == {"real_name": ["不能包含空字符"]}
+    reveal = client.post(
+        f"/api/v1/users/{subject}/reveal", json={"field": "phone", "reason": "核对\x00"}, headers=headers
+    )
+    assert reveal.status_code == 422 and reveal.get_json()["details"] == {"reason": ["不能包含空字符"]}
+    query = client.get("/api/v1/privacy/access-logs?user_id=u_%00", headers=auth("street_admin"))
+    assert query.status_code == 422 and query.get_json()["details"] == {"user_id": ["不能包含空字符"]}
+    assert privacy.active_consent(user_id=world.users["resident_a1"].id, kind="phone") is None
+
+
 def test_unknown_consent_kind_is_422(client, auth):
     response = client.post(
         "/api/v1/me/consents", json={"kind": "zodiac", "text_version": "1"}, headers=auth("resident_a1")
