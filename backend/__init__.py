@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import Pool
+from werkzeug.routing import UnicodeConverter, ValidationError
 
 from backend.config import check_production_secrets, load_config
 from backend.db import db
@@ -77,6 +78,16 @@ def _retry_when_sqlite_is_busy(view):
     return retrying
 
 
+class _PathSegment(UnicodeConverter):
+    """A URL's path segment (the default converter) that holds no NUL: PostgreSQL's text cannot, so no id
+    does, and looking one up would fail in the database (a 500). Refused here, no route matches: a 404."""
+
+    def to_python(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValidationError()
+        return value
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app from the environment (and explicit overrides, for tests)."""
     config = load_config(overrides)
@@ -84,6 +95,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app = Flask(__name__, static_folder=None)
     app.config.update(config)
+    # Before any route is added: every <id> in a URL is matched by it.
+    app.url_map.converters["default"] = app.url_map.converters["string"] = _PathSegment
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "uploads")
     from backend.extensions import JSONProvider, NoCookieSessions

@@ -90,6 +90,19 @@ def test_a_cursor_past_any_id_is_422_not_a_database_error(client, auth, world):
         assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
 
 
+def test_an_id_with_a_nul_character_names_nothing(client, auth):
+    # PostgreSQL's text cannot hold NUL: such an id is no resource (404), not a lookup failing in PostgreSQL.
+    for url, person in (
+        ("/api/v1/communities/cm_%00", "resident_a1"),
+        ("/api/v1/communities/cm_%00/residents", "secretary_a"),
+        ("/api/v1/errands/er_%00", "resident_a1"),
+        ("/api/v1/appointments/ap_%00", "resident_a1"),
+    ):
+        response = client.get(url, headers=auth(person))
+        assert response.status_code == 404, (url, response.get_json())
+        assert response.get_json()["code"] == "not_found"
+
+
 def test_secretaries_list_their_communitys_proxy_agents(client, auth, world):
     from backend.auth.roles import Role, ScopeType
     from tests.factories import make_member
