@@ -192,6 +192,19 @@ def update_point(*, actor: User, point: ServicePoint, changes: dict) -> ServiceP
     return point
 
 
+def _hold(point: ServicePoint) -> None:
+    """Hold the point until commit, then read its slots afresh: two slots opened at once are each checked
+    against the other. A write (PostgreSQL locks the row; on SQLite a transaction's first write holds the
+    database, where a read would hold nothing), and the point did change."""
+    db.session.execute(
+        update(ServicePoint)
+        .where(ServicePoint.id == point.id)
+        .values(updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(point, ["slots"])
+
+
 def _overlapping(point: ServicePoint, weekday: int, start: time, end: time) -> OpeningSlot | None:
     for slot in point.slots:
         if slot.active and slot.weekday == weekday and slot.start_time < end and start < slot.end_time:
@@ -206,6 +219,7 @@ def add_slot(
     _require_manage(actor, point)
     if end <= start:
         raise ValidationFailed("结束时间须晚于开始时间", details={"end": ["须晚于开始时间"]})
+    _hold(point)
     other = _overlapping(point, weekday, start, end)
     if other is not None:
         span = f"{other.start_time:%H:%M}–{other.end_time:%H:%M}"
@@ -226,6 +240,7 @@ def update_slot(
     point = slot.point
     _require_manage(actor, point)
     if active is True and not slot.active:
+        _hold(point)
         other = _overlapping(point, slot.weekday, slot.start_time, slot.end_time)
         if other is not None:
             raise ValidationFailed("与已有时段重叠", details={"active": ["同一时间已有开放的时段"]})

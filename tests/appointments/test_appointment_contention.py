@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from backend.appointments.models import Booking, SlotOccurrence
+from backend.appointments.models import Booking, OpeningSlot, SlotOccurrence
 from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from tests.appointments.conftest import TUESDAY, WEDNESDAY
@@ -186,3 +186,18 @@ def test_opposite_moves_at_once_do_not_deadlock(world, client, residents, server
         assert [r.status_code for r in responses] == [200, 200], [r.json() for r in responses]
         assert _occurrence(tue, TUESDAY).booked == 1 == _active(_occurrence(tue, TUESDAY))
         assert _occurrence(wed, WEDNESDAY).booked == 1 == _active(_occurrence(wed, WEDNESDAY))
+
+
+def test_one_slot_added_several_times_at_once_is_added_once(world, auth, server):
+    """Slots of one weekday may not overlap, or the window's places would count twice: a secretary's double
+    tap (or two managers at once) adds the slot once, the others get the overlap's 422."""
+    url = f"{server}/api/v1/service-points/{world.point.public_id}/slots"
+    for weekday in (4, 5, 7):  # days the point has no slot yet
+        body = {"weekday": weekday, "start": "09:00", "end": "10:00", "capacity": 3}
+        responses = _at_once([(url, body, auth("secretary_a"))] * 5)
+        assert sorted(r.status_code for r in responses) == [201] + [422] * 4, [r.json() for r in responses]
+        db.session.expire_all()
+        added = db.session.scalar(
+            select(func.count()).where(OpeningSlot.point_id == world.point.id, OpeningSlot.weekday == weekday)
+        )
+        assert added == 1
