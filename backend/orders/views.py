@@ -4,7 +4,7 @@ import base64
 import binascii
 import functools
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, exists, null, or_, select, text, tuple_, union_all
 
@@ -263,6 +263,32 @@ def _decode(cursor: str, size: int) -> list:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
 
 
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
+
+
+# A cursor comes back from the client: what it names must fit the columns it is compared with (SMALLINT
+# urgency, INTEGER id, an aware time UTC can hold), or the database, not the request, would fail.
+_SMALLINT, _INTEGER = 2**15, 2**31
+
+
+def _cursor_int(value, bound: int) -> int:
+    if type(value) is not int or not -bound <= value < bound:
+        raise _bad_cursor()
+    return value
+
+
+def _cursor_time(value) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _bad_cursor() from exc
+    return moment
+
+
 _RANK, _DUE, _ID = ([c.key for c in SUMMARY_COLUMNS].index(name) for name in ("urgency_rank", "due_at", "id"))
 
 
@@ -277,12 +303,8 @@ def _board_key(row) -> list:
 def _page_by_urgency(connection, query, *, limit: int, cursor: str | None) -> dict:
     key = tuple_(Order.urgency_rank, Order.due_at, Order.id)
     if cursor:
-        rank, due, last_id = _decode(cursor, 3)
-        try:
-            after = (int(rank), datetime.fromisoformat(due), int(last_id))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
-        query = query.where(key > after)
+        after = _board_cursor(cursor)
+        query = query.where(key > (after["after_rank"], after["after_due"], after["after_id"]))
     return _page(
         connection,
         query,
@@ -295,9 +317,7 @@ def _page_by_urgency(connection, query, *, limit: int, cursor: str | None) -> di
 def _page_newest(connection, query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
         (last_id,) = _decode(cursor, 1)
-        if not isinstance(last_id, int):
-            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
-        query = query.where(Order.id < last_id)
+        query = query.where(Order.id < _cursor_int(last_id, _INTEGER))
     return _page(connection, query, order_by=(Order.id.desc(),), key=lambda row: [row[_ID]], limit=limit)
 
 
@@ -364,10 +384,11 @@ _BOARD_FILTERS = ("state", "service_kind", "category_id", "grid_id", "is_overdue
 
 def _board_cursor(cursor: str) -> dict:
     rank, due, last_id = _decode(cursor, 3)
-    try:
-        return {"after_rank": int(rank), "after_due": datetime.fromisoformat(due), "after_id": int(last_id)}
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+    return {
+        "after_rank": _cursor_int(rank, _SMALLINT),
+        "after_due": _cursor_time(due),
+        "after_id": _cursor_int(last_id, _INTEGER),
+    }
 
 
 def dispatch_board(

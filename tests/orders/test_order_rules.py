@@ -1,6 +1,8 @@
 """Every illegal action, scope violation and bad input of the order API, with its exact status."""
 
+import base64
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -384,3 +386,39 @@ def test_a_duplicate_is_the_newest_open_order_of_the_same_kind(client, auth, pla
     first_id = db.session.scalar(select(Order.id).where(Order.public_id == first["id"]))
     assert third["possible_duplicate"] and timeline[0]["data"] == {"possible_duplicate_of": first_id}
     assert not shown["possible_duplicate"]
+
+
+def _cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0, "2026-01-01T00:00:00", 1],  # a naive time
+        [0, "2026-01-01T00:00:00+00:00", 2**70],  # an id past any integer column
+        [0, "2026-01-01T00:00:00+00:00", 2**40],  # past PostgreSQL's INTEGER
+        [99999, "2026-01-01T00:00:00+00:00", 1],  # a rank past SMALLINT
+        [0, "9999-12-31T23:59:59-12:00", 1],  # a time past the last UTC one
+        [0, "0001-01-01T00:00:00+14:00", 1],  # and before the first
+    ],
+)
+def test_a_forged_cursor_of_an_urgency_list_is_422(client, auth, world, values):
+    lists = {
+        "secretary_a": "/api/v1/orders/board",
+        "org_admin": f"/api/v1/organizations/{world.organization.public_id}/orders",
+        "volunteer": "/api/v1/me/assignments",
+    }
+    for person, url in lists.items():
+        response = client.get(url, query_string={"cursor": _cursor(values)}, headers=auth(person))
+        assert response.status_code == 422, (person, response.get_json())
+        assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
+
+
+@pytest.mark.parametrize("values", [[2**70], [2**40], [True], [-(2**63) - 1]])
+def test_a_forged_cursor_of_a_residents_list_is_422(client, auth, values):
+    response = client.get(
+        "/api/v1/orders", query_string={"cursor": _cursor(values)}, headers=auth("resident_a1")
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
