@@ -1,5 +1,9 @@
 """Social organizations and volunteer rosters."""
 
+import base64
+
+import pytest
+
 
 def test_street_admin_registers_an_organization(client, auth, world):
     response = client.post(
@@ -74,3 +78,13 @@ def test_org_admin_adds_a_volunteer_who_gets_the_role(client, auth, world):
         f"/api/v1/organizations/{world.organization.public_id}/volunteers", headers=auth("other_org_admin")
     )
     assert denied.status_code == 403
+
+
+@pytest.mark.parametrize("key", [str(2**31), str(2**70), "-" + str(2**63)])
+def test_a_cursor_past_any_id_is_422(client, auth, world, key):
+    cursor = base64.urlsafe_b64encode(key.encode()).decode()
+    response = client.get(
+        "/api/v1/organizations", query_string={"cursor": cursor}, headers=auth("resident_a1")
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
