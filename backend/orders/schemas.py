@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import marshmallow as ma
 
 from backend.auth.service import user_public_id
@@ -11,6 +13,13 @@ from backend.sla.rules import SERVICE_KINDS
 
 PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}$", error="请输入 11 位手机号")
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
+# A time a person can mean. Without bounds, year 1 at +14:00 (before UTC's first day) or 9999-12-31 at
+# -12:00 (after its last) passes as aware and fails converting to UTC for the database: a 500.
+TIME_RANGE = ma.validate.Range(
+    min=datetime(2000, 1, 1, tzinfo=UTC),
+    max=datetime(2100, 1, 1, tzinfo=UTC),
+    error="应为 2000 年至 2100 年之间的时间",
+)
 
 
 def _text(value, low: int, high: int) -> bool:
@@ -39,8 +48,10 @@ class OrderCreateSchema(ma.Schema):
     )
     latitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-90, max=90))
     longitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-180, max=180))
-    preferred_start = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
-    preferred_end = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    preferred_start = ma.fields.AwareDateTime(
+        load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE
+    )
+    preferred_end = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
     contact_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     contact_phone = ma.fields.String(required=True, validate=PHONE)
     photo_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
@@ -317,8 +328,8 @@ class RatingStatsQuerySchema(ma.Schema):
     group_by = ma.fields.String(
         load_default="organization", validate=ma.validate.OneOf(["organization", "community"])
     )
-    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
-    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
+    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
 
 
 class RatingStatsSchema(ma.Schema):

@@ -296,6 +296,9 @@ def _body(**changes) -> dict:
             "preferred_end",
         ),
         ({"latitude": 123}, "latitude"),
+        ({"preferred_start": "0001-01-01T00:00:00+14:00"}, "preferred_start"),  # before UTC's first day
+        ({"preferred_end": "9999-12-31T23:59:59-12:00"}, "preferred_end"),  # after its last
+        ({"preferred_start": "0001-01-01T00:00:00"}, "preferred_start"),  # read as +08:00
         ({"grid_id": "gr_nowhere"}, "grid_id"),
     ],
 )
@@ -422,3 +425,10 @@ def test_a_forged_cursor_of_a_residents_list_is_422(client, auth, values):
     )
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
+
+
+@pytest.mark.parametrize("query", [{"since": "0001-01-01T00:00:00"}, {"until": "9999-12-31T23:59:59-12:00"}])
+def test_rates_for_a_time_no_one_can_mean_are_422(client, auth, query):
+    response = client.get("/api/v1/orders/stats", query_string=query, headers=auth("street_admin"))
+    assert response.status_code == 422, response.get_json()
+    assert set(response.get_json()["details"]) == set(query)
