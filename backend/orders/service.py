@@ -15,7 +15,6 @@ from backend import clock as wall
 from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import members_with_role
-from backend.catalog.service import policy_of
 from backend.community.service import places
 from backend.db import db, fetch_all
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -31,7 +30,7 @@ from backend.orders.models import (
 )
 from backend.organizations.models import Organization, Volunteer
 from backend.outbox import service as outbox
-from backend.sla import clocks, subjects
+from backend.sla import clocks, policies, subjects
 from backend.sla.calendar import Unit
 from backend.sla.rules import SERVICE_KINDS, Limit
 from backend.sla.service import load_calendar
@@ -316,7 +315,8 @@ def _secretaries(order: Order) -> list[int]:
 
 
 def _policy(order: Order):
-    return policy_of(order.category)
+    # The order's kind, not its category's: the secretary may correct it on accepting (受理).
+    return policies.policy_for(service_kind=order.service_kind, category_code=order.category.code)
 
 
 def _start_clock(order: Order, name: str, limit: Limit, *, escalates: bool = True) -> None:
@@ -418,6 +418,11 @@ def _accept(order: Order, service_kind: str | None) -> None:
             raise ValidationFailed(details={"service_kind": ["服务类型无效"]})
         order.service_kind = service_kind
         order.urgency_rank = URGENCY_RANK[service_kind]
+        # What runs was started for the old kind (an urgent order's clocks start when it is placed).
+        _stop_clock(order, ACCEPT_CLOCK, reason="reclassified")
+        _stop_clock(order, DISPATCH_TIMER, reason="reclassified")
+        if service_kind == "urgent":
+            _start_clock(order, DISPATCH_TIMER, URGENT_DISPATCH_AFTER, escalates=False)
     order.accepted_at = order.accepted_at or wall.now()
     if _clock(order, ACCEPT_CLOCK) is None:
         _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)

@@ -87,6 +87,38 @@ def test_urgent_orders_cannot_be_returned_or_extended(place, act, world):
     assert "不允许延期" in refused["message"]
 
 
+def test_an_order_accepted_as_urgent_runs_the_urgent_rules(place, act, world):
+    start = clock.now()
+    with time_machine.travel(start, tick=False):
+        order = act("secretary_a", place(), "accept", service_kind="urgent")  # placed as targeted
+    assert order["service_kind"] == "urgent"
+    # Half an hour to take it, around the clock, as any urgent order.
+    assert order["due_at"] == clock.to_local(start + timedelta(minutes=30)).isoformat()
+    assert _running_timers(order) == {"accept", "dispatch"}  # dispatched by Sandan if nobody does
+    order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+    assert "不允许退单" in act("org_admin", order, "return", expect=409, reason="人手不足")["message"]
+
+
+def test_an_urgent_order_accepted_as_daily_runs_the_daily_rules(place, act, world):
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False):  # Monday
+        order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
+        order = act("secretary_a", order, "accept", service_kind="daily")
+    # One working day to take it, and no automatic dispatch.
+    assert order["due_at"] == local(2026, 11, 24, 10).isoformat()
+    assert _running_timers(order) == {"accept"}
+
+
+def _running_timers(order: dict) -> set[str]:
+    order_id = db.session.scalar(select(Order.id).where(Order.public_id == order["id"]))
+    return set(
+        db.session.scalars(
+            select(SlaClock.name).where(
+                SlaClock.subject_type == "order", SlaClock.subject_id == order_id, SlaClock.state == "running"
+            )
+        )
+    )
+
+
 def test_return_only_within_two_working_days_of_dispatch(place, act, world):
     with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:  # Monday
         order = dispatched(place, act, world)
