@@ -98,7 +98,8 @@ def check_answers(questions: list[dict], answers: dict) -> tuple[dict, dict[str,
     for question in questions:
         code = question["code"]
         value = answers.get(code)
-        if value is None or value == "" or value == []:
+        # Blanks alone answer nothing, required or not (a string answer is kept stripped).
+        if value is None or (isinstance(value, str) and not value.strip()) or value == []:
             if question.get("required"):
                 errors[code] = [f"请回答：{question['label']}"]
             continue

@@ -98,3 +98,14 @@ def test_answers_are_checked_and_normalized():
     assert set(errors) == {"n", "t", "m", "z"}
     _, errors = questions.check_answers(qs, {"t": "2026-12-01T09:00:00"})
     assert errors == {"n": ["请回答：人数"], "t": ["日期时间须带时区，如 +08:00"]}
+
+
+def test_a_blank_answer_does_not_answer_a_required_question():
+    qs = [
+        {"code": "need", "label": "需要的帮助", "datatype": "string", "required": True},
+        {"code": "note", "label": "补充说明", "datatype": "text"},
+    ]
+    clean, errors = questions.check_answers(qs, {"need": "  \n ", "note": "   "})
+    assert errors == {"need": ["请回答：需要的帮助"]}
+    clean, errors = questions.check_answers(qs, {"need": " 轮椅推行 ", "note": "   "})
+    assert errors == {} and clean == {"need": "轮椅推行"}  # a blank optional answer is no answer
