@@ -4,7 +4,7 @@ import hashlib
 import secrets
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend import clock
 from backend.db import db
@@ -78,18 +78,22 @@ def attach(
         raise ValidationFailed(details={field: [f"最多 {MAX_PER_ITEM} 张图片"]})
     if len(set(public_ids)) != len(public_ids):
         raise ValidationFailed(details={field: ["图片重复"]})
-    uploads = list(db.session.scalars(select(Upload).where(Upload.public_id.in_(public_ids))))
-    found = {u.public_id: u for u in uploads}
-    problems = [
-        pid
-        for pid in public_ids
-        if pid not in found or found[pid].owner_id != owner_id or found[pid].attached_type is not None
-    ]
-    if problems:
+    # Claimed by one conditional UPDATE, not read and then written: of two requests attaching one upload
+    # at once, the second waits on the first's row lock, then finds it attached and is refused.
+    claimed = db.session.scalars(
+        update(Upload)
+        .where(
+            Upload.public_id.in_(public_ids),
+            Upload.owner_id == owner_id,
+            Upload.attached_type.is_(None),
+        )
+        .values(attached_type=attached_type, attached_id=attached_id, attached_at=clock.now())
+        .returning(Upload)
+    ).all()
+    found = {u.public_id: u for u in claimed}
+    if problems := [pid for pid in public_ids if pid not in found]:
+        # The caller's transaction, which the refusal rolls back, takes back what was claimed.
         raise ValidationFailed(details={field: [f"图片不可用：{', '.join(problems)}"]})
-    now = clock.now()
-    for upload in uploads:
-        upload.attached_type, upload.attached_id, upload.attached_at = attached_type, attached_id, now
     return [found[pid] for pid in public_ids]
 
 

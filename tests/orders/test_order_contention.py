@@ -2,6 +2,7 @@
 the first organization to take a pooled order wins and every other gets 409; of two secretaries dispatching
 one order at once, one wins."""
 
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,7 @@ from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from backend.orders.models import Order, OrderEvent
 from backend.organizations.models import Organization, OrganizationCategory
+from backend.storage.models import Upload
 from tests.factories import login_headers, make_member
 
 CONTENDERS = 12
@@ -120,3 +122,33 @@ def test_retries_of_one_placement_at_once_make_one_order(auth, world, server, ch
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     events = db.session.scalar(select(func.count()).where(OrderEvent.action == "place"))
     assert events == 1
+
+
+def test_one_photo_placed_with_several_orders_at_once_goes_to_one(client, auth, world, server):
+    from tests.orders.conftest import ORDER
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+    photo = client.post(
+        "/api/v1/uploads",
+        data={"file": (io.BytesIO(png), "a.png")},
+        headers=auth("resident_a1"),
+        content_type="multipart/form-data",
+    ).get_json()["id"]
+    barrier = threading.Barrier(CONTENDERS)
+
+    def one(n: int) -> requests.Response:
+        body = {**ORDER, "description": f"第{n}次：独居老人希望有人陪聊", "photo_ids": [photo]}
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(f"{server}/api/v1/orders", json=body, headers=auth("resident_a1"), timeout=30)
+
+    with ThreadPoolExecutor(max_workers=CONTENDERS) as pool:
+        responses = list(pool.map(one, range(CONTENDERS)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [422] * (CONTENDERS - 1), [r.json() for r in responses]
+    placed = next(r.json() for r in responses if r.status_code == 201)
+    assert [p["id"] for p in placed["photos"]] == [photo]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    upload = db.session.scalar(select(Upload).where(Upload.public_id == photo))
+    assert upload.attached_id == db.session.scalar(select(Order.id))
