@@ -667,8 +667,9 @@ def request_extension(*, order: Order, actor: Person, amount: float, unit: str, 
         raise IllegalAction(order, "request_extension", caller.actors, "每张工单只能延期一次")
     try:
         wanted = Limit(amount, Unit(unit))
-    except ValueError as exc:
-        raise ValidationFailed(details={"amount": [str(exc)]}) from exc
+    except ValueError as exc:  # Limit's own words are English, for programmers
+        wrong = "延期时长须大于 0" if not amount > 0 else "工作日须为整数"
+        raise ValidationFailed(details={"amount": [wrong]}) from exc
     if wanted.unit != allowed.unit or wanted.amount > allowed.amount:
         raise ValidationFailed(details={"amount": [f"延期不能超过{allowed.label()}"]})
     order.extension_request = {

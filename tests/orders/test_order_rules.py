@@ -139,6 +139,10 @@ def test_one_extension_only_and_within_the_policy(client, auth, place, act, worl
         "org_admin", order, "request-extension", expect=422, amount=4, unit="working_days", reason="等配件"
     )
     assert "amount" in too_long["details"]
+    half = act(
+        "org_admin", order, "request-extension", expect=422, amount=1.5, unit="working_days", reason="等配件"
+    )
+    assert half["details"] == {"amount": ["工作日须为整数"]}
     order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
     assert order["id"] in board_ids(client, auth)  # waiting on the secretary
     before = order["due_at"]
