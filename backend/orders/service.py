@@ -741,21 +741,19 @@ def auto_close_after() -> timedelta:
     return timedelta(days=current_app.config["ORDERS_AUTO_CLOSE_DAYS"])
 
 
-def _rate(order: Order, level: int, tags: list[str], comment: str) -> Rating:
-    if db.session.get(Rating, order.id) is not None:
+def _rate(order: Order, level: int, tags: list[str], comment: str, *, again: bool = False) -> Rating:
+    """Rate the order once; ``again`` (confirming work redone after a reopen) replaces its rating, so the
+    one rating an order has is the resident's last word on it."""
+    rating = db.session.get(Rating, order.id)
+    if rating is not None and not again:
         raise Conflict(
             "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": []}
         )
-    rating = Rating(
-        order_id=order.id,
-        organization_id=order.organization_id,
-        community_id=order.community_id,
-        level=level,
-        tags=tags,
-        comment=comment,
-        created_at=wall.now(),
-    )
-    db.session.add(rating)
+    if rating is None:
+        rating = Rating(order_id=order.id)
+        db.session.add(rating)
+    rating.organization_id, rating.community_id = order.organization_id, order.community_id
+    rating.level, rating.tags, rating.comment, rating.created_at = level, tags, comment, wall.now()
     if order.organization_id is not None:
         recommend.refresh_records(organization_ids=[order.organization_id])
     if level <= BAD_RATING:
@@ -773,7 +771,8 @@ def confirm(*, order: Order, actor: Person, level: int, tags: list[str], comment
     caller, before = _begin(order, actor, "confirm")
     order.closed_at = wall.now()
     _finish(order, "closed")
-    rating = _rate(order, level, tags, comment)
+    # Rated already only if it was confirmed, then reopened (重办) and resolved again.
+    rating = _rate(order, level, tags, comment, again=True)
     _log(
         order,
         caller,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend import clock
 from backend.db import db
-from backend.orders.models import Order
+from backend.orders.models import Order, Rating
 from backend.organizations.models import Organization
 from backend.sla.models import SlaClock
 from backend.supervision.models import Supervision
@@ -74,6 +74,18 @@ def test_a_resolved_order_cannot_be_rated_twice_or_reopened_after_seven_days(pla
     db.session.commit()
     refused = act("resident_a1", order, "reopen", expect=409, reason="还是不行")
     assert "7 天" in refused["message"]
+
+
+def test_an_order_reopened_after_its_rating_is_confirmed_and_rated_again(place, act, world):
+    order = resolved(place, act, world)
+    act("resident_a1", order, "confirm", level=2, comment="还在漏水")
+    order = act("resident_a1", order, "reopen", reason="水管还是漏")
+    order = act("org_admin", order, "take")
+    order = act("org_admin", order, "resolve", note="更换了水管")
+    order = act("resident_a1", order, "confirm", level=5, comment="修好了")
+    assert order["state"] == "closed" and order["rating"]["level"] == 5
+    assert db.session.query(Rating).count() == 1  # one rating per order: the resident's last word
+    assert act("resident_a1", order, "rate", expect=409, level=3)["code"] == "already_rated"
 
 
 def test_urgent_orders_cannot_be_returned_or_extended(place, act, world):
