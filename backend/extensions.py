@@ -1,5 +1,7 @@
 """Extension instances, created once and bound to the app in create_app()."""
 
+import json
+
 import flask_smorest
 import orjson
 import redis
@@ -86,6 +88,12 @@ class ArgumentsParser(FlaskParser):
                 return loaded
         return super().parse(argmap, req, location=location, **kwargs)
 
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:  # nested deeper than the standard library reads: malformed, a 400
+            raise json.JSONDecodeError("nested too deeply", doc="(body)", pos=0) from None
+
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, parsing each endpoint's arguments with one schema instance: given a class,
@@ -135,7 +143,10 @@ class JSONProvider(DefaultJSONProvider):
         try:
             return orjson.loads(s)
         except orjson.JSONDecodeError:  # what only the standard library reads (an integer past 64 bits)
-            return super().loads(s, **kwargs)
+            try:
+                return super().loads(s, **kwargs)
+            except RecursionError as exc:  # nested deeper than either reads: malformed, as far as we go (400)
+                raise ValueError("JSON nested too deeply") from exc
 
     def dumps(self, obj, **kwargs) -> str:
         if not kwargs.get("indent") and self.sort_keys and (body := self._orjson(obj)) is not None:

@@ -47,6 +47,13 @@ def test_malformed_json_is_400_not_500(client):
     assert response.get_json()["code"] == "invalid_body"
 
 
+def test_json_nested_past_any_parsers_depth_is_400_not_500(client):
+    body = '{"code": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "invalid_body"
+
+
 def test_non_object_json_is_422(client):
     response = client.post("/api/v1/auth/login", json=["a"])
     assert response.status_code == 422

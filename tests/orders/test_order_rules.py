@@ -356,6 +356,14 @@ def test_bad_orders_are_refused_by_field(client, auth, changes, field):
     assert field in response.get_json()["details"], response.get_json()
 
 
+def test_an_order_nested_past_any_parsers_depth_is_400(client, auth):
+    body = json.dumps(_body())[:-1] + ', "answers": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}"
+    response = client.post(
+        "/api/v1/orders", data=body, headers={**auth("resident_a1"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and response.get_json()["code"] == "invalid_body"
+
+
 def test_a_required_answer_names_its_question(client, auth):
     response = client.post("/api/v1/orders", json=_body(answers={}), headers=auth("resident_a1"))
     assert response.get_json()["details"]["answers"] == {"frequency": ["请回答：希望的频次"]}
