@@ -1,6 +1,7 @@
 """Social organizations: who they are, where and what they serve, and their volunteer rosters."""
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend.auth.access import ScopeNode, holds
 from backend.auth.roles import Role, ScopeType
@@ -71,7 +72,11 @@ def create_organization(
         categories=[OrganizationCategory(category_code=c) for c in sorted(set(categories))],
     )
     db.session.add(org)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same name registered at the same moment: the check above saw neither
+        db.session.rollback()
+        raise ValidationFailed(details={"name": ["本街道已有同名组织"]}) from None
     return org
 
 
