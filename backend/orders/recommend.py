@@ -195,6 +195,8 @@ def refresh_records(*, organization_ids: Iterable[int] | None = None, now: datet
         SlaClock.subject_type == "order",
         SlaClock.name == "complete",
         SlaClock.state == "stopped",
+        # Resolved, or called off after running late: an order called off in time was never finished.
+        (SlaClock.stop_reason == "met") | SlaClock.overdue_at.is_not(None),
         SlaClock.stopped_at >= since,
     )
     if organization_ids is not None:

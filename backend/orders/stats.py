@@ -2,7 +2,7 @@
 
 - 满意率 satisfaction: ratings of 较满意 (3) or better ÷ ratings.
 - 响应率 response: acceptance clocks stopped in time (taken before the 签收 deadline) ÷ acceptance clocks
-  that finished or ran out.
+  that finished (taken) or ran out; an order called off before anyone took it in time counts in neither.
 - 解决率 resolution: orders resolved or closed ÷ orders taken.
 """
 
@@ -46,7 +46,8 @@ def rating_stats(
             SlaClock.name == "accept",
             SlaClock.community_id.in_(community_ids),
             clock_key.is_not(None),
-            (SlaClock.state == "stopped") | SlaClock.overdue_at.is_not(None),
+            # Taken, or ran out: a clock stopped because the order was called off measured no response.
+            (SlaClock.stop_reason == "met") | SlaClock.overdue_at.is_not(None),
             *window(SlaClock.started_at),
         )
         .group_by(clock_key)

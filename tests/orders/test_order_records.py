@@ -145,3 +145,12 @@ def test_the_reach_follows_categories_and_communities(world):
     org.communities.remove(world.community_b)
     db.session.commit()
     assert all(c != world.community_b.id for c, _, o in _reach() if o == org.id) and _reach() == _product()
+
+
+def test_an_order_called_off_is_not_a_finished_one(place, act, world):
+    order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+    act("org_admin", order, "take")
+    act("secretary_a", order, "cancel", reason="居民已自行解决")
+    # Its completion clock stopped, but nothing was completed, on time or late.
+    assert _record(world.organization) == (0, 0, 0, 0)
+    assert refresh_records() and _record(world.organization) == (0, 0, 0, 0)

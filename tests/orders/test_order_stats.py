@@ -51,3 +51,11 @@ def test_rates_per_organization_and_community(client, auth, place, act, world):
     assert [i["name"] for i in by_community["items"]] == ["阳光社区"]
     assert client.get("/api/v1/orders/stats", headers=auth("secretary_b")).get_json()["items"] == []
     assert client.get("/api/v1/orders/stats?group_by=grid", headers=auth("street_admin")).status_code == 422
+
+
+def test_an_order_called_off_before_anyone_took_it_is_no_response(client, auth, place, act, world):
+    order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+    act("resident_a1", order, "cancel", reason="不需要了")
+    for group_by in ("organization", "community"):
+        stats = client.get(f"/api/v1/orders/stats?group_by={group_by}", headers=auth("street_admin"))
+        assert stats.get_json()["items"] == [], group_by
