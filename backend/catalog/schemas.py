@@ -5,7 +5,8 @@ from backend.fields import PublicId
 from backend.sla.rules import SERVICE_KINDS
 from backend.sla.schemas import PolicySchema
 
-CODE = ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="代码应为小写字母开头的字母、数字或下划线")
+# \Z, not $: $ also matches before a final newline, which would become part of the code.
+CODE = ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,63}\Z", error="代码应为小写字母开头的字母、数字或下划线")
 
 
 class ChoiceSchema(ma.Schema):

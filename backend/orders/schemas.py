@@ -11,7 +11,8 @@ from backend.privacy.masking import mask_phone
 from backend.sla.calendar import Unit
 from backend.sla.rules import SERVICE_KINDS
 
-PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}$", error="请输入 11 位手机号")
+# \Z, not $: $ also matches before a final newline, which would be stored with the number.
+PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}\Z", error="请输入 11 位手机号")
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 # A time a person can mean. Without bounds, year 1 at +14:00 (before UTC's first day) or 9999-12-31 at
 # -12:00 (after its last) passes as aware and fails converting to UTC for the database: a 500.

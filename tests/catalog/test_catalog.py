@@ -68,6 +68,16 @@ def test_street_admins_add_edit_and_disable_categories(client, auth, catalog):
             "x",
         ),
         ({"code": "Bad Code", "label": "文本", "datatype": "string"}, None),
+        ({"code": "pet\n", "label": "文本", "datatype": "string"}, None),
+        (
+            {
+                "code": "x",
+                "label": "选择",
+                "datatype": "single_choice",
+                "choices": [{"key": "a\n", "label": "甲"}, {"key": "b", "label": "乙"}],
+            },
+            None,
+        ),
         ({"code": "x", "label": "文本", "datatype": "colour"}, None),
     ],
 )
@@ -109,3 +119,9 @@ def test_a_blank_answer_does_not_answer_a_required_question():
     assert errors == {"need": ["请回答：需要的帮助"]}
     clean, errors = questions.check_answers(qs, {"need": " 轮椅推行 ", "note": "   "})
     assert errors == {} and clean == {"need": "轮椅推行"}  # a blank optional answer is no answer
+
+
+def test_a_category_code_ending_in_a_newline_is_refused(client, auth):
+    body = {"code": "pet_care\n", "name": "宠物照看", "service_kind": "daily"}
+    response = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
+    assert response.status_code == 422 and "code" in response.get_json()["details"]

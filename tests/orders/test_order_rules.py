@@ -334,6 +334,7 @@ def _body(**changes) -> dict:
     [
         ({"description": ""}, "description"),
         ({"contact_phone": "12345"}, "contact_phone"),
+        ({"contact_phone": "13812348000\n"}, "contact_phone"),  # $ alone would let the newline through
         ({"category": "no_such_thing"}, "category"),
         ({"answers": {}}, "answers"),
         ({"answers": {"frequency": "hourly"}}, "answers"),
