@@ -665,6 +665,9 @@ def request_extension(*, order: Order, actor: Person, amount: float, unit: str, 
         )
     if order.extension_granted or order.extension_request is not None:
         raise IllegalAction(order, "request_extension", caller.actors, "每张工单只能延期一次")
+    completion = _clock(order, COMPLETE_CLOCK)
+    if completion is not None and completion.overdue_at is not None:  # the clock would refuse it anyway
+        raise IllegalAction(order, "request_extension", caller.actors, "已超时，不能再申请延期")
     try:
         wanted = Limit(amount, Unit(unit))
     except ValueError as exc:  # Limit's own words are English, for programmers
@@ -695,7 +698,10 @@ def decide_extension(*, order: Order, actor: Person, approve: bool, note: str = 
         found = _clock(order, COMPLETE_CLOCK)
         if found is None:
             raise IllegalAction(order, action, caller.actors, "办结时限尚未开始，无需延期")
-        clocks.extend(clock=found, limit=wanted, allowed=_policy(order).extension)
+        try:
+            clocks.extend(clock=found, limit=wanted, allowed=_policy(order).extension)
+        except Conflict as refused:  # overdue since it was asked, or the policy changed: the order's 409
+            raise IllegalAction(order, action, caller.actors, refused.message) from None
         order.extension_granted = True
     order.extension_request = None
     _refresh_due(order)

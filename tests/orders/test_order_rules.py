@@ -167,6 +167,26 @@ def test_one_extension_only_and_within_the_policy(client, auth, place, act, worl
     assert "一次" in refused["message"]
 
 
+def test_an_overdue_order_is_not_extended_and_the_409_says_its_state(place, act, world):
+    order = taken(place, act, world)
+    order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+    order_id = db.session.scalar(select(Order.id).where(Order.public_id == order["id"]))
+    completion = db.session.scalars(
+        select(SlaClock).where(SlaClock.subject_id == order_id, SlaClock.name == "complete")
+    ).one()
+    completion.overdue_at = clock.now()  # the red card came before the secretary decided
+    db.session.commit()
+    refused = act("secretary_a", order, "approve-extension", expect=409)
+    assert refused["code"] == "illegal_action" and "超时" in refused["message"]
+    assert refused["details"]["state"] == "taken"
+    assert refused["details"]["allowed_actions"] == ["approve_extension", "deny_extension", "cancel"]
+    act("secretary_a", order, "deny-extension", note="已超时")
+    again = act(
+        "org_admin", order, "request-extension", expect=409, amount=1, unit="working_days", reason="再等"
+    )
+    assert again["code"] == "illegal_action" and again["details"]["state"] == "taken"
+
+
 def _running_clock(order: dict) -> tuple:
     """(deadline, warning) of the order's running clock that escalates, as the API writes times."""
     order_id = db.session.scalar(select(Order.id).where(Order.public_id == order["id"]))
