@@ -181,13 +181,32 @@ class PolicyListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(PolicyEntrySchema), required=True)
 
 
+DATETIME_MESSAGE = "时间格式应为 ISO 8601，如 2026-09-30T10:00:00+08:00"
+
+
+def _within_years(value):
+    # A time near datetime's limits (0001-01-01+08:00) cannot even be turned into UTC for the query.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ma.ValidationError(YEAR_MESSAGE)
+
+
 class OverdueQuerySchema(ma.Schema):
     group_by = ma.fields.String(
         load_default="community", validate=ma.validate.OneOf(["community", "organization"])
     )
     subject_type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=32))
-    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
-    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ)
+    since = ma.fields.AwareDateTime(
+        load_default=None,
+        default_timezone=LOCAL_TZ,
+        validate=_within_years,
+        error_messages={"invalid": DATETIME_MESSAGE},
+    )
+    until = ma.fields.AwareDateTime(
+        load_default=None,
+        default_timezone=LOCAL_TZ,
+        validate=_within_years,
+        error_messages={"invalid": DATETIME_MESSAGE},
+    )
 
 
 class OverdueCountSchema(ma.Schema):

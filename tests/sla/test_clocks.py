@@ -303,3 +303,19 @@ def test_overdue_counts_per_community_and_organization_within_the_callers_scope(
 
     assert client.get("/api/v1/sla/overdue", headers=auth("org_admin")).status_code == 403
     assert client.get("/api/v1/sla/overdue?group_by=grid", headers=auth("street_admin")).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"since": "0001-01-01T00:00:00+08:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-08:00"}, "until"),
+        ({"since": "1999-12-31T23:00:00+08:00"}, "since"),
+        ({"until": "soon"}, "until"),
+    ],
+)
+def test_overdue_counts_refuse_times_out_of_range_by_field(client, auth, query, field):
+    # Times near datetime's limits cannot be turned into UTC for the query: a 422, not a 500.
+    response = client.get("/api/v1/sla/overdue", query_string=query, headers=auth("street_admin"))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["details"]) == [field]
