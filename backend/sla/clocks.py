@@ -140,6 +140,10 @@ def extend(*, clock: SlaClock, limit: Limit, allowed: Limit | None) -> SlaClock:
         raise Conflict("该类服务不允许延期", details={"extension": "not_allowed"})
     if clock.overdue_at is not None:
         raise Conflict("已超时，不能再申请延期", details={"overdue_at": _iso(clock.overdue_at)})
+    # The red card may not be raised yet (its job runs at the due time, the sweep a minute later, neither
+    # while Redis is down): the deadline itself decides, or a late approval would erase the overdue.
+    if clock.due_at is not None and clock.due_at <= wall.now():
+        raise Conflict("已超时，不能再申请延期", details={"due_at": _iso(clock.due_at)})
     if limit.unit != allowed.unit or limit.amount > allowed.amount:
         raise Conflict(f"延期不能超过{allowed.label()}", details={"extension": "too_long"})
     clock.extension_amount = limit.amount

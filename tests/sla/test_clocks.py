@@ -319,3 +319,16 @@ def test_overdue_counts_refuse_times_out_of_range_by_field(client, auth, query, 
     response = client.get("/api/v1/sla/overdue", query_string=query, headers=auth("street_admin"))
     assert response.status_code == 422, response.get_json()
     assert list(response.get_json()["details"]) == [field]
+
+
+def test_a_clock_past_its_deadline_cannot_be_extended_before_its_red_card_comes(world):
+    allowed = DEFAULT_POLICIES["daily"].extension
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:
+        clock = start(world, Limit(1, Unit.WORKING_DAYS))
+        # The deadline passed a minute ago; the overdue job has not run yet (Redis down, or just late).
+        traveller.move_to(local(2026, 11, 24, 10, 1))
+        with pytest.raises(Conflict) as refused:
+            clocks.extend(clock=clock, limit=Limit(3, Unit.WORKING_DAYS), allowed=allowed)
+        assert refused.value.details == {"due_at": clock.due_at.isoformat()}
+        db.session.rollback()
+        assert clocks.raise_overdue(clock_id=clock.id) is True
