@@ -27,7 +27,7 @@ from backend.outbox import service as outbox
 from backend.sla import subjects
 from backend.sla.calendar import Unit
 from backend.sla.models import NO_DEADLINE, SlaClock
-from backend.sla.rules import Limit, warning_at
+from backend.sla.rules import UNIT_LABELS, Limit, warning_at
 from backend.sla.service import load_calendar
 from backend.supervision import service as supervision
 
@@ -144,6 +144,10 @@ def extend(*, clock: SlaClock, limit: Limit, allowed: Limit | None) -> SlaClock:
     # while Redis is down): the deadline itself decides, or a late approval would erase the overdue.
     if clock.due_at is not None and clock.due_at <= wall.now():
         raise Conflict("已超时，不能再申请延期", details={"due_at": _iso(clock.due_at)})
+    if limit.unit != Unit(clock.unit):
+        # effective_limit adds the extension to the clock's own amount: another unit cannot be added.
+        unit = UNIT_LABELS[Unit(clock.unit)].removeprefix("个")
+        raise Conflict(f"延期须与办结时限同样按{unit}计算", details={"extension": "unit"})
     if limit.unit != allowed.unit or limit.amount > allowed.amount:
         raise Conflict(f"延期不能超过{allowed.label()}", details={"extension": "too_long"})
     clock.extension_amount = limit.amount

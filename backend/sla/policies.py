@@ -9,7 +9,7 @@ from backend.db import db
 from backend.errors import NotFound, ValidationFailed
 from backend.sla.calendar import Unit
 from backend.sla.models import SlaPolicyOverride
-from backend.sla.rules import DEFAULT_POLICIES, SERVICE_KINDS, Limit, Policy
+from backend.sla.rules import DEFAULT_POLICIES, SERVICE_KINDS, UNIT_LABELS, Limit, Policy
 
 # Limit name in the API → column prefix in the table.
 LIMIT_COLUMNS = {
@@ -119,6 +119,10 @@ def set_policy(
     for name in ("accept", "complete"):
         if parsed[name] is None:
             raise ValidationFailed(details={name: ["签收和办结时限不能为空"]})
+    # An extension is added to the completion clock's own amount, so it must count in the same unit.
+    if parsed["extension"] is not None and parsed["extension"].unit != parsed["complete"].unit:
+        unit = UNIT_LABELS[parsed["complete"].unit].removeprefix("个")
+        raise ValidationFailed(details={"extension": [f"延期时限须与办结时限同样按{unit}计算"]})
     row = _override(service_kind, category_code or "")
     if row is None:
         row = SlaPolicyOverride(service_kind=service_kind, category_code=category_code or "")

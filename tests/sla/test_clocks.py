@@ -332,3 +332,22 @@ def test_a_clock_past_its_deadline_cannot_be_extended_before_its_red_card_comes(
         assert refused.value.details == {"due_at": clock.due_at.isoformat()}
         db.session.rollback()
         assert clocks.raise_overdue(clock_id=clock.id) is True
+
+
+@pytest.mark.parametrize(
+    ("wanted", "allowed"),
+    [
+        (Limit(24, Unit.HOURS), Limit(24, Unit.HOURS)),
+        (Limit("2.5", Unit.WORKING_HOURS), Limit(4, Unit.WORKING_HOURS)),
+    ],
+)
+def test_an_extension_in_another_unit_than_the_clocks_is_refused(world, wanted, allowed):
+    # A policy changed after the clock started may allow extensions in another unit; added to the clock's
+    # own amount they would count 24 hours as 24 working days, or 2.5 working hours as half a working day.
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False):
+        clock = start(world, Limit(2, Unit.WORKING_DAYS))
+        due = clock.due_at
+        with pytest.raises(Conflict) as refused:
+            clocks.extend(clock=clock, limit=wanted, allowed=allowed)
+    assert refused.value.details == {"extension": "unit"}
+    assert clock.due_at == due and clock.extension_amount is None

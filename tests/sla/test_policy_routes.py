@@ -82,3 +82,17 @@ def test_bad_policies_are_refused_by_field(client, auth):
     assert client.put("/api/v1/sla/policies/weekly", json=body, headers=headers).status_code == 404
     response = client.put("/api/v1/sla/policies/daily/categories/Bad-Code", json=body, headers=headers)
     assert response.status_code == 422 and "category_code" in response.get_json()["details"]
+
+
+def test_an_extension_counted_in_another_unit_than_completion_is_refused(client, auth):
+    # A clock adds its extension to its own limit, in its own unit: 24 hours onto 5 working days would
+    # have made 29 working days.
+    body = {
+        "accept": {"amount": 1, "unit": "working_days"},
+        "complete": {"amount": 5, "unit": "working_days"},
+        "extension": {"amount": 24, "unit": "hours"},
+    }
+    response = client.put("/api/v1/sla/policies/daily", json=body, headers=auth("street_admin"))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["details"]) == ["extension"]
+    assert policies.policy_for(service_kind="daily").extension.unit == "working_days"
