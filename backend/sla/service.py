@@ -178,9 +178,12 @@ def set_service_hours(*, actor, periods: list[tuple[time, time]]) -> WorkCalenda
     for (_, earlier_end), (later_start, _) in pairwise(checked):
         if later_start < earlier_end:
             raise ValidationFailed(details={"periods": ["服务时段不能重叠"]})
+    # The revision row first: its lock queues a concurrent change behind this one, whose delete then sees
+    # (and removes) the periods committed before it. Deleting first, two changes at once both deleted
+    # only the old rows and left both their periods, overlapping, which no calendar can load.
+    _bump(actor)
     db.session.execute(delete(ServicePeriod))
     db.session.add_all(ServicePeriod(start=start, end=end) for start, end in checked)
-    _bump(actor)
     _commit()
     return load_calendar()
 

@@ -1,7 +1,8 @@
 """The calendar as data: the API, the seed, and the per-process cache that follows every change."""
 
 import secrets
-from datetime import date
+import threading
+from datetime import date, time
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from backend.db import db
 from backend.sla import service
 from backend.sla.models import CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
 from tests.sla.calendar_data import local, official_2026_rows
+from tests.worker_process import wait_for
 
 DUE_2027 = {"start": "2026-12-31T10:00:00+08:00", "amount": "1", "unit": "working_days"}
 
@@ -416,3 +418,51 @@ def test_the_api_is_documented(client):
     )
     assert "/api/v1/calendar/due" in paths
     assert "/api/v1/calendar/hours" in paths
+
+
+def test_two_admins_setting_service_hours_at_once_leave_one_of_their_settings(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time; the race is PostgreSQL's")
+    service.set_service_hours(actor=None, periods=[(time(9), time(12)), (time(13, 30), time(17, 30))])
+    engine = sa.create_engine(db.engine.url)
+    other = engine.connect()
+    try:
+        # Another admin's request, halfway: the old periods replaced by theirs, the change not committed.
+        transaction = other.begin()
+        other.execute(sa.delete(ServicePeriod))
+        other.execute(sa.insert(ServicePeriod).values(start=time(8, 30), end=time(11, 30)))
+        other.execute(
+            sa.update(CalendarRevision)
+            .where(CalendarRevision.id == service.REVISION_ID)
+            .values(number=CalendarRevision.number + 1, token=secrets.token_hex(16))
+        )
+
+        def this_admin():
+            with app.app_context():
+                try:
+                    service.set_service_hours(actor=None, periods=[(time(9), time(12))])
+                finally:
+                    db.session.remove()
+
+        thread = threading.Thread(target=this_admin)
+        thread.start()
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+
+        def blocked() -> int:
+            count = db.session.execute(waiting).scalar()
+            db.session.commit()  # pg_stat_activity is read once per transaction
+            return count
+
+        wait_for(blocked, what="this admin waiting for the other")
+        transaction.commit()
+        thread.join(timeout=30)
+    finally:
+        other.close()
+        engine.dispose()
+    # The later change wins whole; a mix of both would overlap and break every due-time computation.
+    periods = db.session.execute(sa.select(ServicePeriod.start, ServicePeriod.end)).all()
+    assert [tuple(p) for p in periods] == [(time(9), time(12))]
+    assert service.load_calendar().hours == ((time(9), time(12)),)
