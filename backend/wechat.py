@@ -49,11 +49,26 @@ class FallbackRedisStorage(RedisStorage):
             super().delete(key)
 
 
+class _TimeoutSession(requests.Session):
+    """A requests session whose every call has a timeout: wechatpy passes its own to API calls, but fetches
+    the access token (cgi-bin/token) without one, so a hanging WeChat would hold the caller for good."""
+
+    def __init__(self, timeout):
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method, url, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, **kwargs)
+
+
 class SandanWeChatClient(WeChatClient):
     def __init__(self, appid, secret, *, base_url: str, session=None, timeout=None):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.API_BASE_URL = self.base_url + "cgi-bin/"
         super().__init__(appid, secret, session=session, timeout=timeout)
+        self._http = _TimeoutSession(timeout)
         # The wxa API builds its own URLs ("sns/jscode2session", "cgi-bin/message/subscribe/send").
         self.wxa.API_BASE_URL = self.base_url
 

@@ -419,3 +419,21 @@ def test_seeding_is_idempotent_and_never_overwrites_an_admin(world, templates):
     assert rows["order_taken"].template_id == "real-template-id-from-console"
     assert rows["order_taken"].fields == {"thing1": "subject", "time2": "at"}
     assert service.list_templates()[0].event == "order_accepted"
+
+
+def test_a_token_endpoint_that_hangs_times_out_and_the_message_is_retried(
+    app, world, grant, run_due, fake_wechat, monkeypatch
+):
+    # wechatpy fetches the access token without a timeout of its own: WECHAT_TIMEOUT must bound it too,
+    # or a hanging WeChat holds the job (and the rows it locked) until RQ kills it, with nothing recorded.
+    monkeypatch.setitem(app.config, "WECHAT_TIMEOUT", 0.3)
+    resident = world.users["resident_a1"]
+    grant(resident, "order_accepted")
+    fake_wechat.state.inject_fault("token", delay=3)
+    notification = service.notify(user_id=resident.id, event="order_accepted", fields=ORDER_FIELDS)
+    db.session.commit()
+    run_due()
+    db.session.refresh(notification)
+    assert notification.status == "retrying"
+    assert "Timeout" in notification.errmsg
+    assert fake_wechat.state.calls("subscribe_send") == 0
