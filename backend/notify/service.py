@@ -280,6 +280,13 @@ def deliver(*, notification_id: int) -> Notification | None:
         _give_back_grant(user.id, template.template_id)
         _retry_or_fail(notification, errcode=None, errmsg=f"{type(exc).__name__}: {exc}")
         return notification
+    if not isinstance(result, dict):
+        # wechatpy returns the raw response when the body is not JSON (a proxy's page with status 200):
+        # nothing says WeChat took it, so it is tried again like an HTTP failure.
+        _give_back_grant(user.id, template.template_id)
+        status = getattr(result, "status_code", None)
+        _retry_or_fail(notification, errcode=None, errmsg=f"HTTP {status} (not JSON)")
+        return notification
     notification.msgid = str(result.get("msgid", ""))[:32] or None
     notification.errcode, notification.errmsg = None, None
     _record(notification, status="sent", outcome="sent")

@@ -437,3 +437,22 @@ def test_a_token_endpoint_that_hangs_times_out_and_the_message_is_retried(
     assert notification.status == "retrying"
     assert "Timeout" in notification.errmsg
     assert fake_wechat.state.calls("subscribe_send") == 0
+
+
+def test_an_answer_that_is_not_json_is_recorded_and_retried(world, templates, grant, run_due, fake_wechat):
+    # A proxy's error page with status 200: wechatpy hands back the raw response instead of a dict.
+    resident = world.users["resident_a1"]
+    grant(resident, "order_accepted")
+    fake_wechat.state.inject_fault("subscribe_send", http_status=200)
+    notification = service.notify(user_id=resident.id, event="order_accepted", fields=ORDER_FIELDS)
+    db.session.commit()
+    run_due()
+    db.session.refresh(notification)
+    assert notification.status == "retrying"
+    assert notification.errmsg == "HTTP 200 (not JSON)"
+    assert remaining(resident, templates["order_accepted"]) == 1
+    with time_machine.travel(send_messages()[-1].run_at + timedelta(seconds=1)):
+        run_due()
+    db.session.refresh(notification)
+    assert notification.status == "sent"
+    assert len(fake_wechat.state.messages()) == 1
