@@ -1,7 +1,9 @@
 """The inbox, subscriptions and templates through the API: own notifications only, 422s naming the field."""
 
+import base64
 from datetime import timedelta
 
+import pytest
 import time_machine
 
 from backend import clock
@@ -116,6 +118,15 @@ def test_bad_inbox_queries_are_422(client, auth, world):
     cursor = client.get("/api/v1/notifications?cursor=@@@", headers=headers)
     assert cursor.status_code == 422
     assert "cursor" in cursor.get_json()["details"]
+
+
+@pytest.mark.parametrize("key", ["9" * 40, "-" + "9" * 40, "9223372036854775808"])
+def test_a_cursor_beyond_any_id_is_422(client, auth, world, key):
+    # A well-formed cursor naming a number no integer column can hold (SQLite refused it: a 500).
+    cursor = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    response = client.get(f"/api/v1/notifications?cursor={cursor}", headers=auth("resident_a1"))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["details"]) == ["cursor"]
 
 
 # Subscriptions
