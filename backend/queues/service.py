@@ -19,7 +19,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from rq import Queue, Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, parse_job_id, validate_job_id
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
@@ -189,6 +189,11 @@ def requeue_failed(*, connection: redis.Redis, job_id: str, actor: Principal) ->
         "失败任务不存在，或已重新排队", code="failed_job_not_found", details={"job_id": job_id}
     )
     with _redis_answers():
+        try:
+            # RQ refuses to look up an id it could never have made: no failed job has one either.
+            validate_job_id(parse_job_id(job_id))
+        except ValueError:
+            raise missing from None
         try:
             job = Job.fetch(job_id, connection=connection)
         except NoSuchJobError:
