@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,9 +94,13 @@ def _encode_cursor(position: _Position) -> str:
 def _decode_cursor(cursor: str) -> _Position:
     try:
         score, queue, job_id = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-        return _Position(float(score), str(queue), str(job_id))
+        position = _Position(float(score), str(queue), str(job_id))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+    # json reads NaN and Infinity, which no cursor of ours holds; Redis refuses NaN as a score bound.
+    if not math.isfinite(position.score):
+        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
+    return position
 
 
 def _positions(connection: redis.Redis, limit: int, after: _Position | None) -> list[_Position]:

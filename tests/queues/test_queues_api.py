@@ -1,5 +1,6 @@
 """Street admins see the queues and their failed jobs, and requeue them; nobody else does."""
 
+import base64
 import logging
 import socket
 
@@ -162,8 +163,11 @@ def test_overview_counts_scheduled_and_live_workers(client, auth, connection):
     assert list(stats) == ["high", "default", "low"]
 
 
-def test_a_bad_cursor_is_422(client, auth):
-    response = client.get("/api/v1/queues/failed?cursor=not-a-cursor", headers=auth("street_admin"))
+@pytest.mark.parametrize("raw", [None, '[NaN,"high","x"]', '[Infinity,"high","x"]', '[-Infinity,"low","x"]'])
+def test_a_bad_cursor_is_422(client, auth, raw):
+    # A score Redis cannot compare with (NaN) is the caller's mistake, not Redis being away (503).
+    cursor = "not-a-cursor" if raw is None else base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    response = client.get(f"/api/v1/queues/failed?cursor={cursor}", headers=auth("street_admin"))
     assert response.status_code == 422
     assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
 
