@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend import clock
@@ -107,9 +107,15 @@ def close(*, record: Supervision, actor_id: int, resolution: str, at: datetime |
     """Close a supervision record with what was done about it."""
     if record.status == "closed":
         raise Conflict("督办已结束", details={"status": record.status})
-    record.status = "closed"
-    record.closed_by_id = actor_id
-    record.closed_at = at or clock.now()
-    record.resolution = resolution
+    # Closed only while still open in the database: of two admins closing at once, the second is refused
+    # rather than overwriting the first one's resolution.
+    closed = db.session.execute(
+        update(Supervision)
+        .where(Supervision.id == record.id, Supervision.status == "open")
+        .values(status="closed", closed_by_id=actor_id, closed_at=at or clock.now(), resolution=resolution)
+    )
+    if not closed.rowcount:
+        db.session.rollback()
+        raise Conflict("督办已结束", details={"status": "closed"})
     db.session.commit()
     return record

@@ -2,11 +2,18 @@
 
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
 from backend import clock
 from backend.db import db
+from backend.errors import Conflict
 from backend.sla import clocks
 from backend.sla.calendar import Unit
 from backend.sla.rules import Limit
+from backend.supervision import service
+from backend.supervision.models import Supervision
 
 
 def overdue(world, community, subject_id: int):
@@ -59,3 +66,24 @@ def test_bad_input_is_refused_by_field(client, auth, world):
     assert client.get("/api/v1/supervisions?status=maybe", headers=headers).status_code == 422
     assert client.get("/api/v1/supervisions/sv_nope", headers=headers).status_code == 404
     assert client.get("/api/v1/supervisions", headers=auth("resident_a1")).status_code == 403
+
+
+def test_of_two_admins_closing_at_once_the_second_is_refused(world):
+    overdue(world, world.community_a, 1)
+    record = db.session.scalar(select(Supervision))
+    assert record.status == "open"
+    # The other admin's close commits between this request reading the record and writing it.
+    engine = sa.create_engine(db.engine.url)
+    try:
+        with engine.begin() as other:
+            other.execute(
+                sa.update(Supervision)
+                .where(Supervision.id == record.id)
+                .values(status="closed", resolution="已约谈承接组织", closed_at=clock.now())
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(Conflict):
+        service.close(record=record, actor_id=world.users["street_admin"].id, resolution="已电话督促")
+    db.session.rollback()
+    assert db.session.get(Supervision, record.id).resolution == "已约谈承接组织"
