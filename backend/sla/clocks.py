@@ -232,7 +232,9 @@ def _reschedule(clock: SlaClock) -> None:
 
 
 def _lock(clock_id: int) -> SlaClock | None:
-    query = select(SlaClock).where(SlaClock.id == clock_id)
+    # Fresh from the database even if this session already holds the clock (a hook of an earlier card in
+    # the sweep's batch loaded it): the row as locked decides whether the card is still owed.
+    query = select(SlaClock).where(SlaClock.id == clock_id).execution_options(populate_existing=True)
     if db.engine.dialect.name == "postgresql":
         query = query.with_for_update()
     return db.session.scalar(query)

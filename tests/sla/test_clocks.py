@@ -4,6 +4,7 @@ and the sweep that rebuilds what a flushed Redis lost."""
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from redis import Redis
 from sqlalchemy import func, select
@@ -351,3 +352,25 @@ def test_an_extension_in_another_unit_than_the_clocks_is_refused(world, wanted, 
             clocks.extend(clock=clock, limit=wanted, allowed=allowed)
     assert refused.value.details == {"extension": "unit"}
     assert clock.due_at == due and clock.extension_amount is None
+
+
+def test_a_card_another_process_raised_is_seen_by_a_session_already_holding_the_clock(world):
+    # The sweep's session may hold a clock already (a hook of an earlier card loaded it) when that clock's
+    # own job raises its card in another process: the lock must read the row as it is now.
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:
+        clock = start(world, Limit(1, Unit.WORKING_HOURS))
+        traveller.move_to(local(2026, 11, 23, 11, 5))
+        assert clock.overdue_at is None  # loaded into this session
+        engine = sa.create_engine(db.engine.url)
+        try:
+            with engine.begin() as other:
+                other.execute(
+                    sa.update(SlaClock)
+                    .where(SlaClock.id == clock.id)
+                    .values(overdue_at=local(2026, 11, 23, 11))
+                )
+        finally:
+            engine.dispose()
+        assert clocks.raise_overdue(clock_id=clock.id) is False
+        db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Supervision)) == 0
