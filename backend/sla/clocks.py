@@ -241,9 +241,11 @@ def _lock(clock_id: int) -> SlaClock | None:
 
 
 def _is_current(clock: SlaClock | None, generation: int | None) -> bool:
+    # A paused clock counts too: paused in time it has no due time and owes no card, but paused after its
+    # deadline (before the red card came) it keeps that due time, and the card is still owed.
     return (
         clock is not None
-        and clock.state == "running"
+        and clock.state != "stopped"
         and (generation is None or generation == clock.generation)
     )
 

@@ -374,3 +374,18 @@ def test_a_card_another_process_raised_is_seen_by_a_session_already_holding_the_
         assert clocks.raise_overdue(clock_id=clock.id) is False
         db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(Supervision)) == 0
+
+
+def test_a_clock_paused_after_its_deadline_still_gets_its_red_card(world, connection):
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:
+        clock = start(world, Limit(1, Unit.WORKING_HOURS))
+        run_due_jobs(connection)
+        # The deadline passed ten seconds ago; before the overdue job ran, the item waits on the resident.
+        traveller.move_to(local(2026, 11, 23, 11, 0, 10))
+        clocks.pause(clock=clock)
+        db.session.commit()
+        # The pause came after the time limit ran out: it changes nothing, the card is still owed.
+        assert clock.due_at == local(2026, 11, 23, 11)
+        run_due_jobs(connection)
+        assert card_state(clock) == (False, True)
+    assert db.session.scalar(select(func.count()).select_from(Supervision)) == 1
