@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import clock
 from backend.db import db
@@ -123,17 +124,31 @@ def set_policy(
     if parsed["extension"] is not None and parsed["extension"].unit != parsed["complete"].unit:
         unit = UNIT_LABELS[parsed["complete"].unit].removeprefix("个")
         raise ValidationFailed(details={"extension": [f"延期时限须与办结时限同样按{unit}计算"]})
-    row = _override(service_kind, category_code or "")
+    code = category_code or ""
+    row = _override(service_kind, code)
     if row is None:
-        row = SlaPolicyOverride(service_kind=service_kind, category_code=category_code or "")
-        db.session.add(row)
+        try:
+            with db.session.begin_nested():
+                row = _filled(
+                    SlaPolicyOverride(service_kind=service_kind, category_code=code), parsed, actor_id
+                )
+                db.session.add(row)
+        except IntegrityError:
+            # The same save a moment earlier (a double click) created the override first: set it as well.
+            row = _filled(_override(service_kind, code), parsed, actor_id)
+    else:
+        _filled(row, parsed, actor_id)
+    db.session.commit()
+    return _policy(row)
+
+
+def _filled(row: SlaPolicyOverride, parsed: dict[str, Limit | None], actor_id: int) -> SlaPolicyOverride:
     for name, limit in parsed.items():
         setattr(row, f"{LIMIT_COLUMNS[name]}_amount", None if limit is None else limit.amount)
         setattr(row, f"{LIMIT_COLUMNS[name]}_unit", None if limit is None else str(limit.unit))
     row.updated_by_id = actor_id
     row.updated_at = clock.now()
-    db.session.commit()
-    return _policy(row)
+    return row
 
 
 def reset_policy(*, service_kind: str, category_code: str | None) -> None:

@@ -1,6 +1,15 @@
 """SLA policies through the API: everyone reads them, street admins change them per kind or category."""
 
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from backend import clock
+from backend.db import db
 from backend.sla import policies
+from backend.sla.models import SlaPolicyOverride
+from tests.worker_process import wait_for
 
 
 def test_defaults_are_listed_for_every_kind(client, auth):
@@ -96,3 +105,66 @@ def test_an_extension_counted_in_another_unit_than_completion_is_refused(client,
     assert response.status_code == 422, response.get_json()
     assert list(response.get_json()["details"]) == ["extension"]
     assert policies.policy_for(service_kind="daily").extension.unit == "working_days"
+
+
+def test_a_policy_saved_twice_at_once_is_set_not_refused(app, world):
+    # A double-clicked "save" on PostgreSQL: both requests find no override yet and both insert one.
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time; the race is PostgreSQL's")
+    limits = {
+        "accept": {"amount": 2, "unit": "working_days"},
+        "complete": {"amount": 4, "unit": "working_days"},
+    }
+    admin_id = world.users["street_admin"].id
+    engine = sa.create_engine(db.engine.url)
+    other = engine.connect()
+    failures = []
+    try:
+        first = other.begin()
+        other.execute(
+            sa.insert(SlaPolicyOverride).values(
+                service_kind="daily",
+                category_code="",
+                accept_amount=1,
+                accept_unit="working_days",
+                complete_amount=3,
+                complete_unit="working_days",
+                updated_at=clock.now(),
+            )
+        )
+
+        def second():
+            with app.app_context():
+                try:
+                    policies.set_policy(
+                        actor_id=admin_id,
+                        service_kind="daily",
+                        category_code=None,
+                        limits=limits,
+                    )
+                except Exception as exc:  # reported below, in the test's own thread
+                    failures.append(exc)
+                finally:
+                    db.session.remove()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+
+        def blocked() -> int:
+            count = db.session.execute(waiting).scalar()
+            db.session.commit()  # pg_stat_activity is read once per transaction
+            return count
+
+        wait_for(blocked, what="the second save waiting for the first")
+        first.commit()
+        thread.join(timeout=30)
+    finally:
+        other.close()
+        engine.dispose()
+    assert failures == []
+    policy = policies.policy_for(service_kind="daily")
+    assert (policy.accept.amount, policy.complete.amount) == (2, 4)
