@@ -5,6 +5,18 @@ import marshmallow as ma
 from backend import clock
 from backend.privacy.kinds import KINDS
 
+# The years a time or a day people send can fall in: far enough for any real order, errand or visit, and
+# away from datetime's limits, where a time (0001-01-01 at +08:00) cannot even be turned into UTC for the
+# database and the request would fail as a 500.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+YEAR_MESSAGE = f"年份须在 {MIN_YEAR} 至 {MAX_YEAR} 之间"
+
+
+def within_years(value) -> None:
+    """Validator of a date or a datetime field: within MIN_YEAR..MAX_YEAR."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ma.ValidationError(YEAR_MESSAGE)
+
 
 class LocalDateTime(ma.fields.DateTime):
     """ISO 8601 with the +08:00 offset the mini-program shows."""

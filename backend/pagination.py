@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import json
+from datetime import UTC, datetime
 
 import marshmallow as ma
 
@@ -27,22 +29,59 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     )
 
 
-# Keys are INTEGER ids: a cursor naming one past that range would fail in the database (500), not here.
-_KEY_BOUND = 2**31
+# A cursor comes back from the client, so what it names must fit the column it is compared with (INTEGER
+# ids, SMALLINT ranks, aware times UTC can hold): otherwise the database, not the request, fails (a 500).
+INTEGER_BOUND, SMALLINT_BOUND = 2**31, 2**15
+
+
+def bad_cursor() -> ValidationFailed:
+    return ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
 
 
 def _decode(cursor: str) -> int:
     try:
         key = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-        if not -_KEY_BOUND <= key < _KEY_BOUND:
-            raise ValueError("key out of range")
-        return key
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+        raise bad_cursor() from exc
+    return cursor_int(key)
 
 
 def _encode(key: int) -> str:
     return base64.urlsafe_b64encode(str(key).encode()).decode().rstrip("=")
+
+
+def encode_parts(values: list) -> str:
+    """A cursor of several keys (a rank, a time, an id): JSON, base64 without padding."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_parts(cursor: str, size: int) -> list:
+    """The ``size`` keys of an encode_parts() cursor, each still to be checked (cursor_int, cursor_time)."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise bad_cursor() from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise bad_cursor()
+    return values
+
+
+def cursor_int(value, bound: int = INTEGER_BOUND) -> int:
+    """A key of a cursor that an integer column of ``bound`` can hold (JSON's true is no integer)."""
+    if type(value) is not int or not -bound <= value < bound:
+        raise bad_cursor()
+    return value
+
+
+def cursor_time(value) -> datetime:
+    """A time of a cursor: ISO 8601 with its offset, one UTC can hold."""
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise bad_cursor() from exc
 
 
 def paginate(query, key_column, *, limit: int, cursor: str | None, descending: bool = False) -> dict:

@@ -8,7 +8,6 @@ up to two days overdue, one waiting for materials (paused) or finished sorts las
 app keeps them. Finished errands are older (lower ids), as a street's history is.
 """
 
-import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import psycopg
 from backend.errands.models import NO_DEADLINE
 from backend.errands.service import shipped_errand_types
 from backend.errands.states import AGENT_STATES
+from backend.pagination import encode_parts
 from bench import scale
 from bench.report import RowResult
 
@@ -49,8 +49,7 @@ NO_DEADLINE_STATES = {"materials_pending", "completed", "cancelled", "failed"}
 
 def encode_queue_cursor(due_at: datetime, errand_id: int) -> str:
     """The queue's keyset cursor, as errands.views encodes it."""
-    values = [due_at.astimezone(UTC).isoformat(), errand_id]
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return encode_parts([due_at.astimezone(UTC).isoformat(), errand_id])
 
 
 def state_sql(weights: dict[str, int], draw: str) -> str:

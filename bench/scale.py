@@ -13,7 +13,6 @@ and a rating for most closed ones. Encrypted columns hold real Fernet tokens mad
 a few distinct values, encrypted once and reused.
 """
 
-import base64
 import json
 import random
 import time
@@ -28,6 +27,7 @@ from backend.catalog.service import shipped_catalog
 from backend.db import new_public_id
 from backend.orders.models import LOAD_STATES_SQL, NO_DEADLINE, URGENCY_RANK
 from backend.orders.recommend import HISTORY as RECORD_WINDOW
+from backend.pagination import encode_parts
 
 # Which open state an order still open is in (weights).
 OPEN_WEIGHTS = {
@@ -171,8 +171,7 @@ def copy_line(values: Iterable) -> str:
 
 def encode_board_cursor(urgency_rank: int, due_at: datetime, order_id: int) -> str:
     """The dispatch board's keyset cursor, as orders.views encodes it, for a row far into the board."""
-    values = [urgency_rank, due_at.astimezone(UTC).isoformat(), order_id]
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return encode_parts([urgency_rank, due_at.astimezone(UTC).isoformat(), order_id])
 
 
 def answers_for(questions: list[dict]) -> dict:

@@ -14,6 +14,7 @@ from backend.auth.principals import Principal, live_principal
 from backend.auth.roles import ROLE_SCOPES, Role, ScopeType
 from backend.db import db
 from backend.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from backend.pagination import INTEGER_BOUND
 from backend.privacy import service as privacy
 
 
@@ -241,7 +242,7 @@ def grant_role_by_admin(
 def revoke_role(*, actor: User, membership_id: int) -> None:
     """Withdraw a role on a street admin's authority, within their own street."""
     # The URL takes any integer: one past the INTEGER ids names nothing (and a lookup fails in the database).
-    found = 0 < membership_id < 2**31
+    found = 0 < membership_id < INTEGER_BOUND
     membership = db.session.get(RoleMembership, membership_id) if found else None
     if membership is None:
         raise NotFound("任职记录不存在")

@@ -1,5 +1,4 @@
 import re
-from datetime import date
 
 import marshmallow as ma
 
@@ -8,13 +7,9 @@ from backend.clock import to_local
 from backend.errands.definitions import SENSITIVE_FIELDS
 from backend.errands.models import NO_DEADLINE, OUTCOME_LABELS, OUTCOMES, RATING_LABELS
 from backend.errands.states import ACTION_LABELS, STATE_LABELS, STATES
-from backend.fields import LocalDateTime, Masked, PublicId
+from backend.fields import LocalDateTime, Masked, PublicId, within_years
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
-# A day people can ask about: its start in Beijing must be a time UTC can hold (0001-01-01's is not).
-DAY = ma.validate.Range(
-    min=date(1970, 1, 1), max=date(2999, 12, 31), error="日期应在 1970-01-01 至 2999-12-31 之间"
-)
 FEN = ma.validate.Range(min=0, max=100_000_000)
 # An insurance card's PIN (or any password) is never taken, whatever the field is called.
 PIN_KEY = re.compile(r"(^|_)(pin|pwd|password|passcode|passwd)(_|$)|密码", re.IGNORECASE)
@@ -349,8 +344,12 @@ class ErrandMetricsQuerySchema(ma.Schema):
     )
     community_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)
     type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    since = ma.fields.Date(load_default=None, validate=DAY, metadata={"description": "受理日期起（含）"})
-    until = ma.fields.Date(load_default=None, validate=DAY, metadata={"description": "受理日期止（不含）"})
+    since = ma.fields.Date(
+        load_default=None, validate=within_years, metadata={"description": "受理日期起（含）"}
+    )
+    until = ma.fields.Date(
+        load_default=None, validate=within_years, metadata={"description": "受理日期止（不含）"}
+    )
 
 
 class ErrandMetricsRowSchema(ma.Schema):

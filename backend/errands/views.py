@@ -1,11 +1,7 @@
 """Reading errands: one errand as its viewer may see it, and the lists each role works from (keyset pages)."""
 
-import base64
-import binascii
 import csv
 import io
-import json
-from datetime import UTC, datetime
 
 from sqlalchemy import select, text, tuple_
 
@@ -16,6 +12,7 @@ from backend.db import db
 from backend.errands import service, states
 from backend.errands.models import AGENT_QUEUE_SQL, Errand, ErrandType
 from backend.errors import Forbidden, ValidationFailed
+from backend.pagination import cursor_int, cursor_time, decode_parts, encode_parts
 
 
 def with_view(errand: Errand, viewer: User) -> Errand:
@@ -65,58 +62,26 @@ def with_view(errand: Errand, viewer: User) -> Errand:
 # Keyset cursors over (due_at, id) or over id alone.
 
 
-def _encode(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, size: int) -> list:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-        if not isinstance(values, list) or len(values) != size:
-            raise ValueError
-        return values
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
-
-
-# Errand ids are INTEGER: a cursor naming one past that range would fail in the database (500), not here.
-_ID_BOUND = 2**31
-
-
-def _key(value) -> int:
-    """An errand id from a cursor: an integer the id column can hold."""
-    if isinstance(value, bool) or not isinstance(value, int) or not -_ID_BOUND <= value < _ID_BOUND:
-        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
-    return value
-
-
 def _page_by_deadline(query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
-        due, last_id = _decode(cursor, 2)
-        try:
-            due = datetime.fromisoformat(due)
-            # Deadlines are stored in UTC: a time without an offset, or one UTC cannot hold, is no deadline.
-            if due.tzinfo is None:
-                raise ValueError
-            after = (due.astimezone(UTC), _key(last_id))
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
+        due, last_id = decode_parts(cursor, 2)
+        after = (cursor_time(due), cursor_int(last_id))
         query = query.where(tuple_(Errand.due_at, Errand.id) > after)
     rows = list(db.session.scalars(query.order_by(Errand.due_at, Errand.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
-    return {"items": rows, "next_cursor": _encode([last.due_at.isoformat(), last.id]) if more else None}
+    return {"items": rows, "next_cursor": encode_parts([last.due_at.isoformat(), last.id]) if more else None}
 
 
 def _page_newest(query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
-        (last_id,) = _decode(cursor, 1)
-        query = query.where(Errand.id < _key(last_id))
+        (last_id,) = decode_parts(cursor, 1)
+        query = query.where(Errand.id < cursor_int(last_id))
     rows = list(db.session.scalars(query.order_by(Errand.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": rows, "next_cursor": _encode([rows[-1].id]) if more and rows else None}
+    return {"items": rows, "next_cursor": encode_parts([rows[-1].id]) if more and rows else None}
 
 
 def _type_filter(query, type_code: str | None):

@@ -1,10 +1,8 @@
-from datetime import UTC, datetime
-
 import marshmallow as ma
 
 from backend.auth.service import user_public_id
 from backend.clock import LOCAL_TZ, to_local
-from backend.fields import LocalDateTime, PublicId
+from backend.fields import LocalDateTime, PublicId, within_years
 from backend.orders.models import NO_DEADLINE
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
@@ -14,13 +12,6 @@ from backend.sla.rules import SERVICE_KINDS
 # \Z, not $: $ also matches before a final newline, which would be stored with the number.
 PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}\Z", error="请输入 11 位手机号")
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
-# A time a person can mean. Without bounds, year 1 at +14:00 (before UTC's first day) or 9999-12-31 at
-# -12:00 (after its last) passes as aware and fails converting to UTC for the database: a 500.
-TIME_RANGE = ma.validate.Range(
-    min=datetime(2000, 1, 1, tzinfo=UTC),
-    max=datetime(2100, 1, 1, tzinfo=UTC),
-    error="应为 2000 年至 2100 年之间的时间",
-)
 
 
 def _text(value, low: int, high: int) -> bool:
@@ -50,9 +41,11 @@ class OrderCreateSchema(ma.Schema):
     latitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-90, max=90))
     longitude = ma.fields.Float(load_default=None, validate=ma.validate.Range(min=-180, max=180))
     preferred_start = ma.fields.AwareDateTime(
-        load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE
+        load_default=None, default_timezone=LOCAL_TZ, validate=within_years
     )
-    preferred_end = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
+    preferred_end = ma.fields.AwareDateTime(
+        load_default=None, default_timezone=LOCAL_TZ, validate=within_years
+    )
     contact_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     contact_phone = ma.fields.String(required=True, validate=PHONE)
     photo_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
@@ -329,8 +322,8 @@ class RatingStatsQuerySchema(ma.Schema):
     group_by = ma.fields.String(
         load_default="organization", validate=ma.validate.OneOf(["organization", "community"])
     )
-    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
-    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=TIME_RANGE)
+    since = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=within_years)
+    until = ma.fields.AwareDateTime(load_default=None, default_timezone=LOCAL_TZ, validate=within_years)
 
 
 class RatingStatsSchema(ma.Schema):

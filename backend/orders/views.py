@@ -1,10 +1,7 @@
 """Reading orders: one order as its viewer may see it, and the lists each role works from (keyset pages)."""
 
-import base64
-import binascii
 import functools
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import bindparam, exists, null, or_, select, text, tuple_, union_all
 
@@ -15,7 +12,7 @@ from backend.catalog.service import CategoryInfo, catalog
 from backend.clock import to_local
 from backend.community.service import overseen_community_ids, places
 from backend.db import UTCDateTime, autocommit, db, fetch_all
-from backend.errors import Forbidden, ValidationFailed
+from backend.errors import Forbidden
 from backend.orders import service, states
 from backend.orders.models import (
     NEEDS_ACTION_SQL,
@@ -26,6 +23,7 @@ from backend.orders.models import (
     OrderStateCount,
 )
 from backend.organizations.models import Organization, Volunteer
+from backend.pagination import SMALLINT_BOUND, cursor_int, cursor_time, decode_parts, encode_parts
 from backend.privacy.masking import mask_phone
 from backend.sla.rules import SERVICE_KIND_LABELS
 
@@ -242,51 +240,11 @@ def _page_of(rows, *, limit: int, key) -> dict:
     categories = catalog().by_id
     return {
         "items": [summary(row, categories) for row in rows],
-        "next_cursor": _encode(key(rows[-1])) if more and rows else None,
+        "next_cursor": encode_parts(key(rows[-1])) if more and rows else None,
     }
 
 
 # Keyset cursors over (urgency_rank, due_at, id) or over id alone.
-
-
-def _encode(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, size: int) -> list:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-        if not isinstance(values, list) or len(values) != size:
-            raise ValueError
-        return values
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]}) from exc
-
-
-def _bad_cursor() -> ValidationFailed:
-    return ValidationFailed("分页游标无效", details={"cursor": ["无效的游标"]})
-
-
-# A cursor comes back from the client: what it names must fit the columns it is compared with (SMALLINT
-# urgency, INTEGER id, an aware time UTC can hold), or the database, not the request, would fail.
-_SMALLINT, _INTEGER = 2**15, 2**31
-
-
-def _cursor_int(value, bound: int) -> int:
-    if type(value) is not int or not -bound <= value < bound:
-        raise _bad_cursor()
-    return value
-
-
-def _cursor_time(value) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        moment.astimezone(UTC)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise _bad_cursor() from exc
-    return moment
 
 
 _RANK, _DUE, _ID = ([c.key for c in SUMMARY_COLUMNS].index(name) for name in ("urgency_rank", "due_at", "id"))
@@ -316,8 +274,8 @@ def _page_by_urgency(connection, query, *, limit: int, cursor: str | None) -> di
 
 def _page_newest(connection, query, *, limit: int, cursor: str | None) -> dict:
     if cursor:
-        (last_id,) = _decode(cursor, 1)
-        query = query.where(Order.id < _cursor_int(last_id, _INTEGER))
+        (last_id,) = decode_parts(cursor, 1)
+        query = query.where(Order.id < cursor_int(last_id))
     return _page(connection, query, order_by=(Order.id.desc(),), key=lambda row: [row[_ID]], limit=limit)
 
 
@@ -383,11 +341,11 @@ _BOARD_FILTERS = ("state", "service_kind", "category_id", "grid_id", "is_overdue
 
 
 def _board_cursor(cursor: str) -> dict:
-    rank, due, last_id = _decode(cursor, 3)
+    rank, due, last_id = decode_parts(cursor, 3)
     return {
-        "after_rank": _cursor_int(rank, _SMALLINT),
-        "after_due": _cursor_time(due),
-        "after_id": _cursor_int(last_id, _INTEGER),
+        "after_rank": cursor_int(rank, SMALLINT_BOUND),
+        "after_due": cursor_time(due),
+        "after_id": cursor_int(last_id),
     }
 
 

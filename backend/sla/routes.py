@@ -9,12 +9,10 @@ from backend.auth.roles import Role
 from backend.community.service import overseen_community_ids
 from backend.errors import ValidationFailed
 from backend.extensions import Blueprint
+from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE
 from backend.sla import clocks, policies, service
 from backend.sla.calendar import Unit
 from backend.sla.schemas import (
-    MAX_YEAR,
-    MIN_YEAR,
-    YEAR_MESSAGE,
     CalendarDayListSchema,
     CalendarDaySchema,
     CalendarDayWriteSchema,

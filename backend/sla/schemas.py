@@ -1,14 +1,11 @@
 import marshmallow as ma
 
 from backend.clock import LOCAL_TZ
-from backend.fields import LocalDateTime
+from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE, LocalDateTime, within_years
 from backend.sla.calendar import Unit
 from backend.sla.models import DAY_KINDS
 from backend.sla.rules import SERVICE_KIND_LABELS
 
-# Far enough for any real order; the bound keeps date arithmetic away from datetime's limits.
-MIN_YEAR, MAX_YEAR = 2000, 2100
-YEAR_MESSAGE = f"年份须在 {MIN_YEAR} 至 {MAX_YEAR} 之间"
 # Above a year's worth of any unit is a typo, not a time limit.
 MAX_AMOUNT = {Unit.WORKING_DAYS: 500, Unit.WORKING_HOURS: 3500, Unit.HOURS: 12000}
 
@@ -184,12 +181,6 @@ class PolicyListSchema(ma.Schema):
 DATETIME_MESSAGE = "时间格式应为 ISO 8601，如 2026-09-30T10:00:00+08:00"
 
 
-def _within_years(value):
-    # A time near datetime's limits (0001-01-01+08:00) cannot even be turned into UTC for the query.
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ma.ValidationError(YEAR_MESSAGE)
-
-
 class OverdueQuerySchema(ma.Schema):
     group_by = ma.fields.String(
         load_default="community", validate=ma.validate.OneOf(["community", "organization"])
@@ -198,13 +189,13 @@ class OverdueQuerySchema(ma.Schema):
     since = ma.fields.AwareDateTime(
         load_default=None,
         default_timezone=LOCAL_TZ,
-        validate=_within_years,
+        validate=within_years,
         error_messages={"invalid": DATETIME_MESSAGE},
     )
     until = ma.fields.AwareDateTime(
         load_default=None,
         default_timezone=LOCAL_TZ,
-        validate=_within_years,
+        validate=within_years,
         error_messages={"invalid": DATETIME_MESSAGE},
     )
 

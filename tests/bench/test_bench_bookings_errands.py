@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
-from backend.errands import views
 from backend.errands.states import AGENT_STATES, STATES
+from backend.pagination import decode_parts
 from bench import bookings, errands_scale
 from bench.report import RowResult
 from bench.rows import ROWS, Row, check_rows, select_rows
@@ -84,7 +84,7 @@ def test_booking_statuses_are_parsed_and_409s_are_right_answers():
 def test_queue_cursor_decodes_as_the_view_reads_it():
     due = datetime(2026, 11, 26, 9, 30, tzinfo=timezone(timedelta(hours=8)))
     cursor = errands_scale.encode_queue_cursor(due, 4242)
-    raw_due, errand_id = views._decode(cursor, 2)
+    raw_due, errand_id = decode_parts(cursor, 2)
     assert datetime.fromisoformat(raw_due) == due
     assert datetime.fromisoformat(raw_due).tzinfo == UTC
     assert errand_id == 4242
