@@ -15,6 +15,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import Pool
 from werkzeug.routing import UnicodeConverter, ValidationError
 
+# First: marshmallow's messages in Chinese before any schema is built (see backend/messages.py).
+from backend import messages  # noqa: F401
 from backend.config import check_production_secrets, load_config
 from backend.db import db
 
