@@ -3,6 +3,7 @@ embedded one), the fake WeChat server over real HTTP, and a clean database for e
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,20 @@ def _fresh_state(request, app, fake_wechat, redis_url):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def server(app):
+    """The app served over real HTTP by a threaded server, for requests sent at once (tests.factories
+    post_at_once): the test client serves one request at a time."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join()
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
 """Builders for test data, through the same models and services the app uses."""
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import requests
 
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
@@ -102,3 +106,20 @@ def build_world() -> World:
     world.users["newcomer"] = make_user(openid="openid-newcomer", nickname="newcomer")
     db.session.commit()
     return world
+
+
+def post_at_once(
+    requests_to_send: list[tuple[str, dict, dict]], timeout: float = 60
+) -> list[requests.Response]:
+    """POST each (url, body, headers) from its own thread and session, all released at the same instant
+    (to the ``server`` fixture: real concurrent requests); the responses in the same order."""
+    barrier = threading.Barrier(len(requests_to_send))
+
+    def one(request):
+        url, body, headers = request
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(url, json=body, headers=headers, timeout=timeout)
+
+    with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
+        return list(pool.map(one, requests_to_send))

@@ -3,34 +3,20 @@ residents than places booking one occurrence at the same instant, exactly as man
 one and the rest a 409 slot_full; one resident hammering one occurrence gets one booking; a move and a
 booking racing for the last place never overbook and leave every counter equal to its bookings."""
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from backend.appointments.models import Booking, OpeningSlot, SlotOccurrence
 from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from tests.appointments.conftest import TUESDAY, WEDNESDAY
-from tests.factories import login_headers, make_member
+from tests.factories import login_headers, make_member, post_at_once
 
 CAPACITY = 5  # the Tuesday slot's
 CONTENDERS = 16
-
-
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
 
 
 @pytest.fixture
@@ -40,20 +26,6 @@ def residents(client, fake_wechat, world):
         for n in range(CONTENDERS)
     ]
     return [login_headers(client, fake_wechat, person) for person in people]
-
-
-def _at_once(requests_to_send: list[tuple[str, dict, dict]]) -> list[requests.Response]:
-    """POST (url, body, headers) from as many threads, released at the same instant."""
-    barrier = threading.Barrier(len(requests_to_send))
-
-    def one(request):
-        url, body, headers = request
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
-        return list(pool.map(one, requests_to_send))
 
 
 def _occurrence(slot, day: str) -> SlotOccurrence:
@@ -73,7 +45,7 @@ def _active(occurrence: SlotOccurrence) -> int:
 
 def test_many_residents_at_once_never_overbook(world, residents, server):
     body = {"slot_id": world.slots["tue"].public_id, "date": TUESDAY, "errand_type": "subsistence_allowance"}
-    responses = _at_once([(f"{server}/api/v1/appointments", body, h) for h in residents])
+    responses = post_at_once([(f"{server}/api/v1/appointments", body, h) for h in residents])
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * CAPACITY + [409] * (CONTENDERS - CAPACITY)
@@ -91,7 +63,7 @@ def test_one_resident_hammering_one_occurrence_gets_one_booking(world, auth, ser
         (f"{server}/api/v1/appointments", body, {**headers, "Idempotency-Key": uuid.uuid4().hex})
         for _ in range(6)
     ] + [(f"{server}/api/v1/appointments", body, headers) for _ in range(6)]
-    responses = _at_once(sends)
+    responses = post_at_once(sends)
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 11
@@ -103,7 +75,7 @@ def test_one_resident_hammering_one_occurrence_gets_one_booking(world, auth, ser
 def test_retries_of_one_request_at_once_make_one_booking(world, auth, server):
     body = {"slot_id": world.slots["tue"].public_id, "date": TUESDAY, "errand_type": "subsistence_allowance"}
     headers = {**auth("resident_a1"), "Idempotency-Key": "tap-once"}
-    responses = _at_once([(f"{server}/api/v1/appointments", body, headers)] * 8)
+    responses = post_at_once([(f"{server}/api/v1/appointments", body, headers)] * 8)
 
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -131,7 +103,7 @@ def test_a_move_and_a_booking_racing_for_the_last_place(world, client, residents
     for _ in range(4):
         move = (f"{url}/{booking['id']}/move", {"slot_id": wed.public_id, "date": WEDNESDAY}, mover)
         new = (url, {"slot_id": wed.public_id, "date": WEDNESDAY, "errand_type": "medicine_purchase"}, booker)
-        moved, booked = _at_once([move, new])
+        moved, booked = post_at_once([move, new])
 
         outcome = (moved.status_code, booked.status_code)
         assert outcome in ((200, 409), (409, 201)), (moved.json(), booked.json())
@@ -173,7 +145,7 @@ def test_opposite_moves_at_once_do_not_deadlock(world, client, residents, server
         there, back = (
             ((wed, WEDNESDAY), (tue, TUESDAY)) if round_ % 2 == 0 else ((tue, TUESDAY), (wed, WEDNESDAY))
         )
-        responses = _at_once(
+        responses = post_at_once(
             [
                 (
                     f"{url}/{first['id']}/move",
@@ -194,7 +166,7 @@ def test_one_slot_added_several_times_at_once_is_added_once(world, auth, server)
     url = f"{server}/api/v1/service-points/{world.point.public_id}/slots"
     for weekday in (4, 5, 7):  # days the point has no slot yet
         body = {"weekday": weekday, "start": "09:00", "end": "10:00", "capacity": 3}
-        responses = _at_once([(url, body, auth("secretary_a"))] * 5)
+        responses = post_at_once([(url, body, auth("secretary_a"))] * 5)
         assert sorted(r.status_code for r in responses) == [201] + [422] * 4, [r.json() for r in responses]
         db.session.expire_all()
         added = db.session.scalar(

@@ -1,42 +1,19 @@
 """A role granted twice at the same instant (a double tap on 登记, two admins granting one role) is granted
 once, and both requests succeed: the second finds the first's membership instead of failing on it."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from backend.auth.models import RoleMembership
 from backend.db import db
-from tests.factories import login_headers, make_user
+from tests.factories import login_headers, make_user, post_at_once
 
 TAPS = 6
 ROUNDS = 4
 
 
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-
-
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    barrier = threading.Barrier(TAPS)
-
-    def one(_):
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=TAPS) as pool:
-        return list(pool.map(one, range(TAPS)))
+    return post_at_once([(url, body, headers)] * TAPS)
 
 
 def _memberships(user_id: int) -> int:

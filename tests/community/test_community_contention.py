@@ -1,41 +1,19 @@
 """A name added twice at the same instant (a double tap on 新建): one community or grid is made, and the other
 request gets the same 422 a later duplicate gets, not a failed insert."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from backend.community.models import Community, Grid
 from backend.db import db
+from tests.factories import post_at_once
 
 TAPS = 6
 ROUNDS = 3
 
 
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-
-
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    barrier = threading.Barrier(TAPS)
-
-    def one(_):
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=TAPS) as pool:
-        return list(pool.map(one, range(TAPS)))
+    return post_at_once([(url, body, headers)] * TAPS)
 
 
 def test_a_grid_added_twice_at_once_is_made_once(auth, world, server):

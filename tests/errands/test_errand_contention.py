@@ -2,42 +2,20 @@
 at the same instant (separate taps, not retries of one), one makes it and links the visit; the others fail.
 A type added twice at once is added once; edits of one type at once each become the next version."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from backend.appointments.models import Booking
 from backend.db import db
 from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from tests.errands.errand_helpers import ELDERLY_ALLOWANCE
+from tests.factories import post_at_once
 
 CONTENDERS = 6
 
 
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-
-
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    barrier = threading.Barrier(CONTENDERS)
-
-    def one(_):
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=CONTENDERS) as pool:
-        return list(pool.map(one, range(CONTENDERS)))
+    return post_at_once([(url, body, headers)] * CONTENDERS)
 
 
 def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):

@@ -9,39 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from backend.orders.models import Order, OrderEvent
 from backend.organizations.models import Organization, OrganizationCategory
 from backend.storage.models import Upload
-from tests.factories import login_headers, make_member
+from tests.factories import login_headers, make_member, post_at_once
 
 CONTENDERS = 12
 
 
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-
-
 def _barrier_post(url: str, headers: list[dict], body: dict) -> list[int]:
     """POST from every header set at the same instant; return the status codes."""
-    barrier = threading.Barrier(len(headers))
-
-    def one(h: dict) -> int:
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=h, timeout=30).status_code
-
-    with ThreadPoolExecutor(max_workers=len(headers)) as pool:
-        return list(pool.map(one, headers))
+    return [r.status_code for r in post_at_once([(url, body, h) for h in headers], timeout=30)]
 
 
 def test_first_of_many_organizations_takes_a_pooled_order(

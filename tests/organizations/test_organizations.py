@@ -1,12 +1,10 @@
 """Social organizations and volunteer rosters."""
 
 import base64
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
-from werkzeug.serving import make_server
+
+from tests.factories import post_at_once
 
 
 def test_street_admin_registers_an_organization(client, auth, world):
@@ -94,27 +92,9 @@ def test_a_cursor_past_any_id_is_422(client, auth, world, key):
     assert response.get_json()["details"] == {"cursor": ["无效的游标"]}
 
 
-@pytest.fixture
-def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-
-
 def test_one_name_registered_twice_at_once_makes_one_organization(auth, world, server):
     url = f"{server}/api/v1/streets/{world.street.public_id}/organizations"
     body = {"name": "心语心理咨询中心", "community_ids": [world.community_a.public_id]}
     headers = auth("street_admin")
-    barrier = threading.Barrier(6)
-
-    def one(_) -> int:
-        with requests.Session() as session:
-            barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=30).status_code
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        codes = sorted(pool.map(one, range(6)))
+    codes = sorted(r.status_code for r in post_at_once([(url, body, headers)] * 6, timeout=30))
     assert codes == [201] + [422] * 5
