@@ -57,6 +57,24 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30, what: str 
         time.sleep(0.1)
 
 
+def wait_for_lock_waiter(session, *, what: str) -> None:
+    """Wait until a backend of this PostgreSQL database waits on a lock (another thread's request queued
+    behind the test's open transaction), read through ``session``."""
+    import sqlalchemy as sa
+
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+
+    def blocked() -> int:
+        count = session.execute(waiting).scalar()
+        session.commit()  # pg_stat_activity is read once per transaction
+        return count
+
+    wait_for(blocked, what=what)
+
+
 def run_due_jobs(connection) -> None:
     """What a worker does at this moment: relay the outbox, move due scheduled jobs, run the queues."""
     from rq import Queue, SimpleWorker

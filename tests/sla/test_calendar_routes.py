@@ -11,7 +11,7 @@ from backend.db import db
 from backend.sla import service
 from backend.sla.models import CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
 from tests.sla.calendar_data import local, official_2026_rows
-from tests.worker_process import wait_for
+from tests.worker_process import wait_for_lock_waiter
 
 DUE_2027 = {"start": "2026-12-31T10:00:00+08:00", "amount": "1", "unit": "working_days"}
 
@@ -446,17 +446,7 @@ def test_two_admins_setting_service_hours_at_once_leave_one_of_their_settings(ap
 
         thread = threading.Thread(target=this_admin)
         thread.start()
-        waiting = sa.text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-
-        def blocked() -> int:
-            count = db.session.execute(waiting).scalar()
-            db.session.commit()  # pg_stat_activity is read once per transaction
-            return count
-
-        wait_for(blocked, what="this admin waiting for the other")
+        wait_for_lock_waiter(db.session, what="this admin waiting for the other")
         transaction.commit()
         thread.join(timeout=30)
     finally:

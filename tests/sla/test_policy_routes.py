@@ -9,7 +9,7 @@ from backend import clock
 from backend.db import db
 from backend.sla import policies
 from backend.sla.models import SlaPolicyOverride
-from tests.worker_process import wait_for
+from tests.worker_process import wait_for_lock_waiter
 
 
 def test_defaults_are_listed_for_every_kind(client, auth):
@@ -149,17 +149,7 @@ def test_a_policy_saved_twice_at_once_is_set_not_refused(app, world):
 
         thread = threading.Thread(target=second)
         thread.start()
-        waiting = sa.text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-
-        def blocked() -> int:
-            count = db.session.execute(waiting).scalar()
-            db.session.commit()  # pg_stat_activity is read once per transaction
-            return count
-
-        wait_for(blocked, what="the second save waiting for the first")
+        wait_for_lock_waiter(db.session, what="the second save waiting for the first")
         first.commit()
         thread.join(timeout=30)
     finally:
