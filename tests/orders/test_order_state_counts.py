@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 
 from backend.db import db
 from backend.orders.models import Order, OrderStateCount
-from tests.orders.test_order_contention import server  # noqa: F401
 
 
 def _kept() -> dict[tuple[int, str], int]:
@@ -79,7 +78,7 @@ def _all_at_once(calls: list[tuple[str, dict, dict]]) -> list[int]:
         return list(pool.map(one, calls))
 
 
-def test_orders_moving_opposite_ways_at_once_do_not_deadlock(place, act, world, auth, server):  # noqa: F811
+def test_orders_moving_opposite_ways_at_once_do_not_deadlock(place, act, world, auth, server):
     """Orders of one community resume while others are suspended, all at the same instant: each change
     touches the same two counts, in opposite directions."""
     org = [world.organization.public_id]
