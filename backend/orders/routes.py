@@ -318,7 +318,7 @@ def assign(args, order_id):
 @blp.response(200, OrderSchema)
 def start(args, order_id):
     """开始办理。"""
-    return _commit_and_show(service.start(order=_order(order_id), actor=g.principal))
+    return _commit_and_show(service.start(order=_order(order_id), actor=g.principal, note=args["note"]))
 
 
 @blp.post("/orders/<string:order_id>/suspend")
@@ -336,7 +336,7 @@ def suspend(args, order_id):
 @blp.response(200, OrderSchema)
 def resume(args, order_id):
     """继续办理，办结时限顺延暂停的时间。"""
-    return _commit_and_show(service.resume(order=_order(order_id), actor=g.principal))
+    return _commit_and_show(service.resume(order=_order(order_id), actor=g.principal, note=args["note"]))
 
 
 @blp.post("/orders/<string:order_id>/request-extension")

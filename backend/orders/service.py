@@ -622,9 +622,9 @@ def assign(*, order: Order, actor: Person, volunteer_public_ids: list[str]) -> O
     return order
 
 
-def start(*, order: Order, actor: Person) -> Order:
-    """Start the work (办理中)."""
-    return _simple(order, actor, "start", "in_progress")
+def start(*, order: Order, actor: Person, note: str = "") -> Order:
+    """Start the work (办理中); the note goes on the timeline."""
+    return _simple(order, actor, "start", "in_progress", note)
 
 
 def _simple(order: Order, actor: Person, action: str, to_state: str, note: str = "") -> Order:
@@ -645,9 +645,10 @@ def suspend(*, order: Order, actor: Person, reason: str) -> Order:
     return order
 
 
-def resume(*, order: Order, actor: Person) -> Order:
-    """Carry on after the wait: the completion clock runs again, its deadline moved by the pause."""
-    _simple(order, actor, "resume", "in_progress")
+def resume(*, order: Order, actor: Person, note: str = "") -> Order:
+    """Carry on after the wait: the completion clock runs again, its deadline moved by the pause; the note
+    goes on the timeline."""
+    _simple(order, actor, "resume", "in_progress", note)
     found = _clock(order, COMPLETE_CLOCK)
     if found is not None:
         clocks.resume(clock=found)

@@ -509,3 +509,13 @@ def test_rates_for_a_time_no_one_can_mean_are_422(client, auth, query):
     response = client.get("/api/v1/orders/stats", query_string=query, headers=auth("street_admin"))
     assert response.status_code == 422, response.get_json()
     assert set(response.get_json()["details"]) == set(query)
+
+
+def test_the_notes_of_start_and_resume_go_on_the_timeline(place, act, world):
+    order = act("org_admin", taken(place, act, world), "start", note="已联系居民，今天下午上门")
+    act("org_admin", order, "suspend", reason="等居民补充材料")
+    order = act("org_admin", order, "resume", note="材料已补齐")
+    notes = {event["action"]: event["note"] for event in order["timeline"]}
+    assert notes["start"] == "已联系居民，今天下午上门"
+    assert notes["suspend"] == "等居民补充材料"
+    assert notes["resume"] == "材料已补齐"
