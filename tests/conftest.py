@@ -121,7 +121,7 @@ def client(app):
 @pytest.fixture
 def server(app):
     """The app served over real HTTP by a threaded server, for requests sent at once (tests.factories
-    post_at_once): the test client serves one request at a time."""
+    send_at_once): the test client serves one request at a time."""
     from werkzeug.serving import make_server
 
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

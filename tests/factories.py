@@ -108,10 +108,10 @@ def build_world() -> World:
     return world
 
 
-def post_at_once(
-    requests_to_send: list[tuple[str, dict, dict]], timeout: float = 60
+def send_at_once(
+    requests_to_send: list[tuple[str, dict, dict]], timeout: float = 60, method: str = "POST"
 ) -> list[requests.Response]:
-    """POST each (url, body, headers) from its own thread and session, all released at the same instant
+    """Send each (url, body, headers) from its own thread and session, all released at the same instant
     (to the ``server`` fixture: real concurrent requests); the responses in the same order."""
     barrier = threading.Barrier(len(requests_to_send))
 
@@ -119,7 +119,7 @@ def post_at_once(
         url, body, headers = request
         with requests.Session() as session:
             barrier.wait()
-            return session.post(url, json=body, headers=headers, timeout=timeout)
+            return session.request(method, url, json=body, headers=headers, timeout=timeout)
 
     with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
         return list(pool.map(one, requests_to_send))

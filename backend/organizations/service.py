@@ -1,6 +1,6 @@
 """Social organizations: who they are, where and what they serve, and their volunteer rosters."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.auth.access import ScopeNode, holds
@@ -80,9 +80,27 @@ def create_organization(
     return org
 
 
+def _lock(org: Organization) -> None:
+    """Hold the organization until the commit, then read it and its categories afresh: changes of one
+    organization's categories or roster made at the same moment queue up instead of both writing the rows
+    the other writes (a unique-key failure, a 500). PostgreSQL locks the row; SQLite takes no lock for a
+    read, so there the first write (a no-op UPDATE) takes the database's."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())
+    else:
+        db.session.execute(
+            update(Organization)
+            .where(Organization.id == org.id)
+            .values(name=Organization.name)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.expire(org)
+
+
 def update_organization(
     *, org: Organization, description=None, capacity=None, categories=None
 ) -> Organization:
+    _lock(org)
     if description is not None:
         org.description = description
     if capacity is not None:
@@ -118,6 +136,7 @@ def add_volunteer(*, org: Organization, user, display_name: str, skills: str) ->
     """Put a user on the organization's roster and give them the volunteer role there (idempotent)."""
     from backend.auth.service import grant_role
 
+    _lock(org)
     volunteer = db.session.scalar(
         select(Volunteer).where(Volunteer.organization_id == org.id, Volunteer.user_id == user.id)
     )

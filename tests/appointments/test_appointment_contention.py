@@ -13,7 +13,7 @@ from backend.appointments.models import Booking, OpeningSlot, SlotOccurrence
 from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from tests.appointments.conftest import TUESDAY, WEDNESDAY
-from tests.factories import login_headers, make_member, post_at_once
+from tests.factories import login_headers, make_member, send_at_once
 
 CAPACITY = 5  # the Tuesday slot's
 CONTENDERS = 16
@@ -45,7 +45,7 @@ def _active(occurrence: SlotOccurrence) -> int:
 
 def test_many_residents_at_once_never_overbook(world, residents, server):
     body = {"slot_id": world.slots["tue"].public_id, "date": TUESDAY, "errand_type": "subsistence_allowance"}
-    responses = post_at_once([(f"{server}/api/v1/appointments", body, h) for h in residents])
+    responses = send_at_once([(f"{server}/api/v1/appointments", body, h) for h in residents])
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * CAPACITY + [409] * (CONTENDERS - CAPACITY)
@@ -63,7 +63,7 @@ def test_one_resident_hammering_one_occurrence_gets_one_booking(world, auth, ser
         (f"{server}/api/v1/appointments", body, {**headers, "Idempotency-Key": uuid.uuid4().hex})
         for _ in range(6)
     ] + [(f"{server}/api/v1/appointments", body, headers) for _ in range(6)]
-    responses = post_at_once(sends)
+    responses = send_at_once(sends)
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 11
@@ -75,7 +75,7 @@ def test_one_resident_hammering_one_occurrence_gets_one_booking(world, auth, ser
 def test_retries_of_one_request_at_once_make_one_booking(world, auth, server):
     body = {"slot_id": world.slots["tue"].public_id, "date": TUESDAY, "errand_type": "subsistence_allowance"}
     headers = {**auth("resident_a1"), "Idempotency-Key": "tap-once"}
-    responses = post_at_once([(f"{server}/api/v1/appointments", body, headers)] * 8)
+    responses = send_at_once([(f"{server}/api/v1/appointments", body, headers)] * 8)
 
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -103,7 +103,7 @@ def test_a_move_and_a_booking_racing_for_the_last_place(world, client, residents
     for _ in range(4):
         move = (f"{url}/{booking['id']}/move", {"slot_id": wed.public_id, "date": WEDNESDAY}, mover)
         new = (url, {"slot_id": wed.public_id, "date": WEDNESDAY, "errand_type": "medicine_purchase"}, booker)
-        moved, booked = post_at_once([move, new])
+        moved, booked = send_at_once([move, new])
 
         outcome = (moved.status_code, booked.status_code)
         assert outcome in ((200, 409), (409, 201)), (moved.json(), booked.json())
@@ -145,7 +145,7 @@ def test_opposite_moves_at_once_do_not_deadlock(world, client, residents, server
         there, back = (
             ((wed, WEDNESDAY), (tue, TUESDAY)) if round_ % 2 == 0 else ((tue, TUESDAY), (wed, WEDNESDAY))
         )
-        responses = post_at_once(
+        responses = send_at_once(
             [
                 (
                     f"{url}/{first['id']}/move",
@@ -166,7 +166,7 @@ def test_one_slot_added_several_times_at_once_is_added_once(world, auth, server)
     url = f"{server}/api/v1/service-points/{world.point.public_id}/slots"
     for weekday in (4, 5, 7):  # days the point has no slot yet
         body = {"weekday": weekday, "start": "09:00", "end": "10:00", "capacity": 3}
-        responses = post_at_once([(url, body, auth("secretary_a"))] * 5)
+        responses = send_at_once([(url, body, auth("secretary_a"))] * 5)
         assert sorted(r.status_code for r in responses) == [201] + [422] * 4, [r.json() for r in responses]
         db.session.expire_all()
         added = db.session.scalar(

@@ -6,14 +6,14 @@ from sqlalchemy import func, select
 
 from backend.auth.models import RoleMembership
 from backend.db import db
-from tests.factories import login_headers, make_user, post_at_once
+from tests.factories import login_headers, make_user, send_at_once
 
 TAPS = 6
 ROUNDS = 4
 
 
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    return post_at_once([(url, body, headers)] * TAPS)
+    return send_at_once([(url, body, headers)] * TAPS)
 
 
 def _memberships(user_id: int) -> int:

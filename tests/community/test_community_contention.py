@@ -6,14 +6,14 @@ from sqlalchemy import func, select
 
 from backend.community.models import Community, Grid
 from backend.db import db
-from tests.factories import post_at_once
+from tests.factories import send_at_once
 
 TAPS = 6
 ROUNDS = 3
 
 
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    return post_at_once([(url, body, headers)] * TAPS)
+    return send_at_once([(url, body, headers)] * TAPS)
 
 
 def test_a_grid_added_twice_at_once_is_made_once(auth, world, server):

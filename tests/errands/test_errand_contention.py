@@ -9,13 +9,13 @@ from backend.appointments.models import Booking
 from backend.db import db
 from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from tests.errands.errand_helpers import ELDERLY_ALLOWANCE
-from tests.factories import post_at_once
+from tests.factories import send_at_once
 
 CONTENDERS = 6
 
 
 def _at_once(url: str, body: dict, headers: dict) -> list[requests.Response]:
-    return post_at_once([(url, body, headers)] * CONTENDERS)
+    return send_at_once([(url, body, headers)] * CONTENDERS)
 
 
 def test_errands_made_from_one_appointment_at_once_make_one(book, auth, server):

@@ -15,14 +15,14 @@ from backend.db import db
 from backend.orders.models import Order, OrderEvent
 from backend.organizations.models import Organization, OrganizationCategory
 from backend.storage.models import Upload
-from tests.factories import login_headers, make_member, post_at_once
+from tests.factories import login_headers, make_member, send_at_once
 
 CONTENDERS = 12
 
 
 def _barrier_post(url: str, headers: list[dict], body: dict) -> list[int]:
     """POST from every header set at the same instant; return the status codes."""
-    return [r.status_code for r in post_at_once([(url, body, h) for h in headers], timeout=30)]
+    return [r.status_code for r in send_at_once([(url, body, h) for h in headers], timeout=30)]
 
 
 def test_first_of_many_organizations_takes_a_pooled_order(

@@ -3,8 +3,11 @@
 import base64
 
 import pytest
+from sqlalchemy import func, select
 
-from tests.factories import post_at_once
+from backend.db import db
+from backend.organizations.models import OrganizationCategory, Volunteer
+from tests.factories import send_at_once
 
 
 def test_street_admin_registers_an_organization(client, auth, world):
@@ -96,5 +99,30 @@ def test_one_name_registered_twice_at_once_makes_one_organization(auth, world, s
     url = f"{server}/api/v1/streets/{world.street.public_id}/organizations"
     body = {"name": "心语心理咨询中心", "community_ids": [world.community_a.public_id]}
     headers = auth("street_admin")
-    codes = sorted(r.status_code for r in post_at_once([(url, body, headers)] * 6, timeout=30))
+    codes = sorted(r.status_code for r in send_at_once([(url, body, headers)] * 6, timeout=30))
     assert codes == [201] + [422] * 5
+
+
+def test_a_volunteer_added_twice_at_once_is_on_the_roster_once(auth, world, server):
+    url = f"{server}/api/v1/organizations/{world.organization.public_id}/volunteers"
+    body = {"user_id": world.users["newcomer"].public_id, "display_name": "小李"}
+    responses = send_at_once([(url, body, auth("org_admin"))] * 6, timeout=30)
+    assert [r.status_code for r in responses] == [201] * 6, [r.json() for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Volunteer)) == 1
+
+
+def test_categories_changed_at_once_leave_one_of_the_settings(auth, world, server):
+    url = f"{server}/api/v1/organizations/{world.organization.public_id}"
+    settings = [["repair"], ["repair", "elderly_care"], ["legal_advice"], ["companionship", "repair"]] * 2
+    requests_to_send = [(url, {"categories": codes}, auth("org_admin")) for codes in settings]
+    responses = send_at_once(requests_to_send, timeout=30, method="PATCH")
+    assert [r.status_code for r in responses] == [200] * len(settings), [r.json() for r in responses]
+    db.session.expire_all()
+    kept = db.session.scalars(
+        select(OrganizationCategory.category_code).where(
+            OrganizationCategory.organization_id == world.organization.id
+        )
+    ).all()
+    assert sorted(kept) in [sorted(codes) for codes in settings]
