@@ -7,6 +7,7 @@ changes nothing. The periodic sweep re-sends jobs that Redis lost before they fa
 whose moment passed without its job, so a flushed Redis still warns on time.
 """
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from backend.sla.models import NO_DEADLINE, SlaClock
 from backend.sla.rules import UNIT_LABELS, Limit, warning_at
 from backend.sla.service import load_calendar
 from backend.supervision import service as supervision
+
+log = logging.getLogger(__name__)
 
 WARN_JOB = "sla.warn"
 OVERDUE_JOB = "sla.overdue"
@@ -354,23 +357,40 @@ class SweepResult:
     seconds: float = 0.0
 
 
-def _late(column, raised_column, *, cutoff: datetime, extra=(), limit: int) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(SlaClock.id)
-            .where(SlaClock.state == "running", raised_column.is_(None), column <= cutoff, *extra)
-            .order_by(column)
-            .limit(limit)
-        )
-    )
+def _late(column, raised_column, *, cutoff: datetime, extra=(), skip=(), limit: int) -> list[int]:
+    conditions = [SlaClock.state == "running", raised_column.is_(None), column <= cutoff, *extra]
+    if skip:
+        conditions.append(SlaClock.id.not_in(skip))
+    return list(db.session.scalars(select(SlaClock.id).where(*conditions).order_by(column).limit(limit)))
 
 
-def _raise_each(ids: Iterable[int], raise_card, now: datetime) -> int:
+def _raise_each(ids: Iterable[int], raise_card, now: datetime, failed: set[int]) -> int:
+    """Raise each clock's card in a savepoint of its own: one whose card fails (a hook's bug, a row it
+    cannot write) is logged and added to ``failed``, and the others are raised all the same, where one such
+    clock at the head of every batch would otherwise hold the whole sweep up, minute after minute."""
     raised = 0
     for clock_id in ids:
-        raised += bool(raise_card(clock_id=clock_id, now=now))
+        try:
+            with db.session.begin_nested():
+                raised += bool(raise_card(clock_id=clock_id, now=now))
+        except Exception:
+            log.exception("SLA sweep: the card of clock %s failed; the sweep goes on without it", clock_id)
+            failed.add(clock_id)
     db.session.commit()
     return raised
+
+
+def _raise_late(column, raised_column, raise_card, now: datetime, cutoff: datetime, batch: int, extra=()):
+    """Raise the cards of clocks whose ``column`` passed before ``cutoff`` without one, a batch at a time;
+    return how many were raised."""
+    raised_in_all, failed = 0, set()
+    while ids := _late(column, raised_column, cutoff=cutoff, extra=extra, skip=failed, limit=batch):
+        before = len(failed)
+        raised = _raise_each(ids, raise_card, now, failed)
+        raised_in_all += raised
+        if raised + len(failed) - before < len(ids):  # the rest changed under us; the next sweep looks again
+            break
+    return raised_in_all
 
 
 def sweep(
@@ -385,17 +405,11 @@ def sweep(
     now = now or wall.now()
     result = SweepResult(resent=outbox.rebuild_lost(connection=connection, horizon=horizon, now=now))
     cutoff = now - SWEEP_GRACE
-    while ids := _late(SlaClock.due_at, SlaClock.overdue_at, cutoff=cutoff, limit=batch):
-        raised = _raise_each(ids, raise_overdue, now)
-        result.overdue += raised
-        if raised < len(ids):  # the rest changed under us; the next sweep looks again
-            break
-    extra = (SlaClock.due_at > now, SlaClock.escalates.is_(True))
-    while ids := _late(SlaClock.warn_at, SlaClock.warned_at, cutoff=cutoff, extra=extra, limit=batch):
-        raised = _raise_each(ids, raise_warning, now)
-        result.warnings += raised
-        if raised < len(ids):
-            break
+    result.overdue = _raise_late(SlaClock.due_at, SlaClock.overdue_at, raise_overdue, now, cutoff, batch)
+    escalating = (SlaClock.due_at > now, SlaClock.escalates.is_(True))
+    result.warnings = _raise_late(
+        SlaClock.warn_at, SlaClock.warned_at, raise_warning, now, cutoff, batch, extra=escalating
+    )
     result.seconds = time.perf_counter() - started
     return result
 

@@ -389,3 +389,44 @@ def test_a_clock_paused_after_its_deadline_still_gets_its_red_card(world, connec
         run_due_jobs(connection)
         assert card_state(clock) == (False, True)
     assert db.session.scalar(select(func.count()).select_from(Supervision)) == 1
+
+
+def _refuse_subject_13(clock) -> None:
+    if clock.subject_id == 13:
+        raise RuntimeError("a hook that fails for this one item")
+
+
+BROKEN_HOOK = subjects.register(
+    subjects.SubjectType(
+        name="test_item_with_a_broken_hook",
+        label="测试事项",
+        describe=lambda subject_id: subjects.Description(
+            f"事项{subject_id}", f"B{subject_id:06d}", "pages/x"
+        ),
+        on_overdue=_refuse_subject_13,
+    )
+)
+
+
+def test_one_clock_whose_card_fails_does_not_hold_up_the_sweep(world, connection, caplog):
+    with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:
+        # The failing clock falls due first, so it leads every batch the sweep reads.
+        started = [
+            clocks.start(
+                subject_type=BROKEN_HOOK.name,
+                subject_id=subject_id,
+                name="complete",
+                limit=Limit(hours, Unit.HOURS),
+                community_id=world.community_a.id,
+            )
+            for subject_id, hours in ((13, 1), (14, 2), (15, 3))
+        ]
+        db.session.commit()
+        traveller.move_to(local(2026, 11, 23, 13, 30))
+        db.session.execute(OutboxMessage.__table__.delete())
+        db.session.commit()
+        result = clocks.sweep(connection=connection, batch=2)
+    assert result.overdue == 2
+    db.session.expire_all()
+    assert [c.overdue_at is not None for c in started] == [False, True, True]
+    assert "clock" in caplog.text and "a hook that fails for this one item" in caplog.text
