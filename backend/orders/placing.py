@@ -160,7 +160,7 @@ def _placing_for(actor: Person, resident_public_id: str | None, grid_public_id: 
         grid = here.grids_by_public_id.get(grid_public_id)
         if grid is None:
             raise ValidationFailed(details={"grid_id": ["网格不存在"]})
-    if resident_public_id is None:
+    if resident_public_id is None or resident_public_id == actor.public_id:  # naming oneself is no 代录
         homes = service.scope_ids(actor, Role.RESIDENT, ScopeType.GRID)
         if not homes:
             raise Forbidden("请先登记居住的网格再点单", code="residence_required")

@@ -327,6 +327,13 @@ def test_contact_details_follow_the_organization_holding_the_order(client, auth,
     assert shown["contact_phone"] == "138****8000" and shown["contact_name"] == "王**"
 
 
+def test_a_resident_naming_themself_places_their_own_order(client, auth, place, world):
+    order = place("resident_a1", resident_id=world.users["resident_a1"].public_id)
+    assert not order["entered_on_behalf"] and order["timeline"][0]["note"] == ""
+    listed = client.get("/api/v1/orders", headers=auth("resident_a1")).get_json()["items"]
+    assert [o["id"] for o in listed] == [order["id"]]
+
+
 def test_grid_workers_enter_orders_for_their_grid_only(client, auth, place, world):
     order = place("grid_worker_a1", resident_id=world.users["resident_a1"].public_id)
     assert order["entered_on_behalf"] and order["timeline"][0]["note"] == "代录"
