@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -26,23 +27,30 @@ def worker_env(app) -> dict:
 
 @contextlib.contextmanager
 def running_worker(app, *args: str):
-    """Run a worker (relay, scheduler and all) until the block ends, then stop it with SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "worker", *args],
-        env=worker_env(app),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    """Run a worker (relay, scheduler and all) until the block ends, then stop it with SIGTERM. Its output
+    goes to a file, shown when the block fails: a pipe nobody reads would fill up with RQ's log lines and
+    stall the worker mid-job."""
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "worker", *args],
+            env=worker_env(app),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            yield proc
+        except BaseException:
+            output.seek(0)
+            print("the worker's output, last lines:\n" + output.read()[-8000:], file=sys.stderr)
+            raise
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float = 30, what: str = "condition") -> object:
