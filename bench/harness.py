@@ -437,19 +437,21 @@ def measure_row(
 
 
 def measure_pairs(runner: Runner, row: Row, base: Row, pairs: int) -> RowResult:
-    """Measure a row ``pairs`` times, each run right after a run of its baseline, and keep the median pair:
-    on a shared machine the same code's ratio moves by a tenth and more between runs a minute apart, and a
-    baseline measured just before the row sees the machine as the row does."""
-    log(f"measuring {row.name} ({pairs} x {runner.args.duration:g} s, each after {base.name})")
-    measured = []
-    for _ in range(pairs):
-        try:
-            measured.append((runner.run(base), runner.run(row)))
-        except WrkError as exc:
-            return RowResult(row, error=f"a run beside {base.name} failed: {_one_line(exc)}")
+    """Measure a row ``pairs`` times, each run between two runs of its baseline (B R B R ... B), and keep the
+    median run: on a shared machine the same code's ratio moves by a tenth and more between runs a minute
+    apart, and the baselines on either side of a run see the machine as the run does, even as it drifts."""
+    log(f"measuring {row.name} ({pairs} x {runner.args.duration:g} s, each between runs of {base.name})")
+    baselines, rows = [], []
+    try:
+        baselines.append(runner.run(base))
+        for _ in range(pairs):
+            rows.append(runner.run(row))
+            baselines.append(runner.run(base))
+    except WrkError as exc:
+        return RowResult(row, error=f"a run beside {base.name} failed: {_one_line(exc)}")
     result = RowResult(row)
-    keep_median_pair(result, measured)
-    log("  ratio in each pair: " + ", ".join(f"{r:.2f}" for r in result.pair_ratios))
+    keep_median_pair(result, baselines, rows)
+    log("  ratio of each run: " + ", ".join(f"{r:.2f}" for r in result.pair_ratios))
     return result
 
 

@@ -1,6 +1,7 @@
 """The printed table, the memory verdicts, and the JSON form of the same results."""
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from bench.procmem import Track
 from bench.rows import APP, Row
@@ -20,9 +21,10 @@ class RowResult:
     note: str | None = None
     phase: str | None = None  # the scale phase of an order row ("10k", "1M"), or of its baseline
     problem: str | None = None  # measured, but a check after the run failed (marks the row !)
-    # A row measured in pairs with its baseline: every pair's ratio (`result` and `baseline_rps` are the
-    # median pair's).
+    # A row measured between runs of its baseline: every run's ratio (`result` and `baseline_rps` are the
+    # median run's), and every baseline run's req/s.
     pair_ratios: list[float] = field(default_factory=list)
+    baseline_runs: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -49,17 +51,18 @@ class RowResult:
         return self.result is not None and (self.result.requests == 0 or self.failures > 0)
 
 
-def keep_median_pair(result: RowResult, measured: list[tuple[WrkResult, WrkResult]]) -> None:
-    """Of (baseline, row) runs measured back to back, keep in ``result`` the pair whose ratio is the median
-    (the upper middle one of an even number), and every pair's ratio in measuring order."""
-    ratios = [
-        row.requests_per_sec / baseline.requests_per_sec if baseline.requests_per_sec else 0.0
-        for baseline, row in measured
-    ]
+def keep_median_pair(result: RowResult, baselines: list[WrkResult], rows: list[WrkResult]) -> None:
+    """Of row runs each measured between two baseline runs (``baselines`` has one run more than ``rows``:
+    B R B R B ...), keep in ``result`` the run whose ratio is the median (the upper middle one of an even
+    number), and every run's ratio in measuring order. A run's ratio is to the mean of the baselines on
+    either side of it, so a machine speeding up or slowing down through the pair moves both alike."""
+    assert len(baselines) == len(rows) + 1
+    beside = [(before.requests_per_sec + after.requests_per_sec) / 2 for before, after in pairwise(baselines)]
+    ratios = [row.requests_per_sec / base if base else 0.0 for base, row in zip(beside, rows, strict=True)]
     median = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
-    baseline, result.result = measured[median]
-    result.baseline_rps = baseline.requests_per_sec
+    result.result, result.baseline_rps = rows[median], beside[median]
     result.pair_ratios = ratios
+    result.baseline_runs = [b.requests_per_sec for b in baselines]
 
 
 def _mb(kb: int | None) -> float | None:
@@ -142,9 +145,14 @@ def results_table(results: list[RowResult]) -> str:
             notes.append(f"  {r.label}: {r.note}")
         if len(r.pair_ratios) > 1:
             notes.append(
-                f"  {r.label}: ratio in each of {len(r.pair_ratios)} runs right after {r.row.compare_to}: "
+                f"  {r.label}: ratio in each of {len(r.pair_ratios)} runs, each between two runs of "
+                f"{r.row.compare_to}: "
                 + ", ".join(f"{x:.2f}" for x in r.pair_ratios)
-                + " (the median run is shown)"
+                + " (the median run is shown; "
+                + r.row.compare_to
+                + " req/s in turn: "
+                + ", ".join(f"{x:,.0f}" for x in r.baseline_runs)
+                + ")"
             )
     return table + ("\n" + "\n".join(notes) if notes else "")
 
@@ -199,6 +207,7 @@ def result_json(r: RowResult) -> dict:
         "baseline_requests_per_sec": r.baseline_rps,
         "ratio": r.ratio,
         "pair_ratios": r.pair_ratios,
+        "baseline_runs_per_sec": r.baseline_runs,
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from backend.catalog import questions
 from backend.catalog.service import shipped_catalog
-from bench import orders, scale
+from bench import harness, orders, scale
 from bench.report import RowResult, keep_median_pair, results_table
 from bench.rows import ROWS, check_rows, select_rows
 from bench.wrk import WrkResult, parse_wrk_output
@@ -148,23 +148,50 @@ def _rate(rps: float) -> WrkResult:
     return result
 
 
-def test_a_ratio_row_keeps_its_median_run_beside_the_baseline():
+def test_a_ratio_row_keeps_its_median_run_against_the_baselines_around_it():
     place = next(r for r in ROWS if r.name == "orders-place")
     row = RowResult(place, _rate(1.0), phase="10k")
-    # Three runs, each right after a baseline run: ratios 0.90, 0.70, 0.80.
-    measured = [(_rate(1000.0), _rate(900.0)), (_rate(1200.0), _rate(840.0)), (_rate(1100.0), _rate(880.0))]
-    keep_median_pair(row, measured)
+    # B R B R B R B: each run against the mean of the baselines on either side, 1000, 1200, 1100 and
+    # 1100 req/s giving 1100, 1150 and 1100; ratios 0.90, 0.70, 0.80.
+    baselines = [_rate(1000.0), _rate(1200.0), _rate(1100.0), _rate(1100.0)]
+    rows = [_rate(990.0), _rate(805.0), _rate(880.0)]
+    keep_median_pair(row, baselines, rows)
     assert row.pair_ratios == pytest.approx([0.9, 0.7, 0.8])
-    assert row.result is measured[2][1] and row.baseline_rps == 1100.0
-    # An even count keeps the upper middle one; a baseline that served nothing gives 0, not a crash.
-    keep_median_pair(row, [(_rate(1000.0), _rate(700.0)), (_rate(0.0), _rate(5.0))])
-    assert row.pair_ratios == [0.7, 0.0] and row.result.requests_per_sec == 700.0
+    assert row.result is rows[2] and row.baseline_rps == 1100.0
+    assert row.baseline_runs == [1000.0, 1200.0, 1100.0, 1100.0]
+    # Baselines that served nothing give 0, not a crash.
+    keep_median_pair(row, [_rate(1000.0), _rate(0.0), _rate(0.0)], [_rate(700.0), _rate(5.0)])
+    assert row.pair_ratios == [1.4, 0.0]
+    # An even count keeps the upper middle one.
+    assert row.result.requests_per_sec == 700.0
 
 
-def test_the_table_says_each_pairs_ratio():
+def test_the_table_says_each_runs_ratio_and_the_baselines_around_it():
     place = next(r for r in ROWS if r.name == "orders-place")
     row = RowResult(place, _rate(1.0), phase="1M")
-    keep_median_pair(row, [(_rate(1000.0), _rate(810.0)), (_rate(1000.0), _rate(790.0))])
+    keep_median_pair(row, [_rate(1000.0), _rate(1000.0), _rate(1000.0)], [_rate(810.0), _rate(790.0)])
     text = results_table([row])
     assert "0.81x" in text
-    assert "orders-place @1M: ratio in each of 2 runs right after baseline-insert: 0.81, 0.79" in text
+    assert (
+        "orders-place @1M: ratio in each of 2 runs, each between two runs of baseline-insert: 0.81, 0.79 "
+        "(the median run is shown; baseline-insert req/s in turn: 1,000, 1,000, 1,000)"
+    ) in text
+
+
+def test_each_run_of_a_ratio_row_sits_between_two_runs_of_its_baseline():
+    place = next(r for r in ROWS if r.name == "orders-place")
+    base = next(r for r in ROWS if r.name == "baseline-insert")
+    served = iter([1000.0, 760.0, 1100.0, 790.0, 900.0, 800.0, 1000.0])
+    order = []
+
+    class Runner:
+        args = type("Args", (), {"duration": 10})
+
+        def run(self, row):
+            order.append(row.name)
+            return _rate(next(served))
+
+    result = harness.measure_pairs(Runner(), place, base, 3)
+    assert order == ["baseline-insert", "orders-place"] * 3 + ["baseline-insert"]
+    assert result.pair_ratios == pytest.approx([760 / 1050, 790 / 1000, 800 / 950])
+    assert result.result.requests_per_sec == 790.0 and result.baseline_rps == 1000.0
