@@ -135,14 +135,12 @@ def caller_for(order: Order, user: Person) -> Caller:
 
 
 def can_view(order: Order, user: Person) -> bool:
-    """Residents their own; overseers their community or street; organizations what was dispatched to them;
+    """Residents their own; overseers their community or street; organizations what is offered to them now
+    or what they hold (as their board lists it: a pool lost or an order returned is no longer theirs);
     volunteers what they are assigned; grid workers their grid."""
     if caller_for(order, user).actors:
         return True
-    if order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID):
-        return True
-    admin_of = scope_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION)
-    return bool(admin_of & _offered_orgs(order, active_only=False))
+    return order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID)
 
 
 def contact_visible(order: Order, user: Person, caller: Caller | None = None) -> bool:
@@ -838,11 +836,12 @@ def reopen(*, order: Order, actor: Person, reason: str) -> Order:
 def cancel(*, order: Order, actor: Person, reason: str) -> Order:
     """Call the order off: the resident before an organization takes it, the community after."""
     caller, before = _begin(order, actor, "cancel")
+    # Whoever holds it, and every organization it stands offered to (a pool names none until one takes it).
+    organizations = _offered_orgs(order, active_only=True) | ({order.organization_id} - {None})
     _end(order, "cancelled")
     _log(order, caller, "cancel", before, note=reason)
     people = [order.resident_id] if states.OWNER not in caller.actors else []
-    if order.organization_id:
-        people += _org_admins([order.organization_id])
+    people += _org_admins(organizations)
     _tell(order, "order_resolved", people, state="已取消", note=reason)
     return order
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from backend import clock
 from backend.db import db
+from backend.notify.models import Notification
 from backend.orders.models import Order, Rating
 from backend.organizations.models import Organization
 from backend.sla.models import SlaClock
@@ -274,6 +275,33 @@ def test_people_outside_an_order_cannot_see_or_touch_it(client, auth, place, act
     )
     for insider in ("resident_a1", "secretary_a", "street_admin", "org_admin", "grid_worker_a1"):
         assert client.get(url, headers=auth(insider)).status_code == 200, insider
+
+
+def test_an_organization_sees_an_order_only_while_it_is_offered_to_it_or_held_by_it(
+    client, auth, place, act, world
+):
+    organizations = [world.organization.public_id, world.other_organization.public_id]
+    pooled = act("secretary_a", place(), "dispatch", pool=True, organization_ids=organizations)
+    url = f"/api/v1/orders/{pooled['id']}"
+    assert client.get(url, headers=auth("org_admin")).status_code == 200
+    act("other_org_admin", pooled, "take")
+    # The pool is lost: the order, its progress and later its rating are another organization's.
+    assert client.get(url, headers=auth("org_admin")).status_code == 404
+    assert client.get(url, headers=auth("other_org_admin")).status_code == 200
+
+    returned = act("org_admin", dispatched(place, act, world), "return", reason="人手不足")
+    assert client.get(f"/api/v1/orders/{returned['id']}", headers=auth("org_admin")).status_code == 404
+    assert client.get(f"/api/v1/orders/{returned['id']}", headers=auth("secretary_a")).status_code == 200
+
+
+def test_a_cancelled_pooled_order_is_called_off_for_every_organization_it_was_offered_to(place, act, world):
+    organizations = [world.organization.public_id, world.other_organization.public_id]
+    pooled = act("secretary_a", place(), "dispatch", pool=True, organization_ids=organizations)
+    act("resident_a1", pooled, "cancel", reason="已经自己修好了")
+    told = db.session.scalars(
+        select(Notification.user_id).where(Notification.event == "order_resolved")
+    ).all()
+    assert sorted(told) == sorted([world.users["org_admin"].id, world.users["other_org_admin"].id])
 
 
 def test_recommendations_are_for_the_orders_overseers_only(client, auth, place, world):
