@@ -1,4 +1,5 @@
 """Idempotency-Key on creating POSTs: a retried request gets the first request's resource, never a second.
+A POST that adds to what exists (a subscription's grants) uses it too, naming what it changed.
 
 The key is remembered in the same transaction as the resource it created, under a unique index: of two
 concurrent requests with one key, one commits and the other's whole transaction (its resource included)

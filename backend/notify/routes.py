@@ -1,6 +1,8 @@
 from flask import g
 
+from backend import idempotency
 from backend.auth import access
+from backend.auth.models import User
 from backend.auth.roles import Role
 from backend.extensions import Blueprint
 from backend.notify import service
@@ -66,9 +68,18 @@ def list_subscriptions():
 @access.signed_in
 @blp.arguments(SubscribeSchema)
 @blp.response(200, GrantListSchema)
+@blp.doc(**idempotency.DOC)
 def subscribe(args):
-    """记录 wx.requestSubscribeMessage 的结果：每个 accept 多一次发送机会，ban 清空。"""
-    return {"items": service.record_subscriptions(user=g.user, results=args["results"])}
+    """记录 wx.requestSubscribeMessage 的结果：每个 accept 多一次发送机会，ban 清空。
+    带 Idempotency-Key 重试同一结果只记一次。"""
+
+    def record() -> User:
+        service.record_subscriptions(user=g.user, results=args["results"])
+        return g.user  # what the answer changed: the caller's grants
+
+    # WeChat grants one message per accept: a retried answer counted twice would promise one it never gave.
+    idempotency.create_once("notifications.subscriptions", User, record)
+    return {"items": service.list_grants(user=g.user)}
 
 
 @blp.get("/notifications/<string:notification_id>")

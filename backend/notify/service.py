@@ -460,8 +460,9 @@ def _add_grant(user_id: int, template_id: str) -> None:
         db.session.execute(bump)
 
 
-def record_subscriptions(*, user, results: dict[str, str]) -> list[dict]:
-    """Record a wx.requestSubscribeMessage result: each accept is one more grant, a ban clears them."""
+def record_subscriptions(*, user, results: dict[str, str]) -> None:
+    """Record a wx.requestSubscribeMessage result: each accept is one more grant, a ban clears them; the
+    caller commits."""
     known = set(db.session.scalars(select(NotificationTemplate.template_id)))
     unknown = {tid: ["不是已配置的订阅消息模板"] for tid in results if tid not in known}
     if unknown:
@@ -472,8 +473,6 @@ def record_subscriptions(*, user, results: dict[str, str]) -> list[dict]:
         elif answer == "ban":
             _clear_grants(user.id, template_id)
         # "reject" and "filter" grant nothing and take nothing away.
-    db.session.commit()
-    return list_grants(user=user)
 
 
 def list_grants(*, user) -> list[dict]:

@@ -59,5 +59,6 @@ def grant(templates):
         template_id = templates[event].template_id
         for _ in range(times):
             service.record_subscriptions(user=user, results={template_id: "accept"})
+            db.session.commit()
 
     return give

@@ -167,6 +167,28 @@ def test_subscribe_results_are_recorded_per_template(client, auth, templates):
     assert {item["remaining"] for item in other} == {0}
 
 
+def test_a_retried_subscribe_with_its_idempotency_key_counts_once(client, auth, templates):
+    accepted = templates["order_accepted"].template_id
+    url = "/api/v1/notifications/subscriptions"
+    body = {"results": {accepted: "accept"}}
+    first = client.post(url, json=body, headers={**auth("resident_a1"), "Idempotency-Key": "sub-1"})
+    # WeChat granted one message: the mini-program's retry of the same answer must not count a second.
+    retry = client.post(url, json=body, headers={**auth("resident_a1"), "Idempotency-Key": "sub-1"})
+    assert first.status_code == retry.status_code == 200
+    assert first.get_json() == retry.get_json()
+    remaining = {i["event"]: i["remaining"] for i in retry.get_json()["items"]}
+    assert remaining["order_accepted"] == 1
+    # The next answer is a new key; the same key with another answer is a client's mistake.
+    nxt = client.post(url, json=body, headers={**auth("resident_a1"), "Idempotency-Key": "sub-2"})
+    assert {i["event"]: i["remaining"] for i in nxt.get_json()["items"]}["order_accepted"] == 2
+    other = {"results": {accepted: "ban"}}
+    reused = client.post(url, json=other, headers={**auth("resident_a1"), "Idempotency-Key": "sub-2"})
+    assert reused.status_code == 422 and list(reused.get_json()["details"]) == ["Idempotency-Key"]
+    # Keys are the caller's own: another resident's first use of the same key counts for them.
+    theirs = client.post(url, json=body, headers={**auth("resident_b1"), "Idempotency-Key": "sub-1"})
+    assert {i["event"]: i["remaining"] for i in theirs.get_json()["items"]}["order_accepted"] == 1
+
+
 def test_unknown_templates_and_answers_are_422_naming_them(client, auth, templates):
     headers = auth("resident_a1")
     accepted = templates["order_accepted"].template_id
