@@ -25,9 +25,9 @@ PRODUCTION_BASE_URL = "https://api.weixin.qq.com/"
 class FallbackRedisStorage(RedisStorage):
     """Caches the access token in Redis; with Redis down, keeps a per-process copy rather than fail."""
 
-    def __init__(self, client, prefix="wechatpy"):
+    def __init__(self, client, prefix="wechatpy", *, fallback: MemoryStorage | None = None):
         super().__init__(client, prefix)
-        self._fallback = MemoryStorage()
+        self._fallback = fallback if fallback is not None else MemoryStorage()
 
     def get(self, key, default=None):
         try:
@@ -101,11 +101,14 @@ def client() -> SandanWeChatClient:
     from backend.extensions import get_redis
 
     cfg = current_app.config
+    # The process's copy outlives each client: WeChat issues 2,000 tokens a day, and a client built per call
+    # with a copy of its own would fetch one for every call while Redis is down.
+    fallback = current_app.extensions.setdefault("sandan_wechat_token_fallback", MemoryStorage())
     return SandanWeChatClient(
         cfg["WECHAT_APPID"],
         cfg["WECHAT_SECRET"],
         base_url=cfg["WECHAT_API_BASE_URL"],
-        session=FallbackRedisStorage(get_redis(), prefix="sandan:wechat"),
+        session=FallbackRedisStorage(get_redis(), prefix="sandan:wechat", fallback=fallback),
         timeout=cfg["WECHAT_TIMEOUT"],
     )
 

@@ -133,6 +133,23 @@ def test_login_still_works_with_redis_down(app, client, fake_wechat):
     assert response.status_code == 200
 
 
+def test_with_redis_down_the_access_token_is_fetched_once_per_process(app, client, fake_wechat):
+    # WeChat issues 2,000 tokens a day: a token fetched for every login while Redis is down would spend
+    # them, and with them every WeChat call until midnight.
+    original = app.config["REDIS_URL"]
+    app.extensions.pop("sandan_redis", None)
+    app.extensions.pop("sandan_wechat_token_fallback", None)  # a process starting with Redis down
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        for _ in range(3):
+            code, _ = fake_wechat.state.issue_login_code()
+            assert _login(client, code).status_code == 200
+    finally:
+        app.config["REDIS_URL"] = original
+        app.extensions.pop("sandan_redis", None)
+    assert fake_wechat.state.calls("token") == 1
+
+
 @pytest.fixture
 def signed_in(client, fake_wechat):
     code, _ = fake_wechat.state.issue_login_code()
