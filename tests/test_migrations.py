@@ -85,7 +85,7 @@ def _event(order_id: int) -> tuple[str, dict]:
 
 def _insert(conn, row: tuple[str, dict]) -> None:
     table, values = row
-    if table not in ("order_events", "sensitive_access_logs"):  # the tables without created_at
+    if table not in ("order_events", "sensitive_access_logs", "consents"):  # the tables without created_at
         values = {"created_at": NOW, **values}
     columns = ", ".join(f'"{c}"' for c in values)
     conn.execute(
@@ -240,3 +240,35 @@ def _utc(value):
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _consent(consent_id: int, kind: str, granted_at, withdrawn_at=None) -> tuple[str, dict]:
+    return "consents", {
+        "id": consent_id, "user_id": 1, "kind": kind, "text_version": "2026-11", "granted_at": granted_at,
+        "withdrawn_at": withdrawn_at,
+    }  # fmt: skip
+
+
+def test_0018_leaves_one_active_consent_of_a_kind(app, spare_database_url):
+    """Twins the old race wrote are one consent given twice: the latest stands, the others end as it was
+    given; withdrawn ones and other kinds are left as they were."""
+    hour = timedelta(hours=1)
+    rows = [
+        ROWS_BEFORE_0012[0], ROWS_BEFORE_0012[3],
+        _consent(1, "phone", NOW, withdrawn_at=NOW + hour),
+        _consent(2, "phone", NOW + 2 * hour),
+        _consent(3, "phone", NOW + 3 * hour),
+        _consent(4, "phone", NOW + 4 * hour),
+        _consent(5, "id_number", NOW),
+    ]  # fmt: skip
+    from backend.privacy.models import Consent
+
+    with upgraded_with(app, spare_database_url, rows, after="0017"), db.engine.begin() as conn:
+        ended = dict(conn.execute(sa.select(Consent.id, Consent.withdrawn_at).order_by(Consent.id)).all())
+        assert ended == {
+            1: NOW + hour,
+            2: NOW + 3 * hour,
+            3: NOW + 4 * hour,
+            4: None,
+            5: None,
+        }

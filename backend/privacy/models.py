@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend import clock
@@ -11,7 +11,18 @@ class Consent(db.Model):
     """A person's separate consent (单独同意) to one kind of processing; withdrawn, never deleted."""
 
     __tablename__ = "consents"
-    __table_args__ = (Index("ix_consents_user_kind", "user_id", "kind"),)
+    __table_args__ = (
+        Index("ix_consents_user_kind", "user_id", "kind"),
+        # One in force per person and kind; withdrawn ones stay as history.
+        Index(
+            "uq_consents_active",
+            "user_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("withdrawn_at IS NULL"),
+            sqlite_where=text("withdrawn_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

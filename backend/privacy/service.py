@@ -4,6 +4,7 @@ from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import clock
 from backend.auth.access import holds
@@ -50,7 +51,15 @@ def grant_consent(
         return existing
     consent = Consent(user_id=user_id, kind=kind, text_version=text_version, recorded_by_id=recorded_by_id)
     db.session.add(consent)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Given at the same moment by another request (uq_consents_active): that one is the consent.
+        db.session.rollback()
+        existing = active_consent(user_id=user_id, kind=kind)
+        if existing is None:
+            raise
+        return existing
     return consent
 
 

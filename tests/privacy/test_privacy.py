@@ -9,6 +9,7 @@ from backend.db import db
 from backend.privacy import crypto, masking
 from backend.privacy import service as privacy
 from backend.privacy.models import SensitiveAccessLog
+from tests.factories import send_at_once
 
 
 @pytest.mark.parametrize(
@@ -177,20 +178,33 @@ def test_withdrawing_consent_erases_the_value(client, auth, world):
     assert consents[0]["granted_at"].endswith("+08:00")
 
 
-def test_withdrawing_ends_every_record_of_the_consent(client, auth, world):
+def test_a_person_holds_one_active_consent_of_a_kind(world):
     from backend.privacy.models import Consent
 
     resident = world.users["resident_a1"]
-    # Two taps on 同意 at once each found no consent on record and wrote one.
-    db.session.add_all([Consent(user_id=resident.id, kind="phone", text_version="2026-11") for _ in range(2)])
+    db.session.add(Consent(user_id=resident.id, kind="phone", text_version="2026-11"))
     db.session.commit()
+    # The database itself refuses a second one, so no race between two grants can leave two.
+    db.session.add(Consent(user_id=resident.id, kind="phone", text_version="2026-11"))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    # Withdrawn ones are history: as many as there were, beside the one in force.
+    privacy.withdraw_consent(user=resident, kind="phone")
+    privacy.grant_consent(user_id=resident.id, kind="phone", text_version="2026-11")
+    privacy.grant_consent(user_id=resident.id, kind="id_number", text_version="2026-11")
+    kinds = [(c.kind, c.withdrawn_at is None) for c in privacy.list_consents(user_id=resident.id)]
+    assert kinds == [("phone", False), ("phone", True), ("id_number", True)]
+
+
+def test_two_taps_on_agree_at_once_record_one_consent(server, auth, world):
     headers = auth("resident_a1")
-    assert client.delete("/api/v1/me/consents/phone", headers=headers).status_code == 204
-    assert privacy.active_consent(user_id=resident.id, kind="phone") is None
-    consents = client.get("/api/v1/me/consents", headers=headers).get_json()["items"]
-    assert len(consents) == 2 and all(c["withdrawn_at"] for c in consents)
-    again = client.delete("/api/v1/me/consents/phone", headers=headers)
-    assert again.status_code == 404
+    grant = {"kind": "phone", "text_version": "2026-11"}
+    answers = send_at_once([(server + "/api/v1/me/consents", grant, headers)] * 4)
+    assert {a.status_code for a in answers} <= {200, 201}, [a.text for a in answers]
+    assert len({a.json()["granted_at"] for a in answers}) == 1
+    consents = privacy.list_consents(user_id=world.users["resident_a1"].id)
+    assert [c.withdrawn_at for c in consents] == [None]
 
 
 def test_a_nul_character_is_422_by_field_wherever_it_is_sent(client, auth, world):
