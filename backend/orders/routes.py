@@ -54,6 +54,12 @@ def _order(order_id: str) -> Order:
     return service.get_order(order_id, viewer=g.principal)
 
 
+def _acted_on(order_id: str) -> Order:
+    """The order an action names: an organization it was once offered to gets the state machine's 409
+    (taken by another, say) rather than a 404, though it may no longer read the order."""
+    return service.get_order(order_id, viewer=g.principal, to_act=True)
+
+
 def _commit_and_show(order: Order):
     db.session.commit()
     return _show(order)
@@ -227,7 +233,7 @@ def proof_photo(order_id, upload_id):
 def accept(args, order_id):
     """受理（可调整服务类型）。"""
     order = service.accept(
-        order=_order(order_id), actor=g.principal, service_kind=args["service_kind"], note=args["note"]
+        order=_acted_on(order_id), actor=g.principal, service_kind=args["service_kind"], note=args["note"]
     )
     return _commit_and_show(order)
 
@@ -238,7 +244,9 @@ def accept(args, order_id):
 @blp.response(200, OrderSchema)
 def reject(args, order_id):
     """驳回（须说明理由）。"""
-    return _commit_and_show(service.reject(order=_order(order_id), actor=g.principal, reason=args["reason"]))
+    return _commit_and_show(
+        service.reject(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
+    )
 
 
 @blp.post("/orders/<string:order_id>/dispatch")
@@ -247,7 +255,7 @@ def reject(args, order_id):
 @blp.response(200, OrderSchema)
 def dispatch(args, order_id):
     """派单：派给一个组织，或放入抢单池由多个组织抢单。"""
-    order = _order(order_id)
+    order = _acted_on(order_id)
     organization_ids = service.organizations_by_public_id(args["organization_ids"])
     order = service.dispatch(
         order=order,
@@ -265,7 +273,7 @@ def dispatch(args, order_id):
 @blp.response(200, OrderSchema)
 def redispatch(args, order_id):
     """改派：已派出但未被接单的工单，改派给其他组织或抢单池。"""
-    order = _order(order_id)
+    order = _acted_on(order_id)
     organization_ids = service.organizations_by_public_id(args["organization_ids"])
     order = service.dispatch(
         order=order,
@@ -284,7 +292,7 @@ def redispatch(args, order_id):
 @blp.response(200, OrderSchema)
 def take(args, order_id):
     """接单（签收）；抢单池中先接者得，其余返回 409。"""
-    order = _order(order_id)
+    order = _acted_on(order_id)
     organization_id = get_organization(args["organization_id"]).id if args["organization_id"] else None
     return _commit_and_show(service.take(order=order, actor=g.principal, organization_id=organization_id))
 
@@ -296,7 +304,7 @@ def take(args, order_id):
 def return_order(args, order_id):
     """退单（须说明理由，且在派单后规定时间内）。"""
     return _commit_and_show(
-        service.return_order(order=_order(order_id), actor=g.principal, reason=args["reason"])
+        service.return_order(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
     )
 
 
@@ -307,7 +315,7 @@ def return_order(args, order_id):
 def assign(args, order_id):
     """指派本组织的志愿者。"""
     order = service.assign(
-        order=_order(order_id), actor=g.principal, volunteer_public_ids=args["volunteer_ids"]
+        order=_acted_on(order_id), actor=g.principal, volunteer_public_ids=args["volunteer_ids"]
     )
     return _commit_and_show(order)
 
@@ -318,7 +326,7 @@ def assign(args, order_id):
 @blp.response(200, OrderSchema)
 def start(args, order_id):
     """开始办理。"""
-    return _commit_and_show(service.start(order=_order(order_id), actor=g.principal, note=args["note"]))
+    return _commit_and_show(service.start(order=_acted_on(order_id), actor=g.principal, note=args["note"]))
 
 
 @blp.post("/orders/<string:order_id>/suspend")
@@ -327,7 +335,9 @@ def start(args, order_id):
 @blp.response(200, OrderSchema)
 def suspend(args, order_id):
     """暂停：等待居民补充，办结时限暂停计时。"""
-    return _commit_and_show(service.suspend(order=_order(order_id), actor=g.principal, reason=args["reason"]))
+    return _commit_and_show(
+        service.suspend(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
+    )
 
 
 @blp.post("/orders/<string:order_id>/resume")
@@ -336,7 +346,7 @@ def suspend(args, order_id):
 @blp.response(200, OrderSchema)
 def resume(args, order_id):
     """继续办理，办结时限顺延暂停的时间。"""
-    return _commit_and_show(service.resume(order=_order(order_id), actor=g.principal, note=args["note"]))
+    return _commit_and_show(service.resume(order=_acted_on(order_id), actor=g.principal, note=args["note"]))
 
 
 @blp.post("/orders/<string:order_id>/request-extension")
@@ -346,7 +356,7 @@ def resume(args, order_id):
 def request_extension(args, order_id):
     """申请延期（每单一次，不超过政策允许的时长）。"""
     order = service.request_extension(
-        order=_order(order_id),
+        order=_acted_on(order_id),
         actor=g.principal,
         amount=args["amount"],
         unit=args["unit"],
@@ -362,7 +372,7 @@ def request_extension(args, order_id):
 def approve_extension(args, order_id):
     """批准延期申请：办结时限顺延。"""
     order = service.decide_extension(
-        order=_order(order_id), actor=g.principal, approve=True, note=args["note"]
+        order=_acted_on(order_id), actor=g.principal, approve=True, note=args["note"]
     )
     return _commit_and_show(order)
 
@@ -374,7 +384,7 @@ def approve_extension(args, order_id):
 def deny_extension(args, order_id):
     """不批准延期申请。"""
     order = service.decide_extension(
-        order=_order(order_id), actor=g.principal, approve=False, note=args["note"]
+        order=_acted_on(order_id), actor=g.principal, approve=False, note=args["note"]
     )
     return _commit_and_show(order)
 
@@ -386,7 +396,7 @@ def deny_extension(args, order_id):
 def resolve(args, order_id):
     """回单：写明办理情况，附凭证照片。"""
     order = service.resolve(
-        order=_order(order_id), actor=g.principal, note=args["note"], proof_ids=args["proof_ids"]
+        order=_acted_on(order_id), actor=g.principal, note=args["note"], proof_ids=args["proof_ids"]
     )
     return _commit_and_show(order)
 
@@ -397,7 +407,7 @@ def resolve(args, order_id):
 @blp.response(200, OrderSchema)
 def confirm(args, order_id):
     """确认办结并评价。"""
-    order = service.confirm(order=_order(order_id), actor=g.principal, **args)
+    order = service.confirm(order=_acted_on(order_id), actor=g.principal, **args)
     return _commit_and_show(order)
 
 
@@ -407,7 +417,7 @@ def confirm(args, order_id):
 @blp.response(200, OrderSchema)
 def rate(args, order_id):
     """评价已自动办结的工单（每单一次）。"""
-    return _commit_and_show(service.rate(order=_order(order_id), actor=g.principal, **args))
+    return _commit_and_show(service.rate(order=_acted_on(order_id), actor=g.principal, **args))
 
 
 @blp.post("/orders/<string:order_id>/reopen")
@@ -416,7 +426,9 @@ def rate(args, order_id):
 @blp.response(200, OrderSchema)
 def reopen(args, order_id):
     """对办理结果有异议，回单 7 天内申请重办。"""
-    return _commit_and_show(service.reopen(order=_order(order_id), actor=g.principal, reason=args["reason"]))
+    return _commit_and_show(
+        service.reopen(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
+    )
 
 
 @blp.post("/orders/<string:order_id>/cancel")
@@ -425,4 +437,6 @@ def reopen(args, order_id):
 @blp.response(200, OrderSchema)
 def cancel(args, order_id):
     """取消：居民在组织接单前可取消；接单后由社区取消。"""
-    return _commit_and_show(service.cancel(order=_order(order_id), actor=g.principal, reason=args["reason"]))
+    return _commit_and_show(
+        service.cancel(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
+    )

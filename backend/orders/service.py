@@ -134,13 +134,17 @@ def caller_for(order: Order, user: Person) -> Caller:
     return Caller(user=user, actors=frozenset(actors), organization_id=organization_id)
 
 
-def can_view(order: Order, user: Person) -> bool:
+def can_view(order: Order, user: Person, *, to_act: bool = False) -> bool:
     """Residents their own; overseers their community or street; organizations what is offered to them now
     or what they hold (as their board lists it: a pool lost or an order returned is no longer theirs);
-    volunteers what they are assigned; grid workers their grid."""
+    volunteers what they are assigned; grid workers their grid. ``to_act``: also an organization it was
+    ever offered to, so that acting on it late is told why (409), not that it does not exist."""
     if caller_for(order, user).actors:
         return True
-    return order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID)
+    if order.grid_id in scope_ids(user, Role.GRID_WORKER, ScopeType.GRID):
+        return True
+    admin_of = scope_ids(user, Role.ORG_ADMIN, ScopeType.ORGANIZATION) if to_act else set()
+    return bool(admin_of and admin_of & _offered_orgs(order, active_only=False))
 
 
 def contact_visible(order: Order, user: Person, caller: Caller | None = None) -> bool:
@@ -155,10 +159,11 @@ def contact_visible(order: Order, user: Person, caller: Caller | None = None) ->
     return holds and bool(caller.actors & states.DOERS)
 
 
-def get_order(public_id: str, *, viewer: Person) -> Order:
-    """Return an order the viewer may see; 404 otherwise (whether it exists is nobody else's business)."""
+def get_order(public_id: str, *, viewer: Person, to_act: bool = False) -> Order:
+    """Return an order the viewer may see (or act on: ``can_view``); 404 otherwise (whether it exists is
+    nobody else's business)."""
     order = db.session.scalar(select(Order).where(Order.public_id == public_id))
-    if order is None or not can_view(order, viewer):
+    if order is None or not can_view(order, viewer, to_act=to_act):
         raise NotFound("工单不存在")
     return order
 
@@ -380,7 +385,7 @@ def _begin(order: Order, user: Person | None, action: str) -> tuple[Caller, str]
         caller_for(order, user) if user is not None else Caller(user=None, actors=frozenset({states.SYSTEM}))
     )
     if not states.can(order.state, action, caller.actors):
-        if not caller.actors and user is not None and not can_view(order, user):
+        if not caller.actors and user is not None and not can_view(order, user, to_act=True):
             raise NotFound("工单不存在")
         raise IllegalAction(order, action, caller.actors)
     return caller, order.state

@@ -285,8 +285,11 @@ def test_an_organization_sees_an_order_only_while_it_is_offered_to_it_or_held_by
     url = f"/api/v1/orders/{pooled['id']}"
     assert client.get(url, headers=auth("org_admin")).status_code == 200
     act("other_org_admin", pooled, "take")
-    # The pool is lost: the order, its progress and later its rating are another organization's.
+    # The pool is lost: the order, its progress and later its rating are another organization's. Taking
+    # it late is told why (409), not that it does not exist.
     assert client.get(url, headers=auth("org_admin")).status_code == 404
+    late = act("org_admin", pooled, "take", expect=409)
+    assert late["details"]["state"] == "taken" and late["details"]["allowed_actions"] == []
     assert client.get(url, headers=auth("other_org_admin")).status_code == 200
 
     returned = act("org_admin", dispatched(place, act, world), "return", reason="人手不足")
