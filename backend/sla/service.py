@@ -160,6 +160,11 @@ def mark_year(*, actor, year: int, official: bool, note: str = "") -> CalendarYe
 
 
 MAX_PERIODS = 4
+MIN_DAY_MINUTES = 60
+
+
+def _minutes(at: time) -> int:
+    return at.hour * 60 + at.minute
 
 
 def set_service_hours(*, actor, periods: list[tuple[time, time]]) -> WorkCalendar:
@@ -178,6 +183,9 @@ def set_service_hours(*, actor, periods: list[tuple[time, time]]) -> WorkCalenda
     for (_, earlier_end), (later_start, _) in pairwise(checked):
         if later_start < earlier_end:
             raise ValidationFailed(details={"periods": ["服务时段不能重叠"]})
+    if sum(_minutes(end) - _minutes(start) for start, end in checked) < MIN_DAY_MINUTES:
+        # Limits run up to 3,500 working hours, counted day by day: minutes a day would be centuries.
+        raise ValidationFailed(details={"periods": [f"服务时段每天合计至少 {MIN_DAY_MINUTES // 60} 小时"]})
     # The revision row first: its lock queues a concurrent change behind this one, whose delete then sees
     # (and removes) the periods committed before it. Deleting first, two changes at once both deleted
     # only the old rows and left both their periods, overlapping, which no calendar can load.

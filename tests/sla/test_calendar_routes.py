@@ -392,6 +392,12 @@ def test_street_admin_sets_the_service_hours_and_limits_count_them(client, auth,
         ([{"start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(8, 13)], "服务时段应为 1 至 4 段"),
         ([{"start": "12:00", "end": "09:00"}], "12:00–09:00：结束时间须晚于开始时间"),
         ([{"start": "09:00", "end": "12:00"}, {"start": "11:30", "end": "17:00"}], "服务时段不能重叠"),
+        # A day of minutes would stretch a limit of thousands of working hours over centuries.
+        ([{"start": "09:00", "end": "09:01"}], "服务时段每天合计至少 1 小时"),
+        (
+            [{"start": "09:00", "end": "09:25"}, {"start": "14:00", "end": "14:30"}],
+            "服务时段每天合计至少 1 小时",
+        ),
     ],
 )
 def test_bad_service_hours_are_422_and_change_nothing(client, auth, periods, message):
