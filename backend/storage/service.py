@@ -1,10 +1,12 @@
 """Uploads: check what a file is by its bytes (not its name), store it, attach it to what it documents."""
 
 import hashlib
+import logging
 import secrets
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from backend import clock
 from backend.db import db
@@ -19,6 +21,12 @@ SIGNATURES = {
 }
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PER_ITEM = 9  # the mini-program's image picker allows nine
+# A photo never attached is kept this long (a resident may upload, then finish the form later), then
+# removed: it documents nothing, and it may show someone's home.
+UNATTACHED_KEPT = timedelta(hours=24)
+PURGE_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 def storage() -> Storage:
@@ -110,3 +118,36 @@ def attached_to(*, attached_type: str, attached_id: int) -> list[Upload]:
 def read(upload: Upload) -> bytes:
     with storage().open(upload.storage_key) as f:
         return f.read()
+
+
+def purge_unattached(*, kept: timedelta = UNATTACHED_KEPT, batch: int = PURGE_BATCH) -> int:
+    """Remove the uploads nobody attached within ``kept`` of uploading them, rows then files; return how
+    many. Each row goes by a DELETE that still requires it unattached, so of a purge and an attach at once
+    one wins: the photo is attached and kept, or gone and the attach refused."""
+    cutoff = clock.now() - kept
+    removed = 0
+    while True:
+        keys = db.session.scalars(
+            delete(Upload)
+            .where(
+                Upload.id.in_(
+                    select(Upload.id)
+                    .where(Upload.attached_type.is_(None), Upload.created_at < cutoff)
+                    .order_by(Upload.id)
+                    .limit(batch)
+                ),
+                Upload.attached_type.is_(None),
+            )
+            .returning(Upload.storage_key)
+        ).all()
+        # The rows first: a file whose removal fails is left on disk with no row naming it, never a row
+        # naming a file that is gone.
+        db.session.commit()
+        for key in keys:
+            try:
+                storage().delete(key)
+            except OSError:
+                log.exception("uploads: the file %s of a purged upload could not be removed", key)
+        removed += len(keys)
+        if len(keys) < batch:
+            return removed
