@@ -490,6 +490,8 @@ def dispatch(
     orgs = _eligible(order, organization_ids)
     if before == "submitted":
         _accept(order, None)
+    # Organizations it stood offered to that the new dispatch leaves out: it leaves their boards.
+    withdrawn = _offered_orgs(order, active_only=True) - {o.id for o in orgs}
     db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
     for org in orgs:
         offer = db.session.get(OrderOffer, (order.id, org.id))
@@ -512,6 +514,7 @@ def dispatch(
     data = {"organizations": [o.public_id for o in orgs], "pool": pool}
     _log(order, caller, action, before, note=note, data=data)
     _tell(order, "order_dispatched", _org_admins(o.id for o in orgs), note=order.description[:20])
+    _tell(order, "order_dispatched", _org_admins(withdrawn), state="已改派", note="已改派给其他组织")
     if before == "submitted":
         _tell(order, "order_accepted", [order.resident_id])
     return order

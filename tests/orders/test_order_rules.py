@@ -307,6 +307,28 @@ def test_a_cancelled_pooled_order_is_called_off_for_every_organization_it_was_of
     assert sorted(told) == sorted([world.users["org_admin"].id, world.users["other_org_admin"].id])
 
 
+def test_an_organization_an_order_is_taken_from_is_told_it_went_elsewhere(place, act, world):
+    order = dispatched(place, act, world)
+    act(
+        "secretary_a",
+        order,
+        "redispatch",
+        organization_ids=[world.other_organization.public_id],
+        note="原组织未及时签收",
+    )
+    told = db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == world.users["org_admin"].id)
+        .order_by(Notification.id)
+    ).all()
+    # Dispatched to it, then withdrawn: the order is gone from its board, and it knows why.
+    assert [n.fields.get("state") for n in told] == ["待签收", "已改派"]
+    others = db.session.scalars(
+        select(Notification.event).where(Notification.user_id == world.users["other_org_admin"].id)
+    ).all()
+    assert others == ["order_dispatched"]
+
+
 def test_recommendations_are_for_the_orders_overseers_only(client, auth, place, world):
     order = place()
     url = f"/api/v1/orders/{order['id']}/recommendations"
