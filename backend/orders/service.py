@@ -288,14 +288,16 @@ def _page(order: Order) -> str:
     return f"pages/orders/detail?id={order.public_id}"
 
 
-def _tell(order: Order, event: str, user_ids, **fields) -> None:
+def _tell(order: Order, event: str, user_ids, *, linked: bool = True, **fields) -> None:
+    """Notify the users of a step; ``linked`` False for those who may no longer open the order (its page
+    would tell them it does not exist)."""
     ids = [i for i in user_ids if i is not None]
     if ids:
         notify_many(
             user_ids=ids,
             event=event,
             fields={**_describe(order), **fields},
-            page=_page(order),
+            page=_page(order) if linked else None,
             subject_type=SUBJECT,
             subject_id=order.id,
         )
@@ -514,7 +516,14 @@ def dispatch(
     data = {"organizations": [o.public_id for o in orgs], "pool": pool}
     _log(order, caller, action, before, note=note, data=data)
     _tell(order, "order_dispatched", _org_admins(o.id for o in orgs), note=order.description[:20])
-    _tell(order, "order_dispatched", _org_admins(withdrawn), state="已改派", note="已改派给其他组织")
+    _tell(
+        order,
+        "order_dispatched",
+        _org_admins(withdrawn),
+        linked=False,
+        state="已改派",
+        note="已改派给其他组织",
+    )
     if before == "submitted":
         _tell(order, "order_accepted", [order.resident_id])
     return order
@@ -844,13 +853,14 @@ def reopen(*, order: Order, actor: Person, reason: str) -> Order:
 def cancel(*, order: Order, actor: Person, reason: str) -> Order:
     """Call the order off: the resident before an organization takes it, the community after."""
     caller, before = _begin(order, actor, "cancel")
-    # Whoever holds it, and every organization it stands offered to (a pool names none until one takes it).
-    organizations = _offered_orgs(order, active_only=True) | ({order.organization_id} - {None})
+    holder = {order.organization_id} - {None}
+    # Every organization it stands offered to hears of it too (a pool names no holder until one takes it).
+    offered = _offered_orgs(order, active_only=True) - holder
     _end(order, "cancelled")
     _log(order, caller, "cancel", before, note=reason)
     people = [order.resident_id] if states.OWNER not in caller.actors else []
-    people += _org_admins(organizations)
-    _tell(order, "order_resolved", people, state="已取消", note=reason)
+    _tell(order, "order_resolved", people + _org_admins(holder), state="已取消", note=reason)
+    _tell(order, "order_resolved", _org_admins(offered), linked=False, state="已取消", note=reason)
     return order
 
 

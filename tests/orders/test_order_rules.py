@@ -301,10 +301,13 @@ def test_a_cancelled_pooled_order_is_called_off_for_every_organization_it_was_of
     organizations = [world.organization.public_id, world.other_organization.public_id]
     pooled = act("secretary_a", place(), "dispatch", pool=True, organization_ids=organizations)
     act("resident_a1", pooled, "cancel", reason="已经自己修好了")
-    told = db.session.scalars(
-        select(Notification.user_id).where(Notification.event == "order_resolved")
+    told = db.session.execute(
+        select(Notification.user_id, Notification.page).where(Notification.event == "order_resolved")
     ).all()
-    assert sorted(told) == sorted([world.users["org_admin"].id, world.users["other_org_admin"].id])
+    # Neither may open the order any more: their messages lead nowhere rather than to a 404.
+    assert sorted(told) == sorted(
+        [(world.users["org_admin"].id, None), (world.users["other_org_admin"].id, None)]
+    )
 
 
 def test_an_organization_an_order_is_taken_from_is_told_it_went_elsewhere(place, act, world):
@@ -321,8 +324,9 @@ def test_an_organization_an_order_is_taken_from_is_told_it_went_elsewhere(place,
         .where(Notification.user_id == world.users["org_admin"].id)
         .order_by(Notification.id)
     ).all()
-    # Dispatched to it, then withdrawn: the order is gone from its board, and it knows why.
-    assert [n.fields.get("state") for n in told] == ["待签收", "已改派"]
+    # Dispatched to it, then withdrawn: the order is gone from its board, and it knows why; the message
+    # leads nowhere, as the order is no longer its to open.
+    assert [(n.fields.get("state"), n.page is None) for n in told] == [("待签收", False), ("已改派", True)]
     others = db.session.scalars(
         select(Notification.event).where(Notification.user_id == world.users["other_org_admin"].id)
     ).all()
