@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -81,6 +82,31 @@ def wait_for_lock_waiter(session, *, what: str) -> None:
         return count
 
     wait_for(blocked, what=what)
+
+
+def run_queued_behind(app, holder, work: Callable[[], object], *, what: str) -> Exception | None:
+    """Run ``work`` in another thread, in ``app``'s context as a request would, until it queues behind a lock
+    of ``holder`` (an open transaction on PostgreSQL); then commit ``holder``, let ``work`` finish, and return
+    what it raised (None when it did not)."""
+    from backend.db import db
+
+    raised: list[Exception] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                work()
+            except Exception as exc:  # returned to the test's own thread
+                raised.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for_lock_waiter(db.session, what=what)
+    holder.commit()
+    thread.join(timeout=30)
+    return raised[0] if raised else None
 
 
 def run_due_jobs(connection) -> None:

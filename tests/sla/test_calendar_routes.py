@@ -1,7 +1,6 @@
 """The calendar as data: the API, the seed, and the per-process cache that follows every change."""
 
 import secrets
-import threading
 from datetime import date, time
 
 import pytest
@@ -11,7 +10,7 @@ from backend.db import db
 from backend.sla import service
 from backend.sla.models import CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
 from tests.sla.calendar_data import local, official_2026_rows
-from tests.worker_process import wait_for_lock_waiter
+from tests.worker_process import run_queued_behind
 
 DUE_2027 = {"start": "2026-12-31T10:00:00+08:00", "amount": "1", "unit": "working_days"}
 
@@ -442,22 +441,16 @@ def test_two_admins_setting_service_hours_at_once_leave_one_of_their_settings(ap
             .where(CalendarRevision.id == service.REVISION_ID)
             .values(number=CalendarRevision.number + 1, token=secrets.token_hex(16))
         )
-
-        def this_admin():
-            with app.app_context():
-                try:
-                    service.set_service_hours(actor=None, periods=[(time(9), time(12))])
-                finally:
-                    db.session.remove()
-
-        thread = threading.Thread(target=this_admin)
-        thread.start()
-        wait_for_lock_waiter(db.session, what="this admin waiting for the other")
-        transaction.commit()
-        thread.join(timeout=30)
+        failure = run_queued_behind(
+            app,
+            transaction,
+            lambda: service.set_service_hours(actor=None, periods=[(time(9), time(12))]),
+            what="this admin waiting for the other",
+        )
     finally:
         other.close()
         engine.dispose()
+    assert failure is None
     # The later change wins whole; a mix of both would overlap and break every due-time computation.
     periods = db.session.execute(sa.select(ServicePeriod.start, ServicePeriod.end)).all()
     assert [tuple(p) for p in periods] == [(time(9), time(12))]

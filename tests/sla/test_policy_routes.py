@@ -1,7 +1,5 @@
 """SLA policies through the API: everyone reads them, street admins change them per kind or category."""
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -9,7 +7,7 @@ from backend import clock
 from backend.db import db
 from backend.sla import policies
 from backend.sla.models import SlaPolicyOverride
-from tests.worker_process import wait_for_lock_waiter
+from tests.worker_process import run_queued_behind
 
 
 def test_defaults_are_listed_for_every_kind(client, auth):
@@ -118,7 +116,6 @@ def test_a_policy_saved_twice_at_once_is_set_not_refused(app, world):
     admin_id = world.users["street_admin"].id
     engine = sa.create_engine(db.engine.url)
     other = engine.connect()
-    failures = []
     try:
         first = other.begin()
         other.execute(
@@ -132,29 +129,17 @@ def test_a_policy_saved_twice_at_once_is_set_not_refused(app, world):
                 updated_at=clock.now(),
             )
         )
-
-        def second():
-            with app.app_context():
-                try:
-                    policies.set_policy(
-                        actor_id=admin_id,
-                        service_kind="daily",
-                        category_code=None,
-                        limits=limits,
-                    )
-                except Exception as exc:  # reported below, in the test's own thread
-                    failures.append(exc)
-                finally:
-                    db.session.remove()
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        wait_for_lock_waiter(db.session, what="the second save waiting for the first")
-        first.commit()
-        thread.join(timeout=30)
+        failure = run_queued_behind(
+            app,
+            first,
+            lambda: policies.set_policy(
+                actor_id=admin_id, service_kind="daily", category_code=None, limits=limits
+            ),
+            what="the second save waiting for the first",
+        )
     finally:
         other.close()
         engine.dispose()
-    assert failures == []
+    assert failure is None
     policy = policies.policy_for(service_kind="daily")
     assert (policy.accept.amount, policy.complete.amount) == (2, 4)
