@@ -10,6 +10,7 @@ from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, TypeDecorator, create_engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend import clock
@@ -86,6 +87,16 @@ class PublicIdMixin:
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+def commit_unless_taken(refusal: Exception) -> None:
+    """Commit, or raise ``refusal`` when a unique constraint refuses the write: the same name or code made at
+    the same moment by another request (a double tap), which a check before the write could not see."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise refusal from None
 
 
 @contextmanager

@@ -5,12 +5,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from backend import localcache
 from backend.catalog import questions as question_rules
 from backend.catalog.models import ServiceCategory
-from backend.db import autocommit, db
+from backend.db import autocommit, commit_unless_taken, db
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.sla import policies
 from backend.sla.rules import SERVICE_KINDS, Policy
@@ -112,11 +111,7 @@ def create_category(
         sort_order=sort_order,
     )
     db.session.add(category)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("分类代码已存在", code="category_exists", details={"code": ["已存在"]}) from None
+    commit_unless_taken(Conflict("分类代码已存在", code="category_exists", details={"code": ["已存在"]}))
     return category
 
 

@@ -3,13 +3,12 @@
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from backend import localcache
 from backend.auth.access import ScopeNode
 from backend.auth.roles import ScopeType
 from backend.community.models import Community, Grid, Street
-from backend.db import autocommit, db
+from backend.db import autocommit, commit_unless_taken, db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 
 
@@ -130,7 +129,7 @@ def create_community(*, actor, street: Street, name: str) -> Community:
         raise duplicate
     community = Community(street=street, name=name)
     db.session.add(community)
-    _commit_unless_taken(duplicate)
+    commit_unless_taken(duplicate)
     return community
 
 
@@ -140,18 +139,8 @@ def create_grid(*, community: Community, name: str) -> Grid:
         raise duplicate
     grid = Grid(community=community, name=name)
     db.session.add(grid)
-    _commit_unless_taken(duplicate)
+    commit_unless_taken(duplicate)
     return grid
-
-
-def _commit_unless_taken(duplicate: ValidationFailed) -> None:
-    """Commit a new name, or raise ``duplicate`` when the same name committed first (a double tap: both
-    requests found it free); the unique constraint is the check that holds under concurrency."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise duplicate from None
 
 
 def community_scope(view_arg: str = "community_id"):

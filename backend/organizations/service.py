@@ -1,12 +1,11 @@
 """Social organizations: who they are, where and what they serve, and their volunteer rosters."""
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from backend.auth.access import ScopeNode, holds
 from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Street
-from backend.db import db
+from backend.db import commit_unless_taken, db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.organizations.models import (
     Organization,
@@ -72,11 +71,7 @@ def create_organization(
         categories=[OrganizationCategory(category_code=c) for c in sorted(set(categories))],
     )
     db.session.add(org)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same name registered at the same moment: the check above saw neither
-        db.session.rollback()
-        raise ValidationFailed(details={"name": ["本街道已有同名组织"]}) from None
+    commit_unless_taken(ValidationFailed(details={"name": ["本街道已有同名组织"]}))
     return org
 
 

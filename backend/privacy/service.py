@@ -79,8 +79,7 @@ def withdraw_consent(*, user, kind: str) -> None:
     consent = active_consent(user_id=user.id, kind=kind)
     if consent is None:
         raise NotFound("没有生效中的该项同意")
-    # Every record of it: two grants at once can each have found none and written one, and one left active
-    # would still count as consent.
+    # A conditional UPDATE: of two withdrawals at once, the second waits on the first's row lock.
     db.session.execute(
         sa.update(Consent)
         .where(Consent.user_id == user.id, Consent.kind == kind, Consent.withdrawn_at.is_(None))

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend import clock
-from backend.db import db
+from backend.db import commit_unless_taken, db
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.sla.calendar import DEFAULT_HOURS, Due, Pause, Unit, WorkCalendar
 from backend.sla.models import DAY_KINDS, CalendarDay, CalendarRevision, CalendarYear, ServicePeriod
@@ -108,11 +108,7 @@ def _bump(actor) -> None:
 
 
 def _commit() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("日历刚被他人修改，请刷新后重试", code="calendar_changed") from exc
+    commit_unless_taken(Conflict("日历刚被他人修改，请刷新后重试", code="calendar_changed"))
 
 
 def set_day(*, actor, day: date, kind: str, name: str = "") -> CalendarDay:
