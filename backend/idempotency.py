@@ -108,16 +108,23 @@ class Claim:
         }
 
 
-def create_once(endpoint: str, model, create: Callable, on_conflict=None, *, records_key: bool = False):
+_JSON_BODY = object()
+
+
+def create_once(
+    endpoint: str, model, create: Callable, on_conflict=None, *, records_key: bool = False, body=_JSON_BODY
+):
     """Run a creating POST once per Idempotency-Key and commit it: a retry gets the first request's resource.
 
     ``on_conflict`` explains an IntegrityError that is not the key's own race (it raises, or returns None).
     With ``records_key``, ``create(claim)`` writes the key's record itself, in the statement that creates
     the resource, and no lookup precedes it: a retry finds the key taken (an IntegrityError) and gets the
     first request's resource, as a retry racing the first one does. A retry returns the model loaded.
+    ``body`` is what a retry must repeat (by default the JSON body; a file upload names its bytes' digest).
     """
     key = check_key(request.headers.get(HEADER))
-    body = request.get_json(silent=True)
+    if body is _JSON_BODY:
+        body = request.get_json(silent=True)
     user_id = g.principal.id
     if key and not records_key:
         first = earlier(user_id=user_id, endpoint=endpoint, key=key, body=body)

@@ -1,8 +1,12 @@
+import hashlib
+
 from flask import Response, g
 
+from backend import idempotency
 from backend.auth import access
 from backend.extensions import Blueprint
 from backend.storage import service
+from backend.storage.models import Upload
 from backend.storage.schemas import UploadFormSchema, UploadSchema
 
 blp = Blueprint("uploads", __name__, description="图片上传")
@@ -12,9 +16,17 @@ blp = Blueprint("uploads", __name__, description="图片上传")
 @access.signed_in
 @blp.arguments(UploadFormSchema, location="files")
 @blp.response(201, UploadSchema)
+@blp.doc(**idempotency.DOC)
 def upload(files):
-    """上传一张图片（点单照片、回单凭证），得到的 id 在点单或回单时引用。"""
-    return service.save_upload(owner_id=g.user.id, data=files["file"].read(service.MAX_BYTES + 1))
+    """上传一张图片（点单照片、回单凭证），得到的 id 在点单或回单时引用。带 Idempotency-Key 重试不会重复。"""
+    data = files["file"].read(service.MAX_BYTES + 1)
+    # A retry must send the same bytes: the key is held to their digest, as a JSON request's to its body.
+    digest = {"sha256": hashlib.sha256(data).hexdigest()}
+    return service.save_upload(
+        owner_id=g.user.id,
+        data=data,
+        commit=lambda write: idempotency.create_once("uploads", Upload, write, body=digest),
+    )
 
 
 @blp.get("/uploads/<string:upload_id>")

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
@@ -48,8 +49,22 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def save_upload(*, owner_id: int, data: bytes) -> Upload:
-    """Store a photo for its owner; refuse anything too big or not a JPEG, PNG or WebP image."""
+def _commit_now(write: Callable[[], Upload]) -> Upload:
+    upload = write()
+    db.session.commit()
+    return upload
+
+
+def save_upload(
+    *, owner_id: int, data: bytes, commit: Callable[[Callable[[], Upload]], Upload] = _commit_now
+) -> Upload:
+    """Store a photo for its owner; refuse anything too big or not a JPEG, PNG or WebP image.
+
+    ``commit(write)`` runs ``write`` (the file, then its row) and commits, or returns an upload made before
+    (a retry under the same Idempotency-Key). The file is written first so that no row ever names a missing
+    file; bytes that end up named by no row (a refused commit, a retry answered with the first upload) are
+    removed again, rather than kept on disk where no purge would find them.
+    """
     if not data:
         raise ValidationFailed(details={"file": ["文件为空"]})
     if len(data) > MAX_BYTES:
@@ -58,17 +73,41 @@ def save_upload(*, owner_id: int, data: bytes) -> Upload:
     if content_type is None:
         raise ValidationFailed(details={"file": ["只能上传 JPG、PNG 或 WebP 图片"]})
     key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
-    storage().save(key, data)
-    upload = Upload(
-        owner_id=owner_id,
-        storage_key=key,
-        content_type=content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
-    db.session.add(upload)
-    db.session.commit()
+
+    def write() -> Upload:
+        storage().save(key, data)
+        upload = Upload(
+            owner_id=owner_id,
+            storage_key=key,
+            content_type=content_type,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        db.session.add(upload)
+        db.session.flush()
+        return upload
+
+    try:
+        upload = commit(write)
+    except BaseException:
+        db.session.rollback()
+        _remove_unless_named(key)
+        raise
+    if upload.storage_key != key:
+        _remove_unless_named(key)
     return upload
+
+
+def _remove_unless_named(key: str) -> None:
+    """Remove the file under ``key`` once it is certain no committed row names it; when that cannot be
+    read (the database is gone), leave it: a file too many, never a row without its file."""
+    try:
+        named = db.session.scalar(select(Upload.id).where(Upload.storage_key == key))
+    except Exception:
+        log.exception("uploads: could not tell whether the file %s is kept; left on disk", key)
+        return
+    if named is None:
+        storage().delete(key)
 
 
 def get_own(*, owner_id: int, public_id: str) -> Upload:

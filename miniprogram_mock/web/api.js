@@ -145,11 +145,12 @@ export const get = (path, query) => {
 };
 export const post = (path, json, headers) => api("POST", path, { json: json || {}, headers });
 
-/** Upload one photo through POST /api/v1/uploads; returns {id, ...}. */
-export function upload(file) {
+/** Upload one photo through POST /api/v1/uploads; returns {id, ...}. A retry of one photo's upload sends
+ * the same key, so a lost answer never leaves the photo twice. */
+export function upload(file, key = idempotencyKey()) {
   const form = new FormData();
   form.append("file", file);
-  return api("POST", "/uploads", { form });
+  return api("POST", "/uploads", { form, headers: { "Idempotency-Key": key } });
 }
 
 /** An <img>-usable URL for a photo the API serves only with the bearer token. */

@@ -477,19 +477,6 @@ def test_someone_elses_photo_cannot_be_attached(client, auth):
     assert response.status_code == 422 and "photo_ids" in response.get_json()["details"]
 
 
-def test_uploads_must_be_images_of_reasonable_size(client, auth):
-    headers = auth("resident_a1")
-    text = client.post(
-        "/api/v1/uploads",
-        data={"file": (io.BytesIO(b"hello"), "a.png")},
-        headers=headers,
-        content_type="multipart/form-data",
-    )
-    assert text.status_code == 422 and "file" in text.get_json()["details"]
-    missing = client.post("/api/v1/uploads", data={}, headers=headers, content_type="multipart/form-data")
-    assert missing.status_code == 422
-
-
 def test_someone_not_registered_in_a_grid_cannot_order(client, auth):
     assert client.post("/api/v1/orders", json=_body(), headers=auth("newcomer")).status_code == 403
 
