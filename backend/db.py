@@ -89,14 +89,21 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-def commit_unless_taken(refusal: Exception) -> None:
-    """Commit, or raise ``refusal`` when a unique constraint refuses the write: the same name or code made at
-    the same moment by another request (a double tap), which a check before the write could not see."""
+def flush_unless_taken(refusal: Exception) -> None:
+    """Write what the session holds, or raise ``refusal`` when a unique constraint refuses it: the same name
+    or code made at the same moment by another request, which a check before the write could not see. (A
+    retry of that very request, under its Idempotency-Key, then gets the first one's resource instead.)"""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise refusal from None
+
+
+def commit_unless_taken(refusal: Exception) -> None:
+    """flush_unless_taken(), then commit."""
+    flush_unless_taken(refusal)
+    db.session.commit()
 
 
 @contextmanager

@@ -137,6 +137,7 @@ def create_once(
         else:
             created = create()
             if claim is not None:
+                db.session.flush()  # the resource's id, if its creator left it pending
                 # Recorded in the resource's transaction: it exists only if the resource does.
                 db.session.add(IdempotentRequest(**claim.row(created.id)))
         # A creator that wrote in autocommit may not have opened a session at all (nor should this).

@@ -1,6 +1,8 @@
+from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.catalog import service
+from backend.catalog.models import ServiceCategory
 from backend.catalog.schemas import (
     CategoryCreateSchema,
     CategoryListSchema,
@@ -34,9 +36,12 @@ def get_category(code):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(CategoryCreateSchema)
 @blp.response(201, CategorySchema)
+@blp.doc(**idempotency.DOC)
 def create_category(args):
-    """新增服务分类（街道管理员）。"""
-    return service.create_category(**args)
+    """新增服务分类（街道管理员）。带 Idempotency-Key 重试不会重复。"""
+    return idempotency.create_once(
+        "catalog/categories", ServiceCategory, lambda: service.create_category(**args)
+    )
 
 
 @blp.patch("/catalog/categories/<string:code>")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from backend import localcache
 from backend.catalog import questions as question_rules
 from backend.catalog.models import ServiceCategory
-from backend.db import autocommit, commit_unless_taken, db
+from backend.db import autocommit, db, flush_unless_taken
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.sla import policies
 from backend.sla.rules import SERVICE_KINDS, Policy
@@ -98,7 +98,7 @@ def create_category(
     questions: list[dict] | None = None,
     sort_order: int = 0,
 ) -> ServiceCategory:
-    """Add a category to the catalog."""
+    """Add a category to the catalog; the caller commits."""
     if service_kind not in SERVICE_KINDS:
         raise ValidationFailed(details={"service_kind": ["服务类型无效"]})
     _check_questions(questions or [])
@@ -111,7 +111,7 @@ def create_category(
         sort_order=sort_order,
     )
     db.session.add(category)
-    commit_unless_taken(Conflict("分类代码已存在", code="category_exists", details={"code": ["已存在"]}))
+    flush_unless_taken(Conflict("分类代码已存在", code="category_exists", details={"code": ["已存在"]}))
     return category
 
 

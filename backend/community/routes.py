@@ -1,8 +1,10 @@
 from flask import g
 
+from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.community import service
+from backend.community.models import Community, Grid
 from backend.community.schemas import (
     AgentListSchema,
     CommunityCreateSchema,
@@ -44,10 +46,14 @@ def list_communities(args):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(CommunityCreateSchema)
 @blp.response(201, CommunitySchema)
+@blp.doc(**idempotency.DOC)
 def create_community(args):
-    """新建社区（本街道管理员）。"""
-    return service.create_community(
-        actor=g.user, street=service.get_street(args["street_id"]), name=args["name"]
+    """新建社区（本街道管理员）。带 Idempotency-Key 重试不会重复。"""
+    street = service.get_street(args["street_id"])
+    return idempotency.create_once(
+        "communities",
+        Community,
+        lambda: service.create_community(actor=g.user, street=street, name=args["name"]),
     )
 
 
@@ -63,9 +69,15 @@ def get_community(community_id):
 @access.roles(Role.SECRETARY, Role.STREET_ADMIN, scope=service.community_scope())
 @blp.arguments(GridCreateSchema)
 @blp.response(201, GridSchema)
+@blp.doc(**idempotency.DOC)
 def create_grid(args, community_id):
-    """在社区内新建网格（社区书记或街道管理员）。"""
-    return service.create_grid(community=service.get_community(community_id), name=args["name"])
+    """在社区内新建网格（社区书记或街道管理员）。带 Idempotency-Key 重试不会重复。"""
+    community = service.get_community(community_id)
+    return idempotency.create_once(
+        f"communities/{community.public_id}/grids",
+        Grid,
+        lambda: service.create_grid(community=community, name=args["name"]),
+    )
 
 
 @blp.get("/communities/<string:community_id>/residents")

@@ -8,7 +8,7 @@ from backend import localcache
 from backend.auth.access import ScopeNode
 from backend.auth.roles import ScopeType
 from backend.community.models import Community, Grid, Street
-from backend.db import autocommit, commit_unless_taken, db
+from backend.db import autocommit, db, flush_unless_taken
 from backend.errors import Forbidden, NotFound, ValidationFailed
 
 
@@ -118,7 +118,7 @@ def create_street(*, name: str) -> Street:
 
 
 def create_community(*, actor, street: Street, name: str) -> Community:
-    """Add a community to the street the actor administers."""
+    """Add a community to the street the actor administers; the caller commits."""
     from backend.auth.access import holds
     from backend.auth.roles import Role
 
@@ -129,17 +129,18 @@ def create_community(*, actor, street: Street, name: str) -> Community:
         raise duplicate
     community = Community(street=street, name=name)
     db.session.add(community)
-    commit_unless_taken(duplicate)
+    flush_unless_taken(duplicate)
     return community
 
 
 def create_grid(*, community: Community, name: str) -> Grid:
+    """Add a grid to a community; the caller commits."""
     duplicate = ValidationFailed("网格名称重复", details={"name": ["该社区已有同名网格"]})
     if db.session.scalar(select(Grid).where(Grid.community_id == community.id, Grid.name == name)):
         raise duplicate
     grid = Grid(community=community, name=name)
     db.session.add(grid)
-    commit_unless_taken(duplicate)
+    flush_unless_taken(duplicate)
     return grid
 
 

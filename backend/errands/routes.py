@@ -7,7 +7,7 @@ from backend.auth import access
 from backend.auth.roles import Role
 from backend.db import db
 from backend.errands import metrics, service, views
-from backend.errands.models import Errand, ErrandType
+from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from backend.errands.schemas import (
     ErrandAcceptSchema,
     ErrandAssignSchema,
@@ -76,10 +76,14 @@ def list_types():
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(ErrandTypeCreateSchema)
 @blp.response(201, ErrandTypeSchema)
+@blp.doc(**idempotency.DOC)
 def create_type(args):
-    """新增代办类型（街道管理员），无需改代码。"""
-    kind = service.create_type(actor=g.user, code=args["code"], definition=args["definition"])
-    db.session.commit()
+    """新增代办类型（街道管理员），无需改代码。带 Idempotency-Key 重试不会重复。"""
+    kind = idempotency.create_once(
+        "errand-types",
+        ErrandType,
+        lambda: service.create_type(actor=g.user, code=args["code"], definition=args["definition"]),
+    )
     return _type_view(kind, with_versions=True)
 
 
@@ -95,11 +99,15 @@ def get_type(code):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(ErrandTypeVersionSchema)
 @blp.response(201, ErrandTypeSchema)
+@blp.doc(**idempotency.DOC)
 def add_version(args, code):
-    """修改代办类型：生成新版本；已开始的代办仍按原版本办理。"""
+    """修改代办类型：生成新版本；已开始的代办仍按原版本办理。带 Idempotency-Key 重试不会多出一版。"""
     kind = service.get_type(code)
-    service.add_version(kind=kind, actor=g.user, definition=args["definition"])
-    db.session.commit()
+    idempotency.create_once(
+        f"errand-types/{kind.code}/versions",
+        ErrandTypeVersion,
+        lambda: service.add_version(kind=kind, actor=g.user, definition=args["definition"]),
+    )
     return _type_view(kind, with_versions=True)
 
 

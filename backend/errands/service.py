@@ -12,14 +12,13 @@ from datetime import datetime
 from importlib import resources
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Grid
-from backend.db import db
+from backend.db import db, flush_unless_taken
 from backend.errands import definitions, states
 from backend.errands.models import Errand, ErrandEvent, ErrandType, ErrandTypeVersion
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -90,11 +89,16 @@ def seed_errand_types() -> list[str]:
     return added
 
 
-def _create_type(*, actor: User | None, code: str, definition: dict) -> ErrandType:
+def _create_type(
+    *, actor: User | None, code: str, definition: dict, taken: Exception | None = None
+) -> ErrandType:
     clean = _clean_definition(definition)
     kind = ErrandType(code=code, name=clean["name"], enabled=True, current_version=1)
     db.session.add(kind)
-    db.session.flush()
+    if taken is None:
+        db.session.flush()
+    else:
+        flush_unless_taken(taken)
     db.session.add(
         ErrandTypeVersion(
             type_id=kind.id,
@@ -112,11 +116,10 @@ def create_type(*, actor: User, code: str, definition: dict) -> ErrandType:
     taken = ValidationFailed(details={"code": ["该代办类型编码已存在"]})
     if db.session.scalar(select(ErrandType.id).where(ErrandType.code == code)) is not None:
         raise taken
-    try:
-        with db.session.begin_nested():
-            return _create_type(actor=actor, code=code, definition=definition)
-    except IntegrityError:  # the same code added at the same time (a double tap): the first one stands
-        raise taken from None
+    # Not in a savepoint: on SQLite one that opens the transaction commits when released, and the type would
+    # stand apart from what the caller writes with it (an Idempotency-Key's record). A refusal here ends the
+    # whole transaction, which is all the type's.
+    return _create_type(actor=actor, code=code, definition=definition, taken=taken)
 
 
 def add_version(*, kind: ErrandType, actor: User, definition: dict) -> ErrandTypeVersion:

@@ -1,11 +1,13 @@
 from flask import g
 
+from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
 from backend.auth.service import get_user
 from backend.community.service import get_community, get_street
 from backend.extensions import Blueprint
 from backend.organizations import service
+from backend.organizations.models import Organization
 from backend.organizations.schemas import (
     OrganizationQuerySchema,
     OrganizationSchema,
@@ -38,9 +40,15 @@ def list_organizations(args):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(OrganizationWriteSchema)
 @blp.response(201, OrganizationSchema)
+@blp.doc(**idempotency.DOC)
 def create_organization(args, street_id):
-    """登记社会组织（本街道管理员）。"""
-    return service.create_organization(actor=g.user, street=get_street(street_id), **args)
+    """登记社会组织（本街道管理员）。带 Idempotency-Key 重试不会重复。"""
+    street = get_street(street_id)
+    return idempotency.create_once(
+        f"streets/{street.public_id}/organizations",
+        Organization,
+        lambda: service.create_organization(actor=g.user, street=street, **args),
+    )
 
 
 @blp.get("/organizations/<string:organization_id>")

@@ -5,7 +5,7 @@ from sqlalchemy import select, update
 from backend.auth.access import ScopeNode, holds
 from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Street
-from backend.db import commit_unless_taken, db
+from backend.db import db, flush_unless_taken
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.organizations.models import (
     Organization,
@@ -55,7 +55,7 @@ def create_organization(
     community_ids: list[str],
     categories: list[str],
 ) -> Organization:
-    """Register an organization in the street the actor administers."""
+    """Register an organization in the street the actor administers; the caller commits."""
     if not holds(actor, [Role.STREET_ADMIN], [(ScopeType.STREET.value, street.id)]):
         raise Forbidden("只能在本街道登记社会组织")
     if db.session.scalar(
@@ -71,7 +71,7 @@ def create_organization(
         categories=[OrganizationCategory(category_code=c) for c in sorted(set(categories))],
     )
     db.session.add(org)
-    commit_unless_taken(ValidationFailed(details={"name": ["本街道已有同名组织"]}))
+    flush_unless_taken(ValidationFailed(details={"name": ["本街道已有同名组织"]}))
     return org
 
 
