@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 from flask import g, request
-from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy import ForeignKey, Integer, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,8 @@ from backend.errors import ApiError, ValidationFailed
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 64
+# A retry comes within minutes of its request; a key is remembered far longer, then forgotten.
+KEPT = timedelta(days=7)
 # For @blp.doc(**DOC) on every creating POST.
 DOC = {
     "parameters": [
@@ -154,3 +156,14 @@ def create_once(
             on_conflict()
         raise
     return created
+
+
+def purge_expired(*, kept: timedelta = KEPT) -> int:
+    """Forget the keys recorded more than ``kept`` ago and return how many: one row per keyed POST (every
+    order placed) would otherwise stay for ever. Run daily, so each run removes about one day's keys."""
+    cutoff = clock.now() - kept
+    removed = db.session.execute(
+        delete(IdempotentRequest).where(IdempotentRequest.created_at < cutoff)
+    ).rowcount
+    db.session.commit()
+    return removed

@@ -140,6 +140,16 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture
+def in_worker(app):
+    """Job functions called in this process run against the test's app."""
+    from workers import app_context
+
+    app_context.use(app)
+    yield
+    app_context.use(None)
+
+
+@pytest.fixture
 def world():
     from tests.factories import build_world
 

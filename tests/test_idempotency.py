@@ -5,10 +5,12 @@ refused as a duplicate name (or, for a version, add the same version twice)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from backend import clock, idempotency
 from backend.catalog.models import ServiceCategory
 from backend.community.models import Community, Grid
 from backend.db import db
@@ -127,3 +129,28 @@ def test_retries_at_the_same_instant_make_one(auth, world, server, creating):
     assert {r.status_code for r in responses} == {201}, [r.json() for r in responses]
     assert len({str(creating.identity(r.json())) for r in responses}) == 1
     assert _count(creating.model) == before + 1
+
+
+def test_keys_are_forgotten_after_a_week(client, auth, world):
+    headers = auth("street_admin")
+    made = {}
+    for key, name in (("tap-1", "东湖社区"), ("tap-2", "西湖社区")):
+        body = {"street_id": world.street.public_id, "name": name}
+        made[key] = client.post("/api/v1/communities", json=body, headers={**headers, "Idempotency-Key": key})
+    for key, days in (("tap-1", 8), ("tap-2", 6)):
+        db.session.execute(
+            update(idempotency.IdempotentRequest)
+            .where(idempotency.IdempotentRequest.key == key)
+            .values(created_at=clock.now() - timedelta(days=days))
+        )
+    db.session.commit()
+
+    assert idempotency.purge_expired() == 1
+    # The key of six days ago still answers with its community; the one of eight is a new request, whose
+    # name is taken.
+    body = {"street_id": world.street.public_id, "name": "西湖社区"}
+    recent = client.post("/api/v1/communities", json=body, headers={**headers, "Idempotency-Key": "tap-2"})
+    assert recent.status_code == 201 and recent.get_json()["id"] == made["tap-2"].get_json()["id"]
+    body = {"street_id": world.street.public_id, "name": "东湖社区"}
+    old = client.post("/api/v1/communities", json=body, headers={**headers, "Idempotency-Key": "tap-1"})
+    assert old.status_code == 422 and old.get_json()["details"] == {"name": ["该街道已有同名社区"]}

@@ -8,7 +8,7 @@ import redis
 from rq.cron import CronScheduler
 
 from backend.sla import clocks
-from workers import storage
+from workers import housekeeping, storage
 from workers.app_context import app
 from workers.registry import job
 
@@ -82,13 +82,20 @@ def recount_records() -> dict:
 
 def cron_forever(redis_url: str, stop: threading.Event) -> None:
     """Enqueue the sweep every minute, and the records' recount every hour, through RQ's cron scheduler
-    until stopped; and the hourly purge of photos nobody attached."""
+    until stopped; and the housekeeping: the hourly purge of photos nobody attached, the daily one of
+    bookkeeping rows."""
     connection = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
     scheduler = CronScheduler(connection=connection, name=f"sandan-sweep-{threading.get_native_id()}")
     scheduler.register(sweep, queue_name="low", interval=SWEEP_INTERVAL, job_timeout=5 * SWEEP_INTERVAL)
     scheduler.register(recount_records, queue_name="low", interval=RECORDS_INTERVAL, job_timeout=600)
     scheduler.register(
         storage.purge_unattached_uploads, queue_name="low", interval=storage.PURGE_INTERVAL, job_timeout=600
+    )
+    scheduler.register(
+        housekeeping.purge_bookkeeping,
+        queue_name="low",
+        interval=housekeeping.PURGE_INTERVAL,
+        job_timeout=1800,
     )
     # The first sweep a minute after start: a starting worker has the relay's backlog to move first.
     stop.wait(SWEEP_INTERVAL)

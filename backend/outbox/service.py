@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import redis
 from flask import current_app
 from rq import Queue, Retry
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from backend import clock
 from backend.db import db
@@ -22,6 +22,10 @@ JOB_TIMEOUT = 120
 # A worker that dies mid-job leaves it abandoned; RQ retries it while retries remain.
 JOB_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 MAX_BACKOFF = timedelta(minutes=5)
+# A message whose job is done is kept this long (to trace what a state change set off), then removed: its
+# work lives in the rows the job wrote, and a late duplicate run finds no message and does nothing (claim).
+DONE_KEPT = timedelta(days=7)
+PURGE_BATCH = 1000
 
 
 def record(*, job: str, args: dict | None = None, queue: str = "default", run_at: datetime | None = None):
@@ -179,3 +183,22 @@ def rebuild_lost(
         )
     db.session.commit()
     return len(lost)
+
+
+def purge_done(*, kept: timedelta = DONE_KEPT, batch: int = PURGE_BATCH) -> int:
+    """Remove the messages whose job was done more than ``kept`` ago, a batch per transaction; return how
+    many. Without it the table grows by every side effect of every state change, for ever."""
+    cutoff = clock.now() - kept
+    removed = 0
+    while True:
+        oldest = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.done_at < cutoff)
+            .order_by(OutboxMessage.id)
+            .limit(batch)
+        )
+        count = db.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(oldest))).rowcount
+        db.session.commit()
+        removed += count
+        if count < batch:
+            return removed

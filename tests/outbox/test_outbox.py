@@ -151,3 +151,29 @@ def test_a_real_worker_process_relays_and_runs(app):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_messages_done_a_week_ago_are_purged_and_a_late_duplicate_run_does_nothing():
+    now = clock.now()
+
+    def message(label: str, *, done_days_ago: float | None, sent: bool = True) -> int:
+        row = outbox.record(job="test.effect", args={"label": label})
+        row.sent_at = now - timedelta(days=10) if sent else None
+        row.done_at = None if done_days_ago is None else now - timedelta(days=done_days_ago)
+        db.session.commit()
+        return row.id
+
+    old = [message(f"old{n}", done_days_ago=8) for n in range(5)]
+    kept = {
+        message("done six days ago", done_days_ago=6),
+        message("failed every time", done_days_ago=None),  # for the failed-jobs list to name
+        message("not sent yet", done_days_ago=None, sent=False),
+    }
+    assert outbox.purge_done(batch=2) == 5
+    db.session.expire_all()
+    assert set(db.session.scalars(select(OutboxMessage.id))) == kept
+    assert outbox.purge_done() == 0
+    # RQ delivering a purged message again (a duplicate) finds nothing to do.
+    from workers.outbox import run_message
+
+    assert run_message(old[0]) == "skipped" and EFFECTS == []

@@ -25,16 +25,6 @@ def _file_exists(key: str) -> bool:
     return True
 
 
-@pytest.fixture
-def in_worker(app):
-    """Jobs run in this process, against the test's app."""
-    from workers import app_context
-
-    app_context.use(app)
-    yield
-    app_context.use(None)
-
-
 def test_uploads_left_unattached_for_a_day_are_removed_with_their_files(world):
     owner = world.users["resident_a1"].id
     with time_machine.travel(local(2026, 11, 23, 9), tick=False):
