@@ -130,8 +130,19 @@ def create_once(
     user_id = g.principal.id
     if key and not records_key:
         first = earlier(user_id=user_id, endpoint=endpoint, key=key, body=body)
+        found = db.session.get(model, first) if first is not None else None
+        if found is not None:
+            return found
         if first is not None:
-            return db.session.get(model, first)
+            # What the key made is gone since (a photo nobody attached is removed after a day): the key
+            # starts over, in the transaction that makes the new one.
+            db.session.execute(
+                delete(IdempotentRequest).where(
+                    IdempotentRequest.user_id == user_id,
+                    IdempotentRequest.endpoint == endpoint,
+                    IdempotentRequest.key == key,
+                )
+            )
     claim = Claim(user_id, endpoint, key, body_hash(body)) if key else None
     try:
         if records_key:

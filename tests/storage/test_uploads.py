@@ -4,13 +4,17 @@
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import requests
+import time_machine
 from flask import current_app
 from sqlalchemy import func, select
 
+from backend import clock
 from backend.db import db
+from backend.storage import service as storage
 from backend.storage.models import Upload
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -94,3 +98,14 @@ def test_retries_of_one_upload_at_once_leave_one_row_and_one_file(auth, server):
     assert len({r.json()["id"] for r in responses}) == 1
     # The requests that lost the race wrote their bytes before their commit was refused; they are gone again.
     assert _rows() == 1 and len(_files() - before) == 1
+
+
+def test_a_key_whose_photo_was_purged_uploads_it_again(client, auth):
+    headers = auth("resident_a1")
+    first = _upload(client, headers, key="photo-1").get_json()["id"]
+    with time_machine.travel(clock.now() + timedelta(days=2), tick=False):
+        assert storage.purge_unattached() == 1
+    again = _upload(client, headers, key="photo-1")
+    assert again.status_code == 201 and again.get_json()["id"] != first
+    assert _upload(client, headers, key="photo-1").get_json()["id"] == again.get_json()["id"]
+    assert _rows() == 1
