@@ -228,7 +228,11 @@ def _require_street_admin_over(actor: User, scope_type: str, scope_id: int) -> N
 def grant_role_by_admin(
     *, actor: User, user_public_id: str, role: str, scope_type: str, scope_public_id: str
 ) -> RoleMembership:
-    """Grant a role on a street admin's authority, within their own street."""
+    """Grant a role on a street admin's authority, within their own street. Not residence: where someone
+    lives is theirs to register (POST /me/residence), and it decides whose staff may read their sensitive
+    data, so an admin who could register anyone in their street could read anyone's."""
+    if role == Role.RESIDENT:
+        raise ValidationFailed(details={"role": ["居住网格须由居民本人登记"]})
     scope_id = resolve_scope(scope_type, scope_public_id)
     _require_street_admin_over(actor, scope_type, scope_id)
     target = get_user(user_public_id)

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from backend.auth.models import User
+from backend.community.models import Community
 from backend.db import db
 from backend.privacy import crypto, masking
 from backend.privacy import service as privacy
@@ -262,3 +263,31 @@ def test_key_rotation_covers_every_encrypted_column():
         ("orders", "address"),
     } <= columns
     assert {("errands", "id_number"), ("errands", "diagnosis"), ("errands", "certificate_number")} <= columns
+
+
+def test_an_admin_cannot_move_a_resident_into_their_street_to_read_their_data(client, auth, world):
+    """Residence decides whose staff may read a person's sensitive data, so only the person registers it:
+    another street's admin giving them a residence would otherwise read them in full."""
+    subject = world.users["resident_a1"]
+    privacy.grant_consent(user_id=subject.id, kind="id_number", text_version="2026-11")
+    privacy.store(subject, "id_number", "110105199001010123", subject_user_id=subject.id)
+    db.session.commit()
+    community_t = db.session.scalar(sa.select(Community).where(Community.street_id == world.other_street.id))
+    granted = client.post(
+        "/api/v1/memberships",
+        json={
+            "user_id": subject.public_id,
+            "role": "resident",
+            "scope_type": "community",
+            "scope_id": community_t.public_id,
+        },
+        headers=auth("other_street_admin"),
+    )
+    assert granted.status_code == 422 and "role" in granted.get_json()["details"]
+    revealed = client.post(
+        f"/api/v1/users/{subject.public_id}/reveal",
+        json={"field": "id_number", "reason": "核实身份"},
+        headers=auth("other_street_admin"),
+    )
+    assert revealed.status_code == 403
+    assert db.session.scalars(sa.select(SensitiveAccessLog)).all() == []
