@@ -3,6 +3,7 @@
 Pure data and string functions: nothing here touches Flask or the database.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,14 +32,22 @@ class Event:
     default_state: str
     # Whether WeChat's subscribe message carries it; inbox-only events have no template.
     has_template: bool = True
+    # A person subscribes to a handful of templates, so one event carries several steps (a rejection goes
+    # through order_accepted's template, its state 已驳回). By that state word, each such step's own
+    # inbox title and sentence, so nobody reads "已受理" about an order that was turned down.
+    steps: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict, compare=False)
+
+    def title_for(self, fields: dict[str, str]) -> str:
+        return self.steps.get(fields.get("state", ""), (self.title,))[0]
 
     def body(self, fields: dict[str, str]) -> str:
-        """The inbox text: the event's sentence, then every other given field on its own line."""
+        """The inbox text: the step's sentence, then every other given field on its own line."""
         values = {**fields, "state": fields.get("state") or self.default_state}
         if "at" in values:
             values["at"] = format_time(values["at"])
-        used = set(re.findall(r"{(\w+)}", self.sentence))
-        lines = [self.sentence.format_map({k: values.get(k, "") for k in used})]
+        sentence = self.steps.get(fields.get("state", ""), (None, self.sentence))[1]
+        used = set(re.findall(r"{(\w+)}", sentence))
+        lines = [sentence.format_map({k: values.get(k, "") for k in used})]
         for key in SEMANTIC_FIELDS:
             if key not in used and fields.get(key):
                 lines.append(f"{FIELD_LABELS[key]}：{values[key]}")
@@ -48,10 +57,48 @@ class Event:
 EVENTS: dict[str, Event] = {
     e.name: e
     for e in (
-        Event("order_accepted", "工单已受理", "您的「{subject}」已由社区受理。", "已受理"),
-        Event("order_dispatched", "工单已派单", "「{subject}」已派单，等待服务组织签收。", "待签收"),
-        Event("order_taken", "工单已签收", "服务组织已签收「{subject}」，正在安排办理。", "已签收"),
-        Event("order_resolved", "工单已回单", "「{subject}」已办理完成，请确认并评价。", "已回单"),
+        Event(
+            "order_accepted",
+            "工单已受理",
+            "您的「{subject}」已由社区受理。",
+            "已受理",
+            steps={
+                "已驳回": ("工单已驳回", "您的「{subject}」未被社区受理。"),
+                "新工单": ("新工单待受理", "居民点了「{subject}」，请及时受理。"),
+            },
+        ),
+        Event(
+            "order_dispatched",
+            "工单已派单",
+            "「{subject}」已派单，等待服务组织签收。",
+            "待签收",
+            steps={
+                "已改派": ("工单已改派", "「{subject}」已改派给其他服务组织，无需再办理。"),
+                "已退单": ("工单被退回", "服务组织退回了「{subject}」，请重新派单。"),
+                "申请延期": ("延期申请待审批", "服务组织申请延长「{subject}」的办理时限，请审批。"),
+                "重办": ("工单需重办", "居民对「{subject}」的办理结果有异议，需要重新办理。"),
+                "无人承接": ("工单无人承接", "「{subject}」暂无服务组织承接，请人工派单。"),
+            },
+        ),
+        Event(
+            "order_taken",
+            "工单已签收",
+            "服务组织已签收「{subject}」，正在安排办理。",
+            "已签收",
+            steps={
+                "已指派": ("新的服务任务", "您已被指派办理「{subject}」。"),
+                "待补充": ("工单待补充", "办理「{subject}」需要您补充信息。"),
+                "已批准": ("延期已批准", "「{subject}」的延期申请已批准。"),
+                "未批准": ("延期未批准", "「{subject}」的延期申请未获批准，请按原时限办理。"),
+            },
+        ),
+        Event(
+            "order_resolved",
+            "工单已回单",
+            "「{subject}」已办理完成，请确认并评价。",
+            "已回单",
+            steps={"已取消": ("工单已取消", "「{subject}」已取消。")},
+        ),
         Event("order_overdue", "工单已超时", "「{subject}」已超过办理时限，请尽快处理。", "已超时"),
         Event("errand_step_changed", "代办进度更新", "您的代办「{subject}」进度：{state}。", "已更新"),
         Event("appointment_reminder", "预约提醒", "您预约的「{subject}」即将开始，请按时前往。", "待办理"),

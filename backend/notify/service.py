@@ -83,7 +83,7 @@ def _create(*, user_id, spec: events.Event, fields, page, subject_type, subject_
     notification = Notification(
         user_id=user_id,
         event=spec.name,
-        title=spec.title,
+        title=spec.title_for(fields),
         body=spec.body(fields)[:MAX_BODY],
         fields=fields,
         page=page,

@@ -1,0 +1,53 @@
+"""What each step tells people reads as that step: a step that goes through another step's WeChat template
+(a rejection through order_accepted's) still has its own title and sentence in the inbox."""
+
+from sqlalchemy import select
+
+from backend.db import db
+from backend.notify.models import Notification
+from backend.orders.models import Order
+from backend.orders.service import announce_placed
+
+
+def _last(person: str, world) -> Notification:
+    return db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == world.users[person].id)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    ).one()
+
+
+def _taken(place, act, world) -> dict:
+    order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+    return act("org_admin", order, "take")
+
+
+def test_a_new_order_asks_the_secretary_to_accept_it(place, world):
+    order = place()
+    announce_placed(order_id=db.session.scalar(select(Order.id).where(Order.public_id == order["id"])))
+    db.session.commit()
+    told = _last("secretary_a", world)
+    assert told.title == "新工单待受理"
+    assert told.body.startswith("居民点了「陪伴关怀」，请及时受理。"), told.body
+
+
+def test_a_rejected_order_is_told_as_rejected(place, act, world):
+    act("secretary_a", place(), "reject", reason="不属于本社区服务范围")
+    told = _last("resident_a1", world)
+    assert told.title == "工单已驳回"
+    assert told.body.startswith("您的「陪伴关怀」未被社区受理。") and "不属于本社区服务范围" in told.body
+
+
+def test_a_cancelled_order_does_not_ask_for_a_rating(place, act, world):
+    act("secretary_a", _taken(place, act, world), "cancel", reason="居民电话告知不需要了")
+    for person in ("resident_a1", "org_admin"):
+        told = _last(person, world)
+        assert told.title == "工单已取消" and "评价" not in told.body, (person, told.body)
+
+
+def test_a_returned_order_asks_the_secretary_to_dispatch_it_again(place, act, world):
+    order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+    act("org_admin", order, "return", reason="人手不足")
+    told = _last("secretary_a", world)
+    assert told.title == "工单被退回" and "请重新派单" in told.body and "人手不足" in told.body
