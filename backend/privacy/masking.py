@@ -1,18 +1,29 @@
 """How sensitive values look in responses: enough to recognise, never enough to use."""
 
 
+def _keep_ends(value: str, head: int, tail: int) -> str:
+    """The value with its first ``head`` and last ``tail`` characters shown and the rest starred, the ends
+    shortened (the longer first) until at least a third of it, and at least four characters, is hidden: a
+    short number under the usual pattern (six and four of an ID number) would otherwise show whole."""
+    if len(value) < 6:
+        return "*" * len(value)
+    hidden = max(4, -(-len(value) // 3))
+    while len(value) - head - tail < hidden:
+        if head >= tail:
+            head -= 1
+        else:
+            tail -= 1
+    return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
+
+
 def mask_phone(value: str) -> str:
     """138****8000"""
-    if len(value) < 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return _keep_ends(value, 3, 4)
 
 
 def mask_id_number(value: str) -> str:
-    """110105********0123"""
-    if len(value) < 10:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    """110105********0123 (also for other card and certificate numbers)"""
+    return _keep_ends(value, 6, 4)
 
 
 def mask_text(value: str) -> str:

@@ -22,6 +22,20 @@ def test_masks(value, masked):
     assert fn(value) == masked
 
 
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("3301234567", "330****567"),  # a ten-character card under the ID number's six and four: all shown
+        ("M1234567890", "M12****7890"),
+        ("1234567", "1****67"),
+        ("12345", "*****"),
+    ],
+)
+def test_short_numbers_keep_a_third_and_at_least_four_characters_hidden(value, masked):
+    assert masking.mask_id_number(value) == masked
+    assert masking.mask_phone(value).count("*") >= 4
+
+
 def test_mask_name():
     assert masking.mask_name("张伟") == "张*"
     assert masking.mask_name("王秀英") == "王*英"
