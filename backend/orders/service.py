@@ -393,9 +393,16 @@ def _begin(order: Order, user: Person | None, action: str) -> tuple[Caller, str]
     return caller, order.state
 
 
+# Where an extension request may wait for the secretary; an order leaving them (resolved, cancelled) has no
+# work left to extend, and a request left behind would keep it on the board with nothing to decide.
+EXTENSION_PENDING_STATES = frozenset({"taken", "in_progress", "suspended"})
+
+
 def _finish(order: Order, to_state: str | None = None) -> None:
     if to_state:
         order.state = to_state
+        if to_state not in EXTENSION_PENDING_STATES:
+            order.extension_request = None
     try:
         db.session.flush()
     except StaleDataError:
@@ -506,9 +513,7 @@ def dispatch(
     order.dispatched_at = wall.now()
     order.dispatch_count += 1
     _finish(order, "dispatched")
-    accept_clock = _clock(order, ACCEPT_CLOCK)
-    if accept_clock is not None:
-        clocks.assign_organization(clock=accept_clock, organization_id=order.organization_id)
+    _accept_clock_answers_to(order, order.organization_id)
     _stop_clock(order, DISPATCH_TIMER)
     _stop_clock(order, TAKE_TIMER, reason="redispatched")
     if order.service_kind == "urgent":
@@ -548,10 +553,9 @@ def take(*, order: Order, actor: Person, organization_id: int | None = None) -> 
     order.taken_at = wall.now()
     db.session.execute(update(OrderOffer).where(OrderOffer.order_id == order.id).values(active=False))
     _finish(order, "taken")
-    accept_clock = _clock(order, ACCEPT_CLOCK)
+    # The response counts for whoever took it, pool or not.
+    accept_clock = _accept_clock_answers_to(order, org_id)
     if accept_clock is not None:
-        # The response counts for whoever took it, pool or not.
-        clocks.assign_organization(clock=accept_clock, organization_id=org_id)
         clocks.stop(clock=accept_clock)
     _stop_clock(order, TAKE_TIMER)
     if _clock(order, COMPLETE_CLOCK) is None:
@@ -560,6 +564,15 @@ def take(*, order: Order, actor: Person, organization_id: int | None = None) -> 
     _log(order, caller, "take", before, data={"organization": org.public_id})
     _tell(order, "order_taken", [order.resident_id], note=org.name)
     return order
+
+
+def _accept_clock_answers_to(order: Order, organization_id: int | None):
+    """Name the organization the acceptance clock answers for (its cards go to that organization's admins,
+    or with none to the secretary); return the clock, if it runs."""
+    accept_clock = _clock(order, ACCEPT_CLOCK)
+    if accept_clock is not None:
+        clocks.assign_organization(clock=accept_clock, organization_id=organization_id)
+    return accept_clock
 
 
 def return_order(*, order: Order, actor: Person, reason: str) -> Order:
@@ -587,6 +600,8 @@ def return_order(*, order: Order, actor: Person, reason: str) -> Order:
         order.organization_id = None
         _finish(order, "returned")
         to_state = "returned"
+        # Back with the secretary: its cards (and any 督办) are theirs now, not the returning organization's.
+        _accept_clock_answers_to(order, None)
     org = db.session.get(Organization, org_id)
     _log(order, caller, "return", before, note=reason, data={"organization": org.public_id, "to": to_state})
     if order.return_count >= 2:
@@ -695,7 +710,7 @@ def request_extension(*, order: Order, actor: Person, amount: float, unit: str, 
         "amount": str(wanted.amount),
         "unit": str(wanted.unit),
         "reason": reason,
-        "requested_at": wall.now().isoformat(),
+        "requested_at": wall.to_local(wall.now()).isoformat(),
     }
     _finish(order)
     _log(order, caller, "request_extension", before, note=reason, data={"extension": wanted.label()})
@@ -768,8 +783,9 @@ def _rate(order: Order, level: int, tags: list[str], comment: str, *, again: boo
     one rating an order has is the resident's last word on it."""
     rating = db.session.get(Rating, order.id)
     if rating is not None and not again:
+        allowed = states.allowed_actions(order.state, {states.OWNER}, rated=True)
         raise Conflict(
-            "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": []}
+            "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": allowed}
         )
     if rating is None:
         rating = Rating(order_id=order.id)
@@ -837,6 +853,8 @@ def reopen(*, order: Order, actor: Person, reason: str) -> Order:
     order.dispatched_at = wall.now()
     _finish(order, "dispatched")
     _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
+    if order.service_kind == "urgent":  # dispatched again: Sandan redispatches it if nobody takes it in time
+        _start_clock(order, TAKE_TIMER, URGENT_TAKE_AFTER, escalates=False)
     _log(order, caller, "reopen", before, note=reason)
     if order.reopen_count >= 2:
         _supervise(order, "second_reopen", f"{order.category.name}（{order.number}）二次重办")
@@ -859,7 +877,9 @@ def cancel(*, order: Order, actor: Person, reason: str) -> Order:
     _end(order, "cancelled")
     _log(order, caller, "cancel", before, note=reason)
     people = [order.resident_id] if states.OWNER not in caller.actors else []
-    _tell(order, "order_resolved", people + _org_admins(holder), state="已取消", note=reason)
+    # The volunteers on the job as well as their organization's admins: they may be on their way.
+    doing = [v.user_id for v in assigned_volunteers(order)]
+    _tell(order, "order_resolved", people + _org_admins(holder) + doing, state="已取消", note=reason)
     _tell(order, "order_resolved", _org_admins(offered), linked=False, state="已取消", note=reason)
     return order
 
@@ -928,6 +948,13 @@ def _on_stopped(sla_clock) -> None:
         recommend.refresh_records(organization_ids=[sla_clock.organization_id])
 
 
+def _on_supervision_closed(order_id: int) -> None:
+    # The flag shows an open 督办: it goes with the last one closed.
+    order = db.session.get(Order, order_id)
+    if order is not None and not supervision.open_for(subject_type=SUBJECT, subject_id=order_id):
+        order.is_supervised = False
+
+
 subjects.register(
     subjects.SubjectType(
         name=SUBJECT,
@@ -936,6 +963,7 @@ subjects.register(
         on_warning=_on_warning,
         on_overdue=_on_overdue,
         on_stopped=_on_stopped,
+        on_supervision_closed=_on_supervision_closed,
         overdue_event="order_overdue",
     )
 )

@@ -143,9 +143,13 @@ def can(state: str, action: str, actors: frozenset[str] | set[str]) -> bool:
     return found is not None and bool(found.actors & set(actors))
 
 
-def allowed_actions(state: str, actors: frozenset[str] | set[str]) -> list[str]:
-    """The actions this caller may take in this state, in the table's order."""
-    return [action for (s, action), t in TABLE.items() if s == state and t.actors & set(actors)]
+def allowed_actions(state: str, actors: frozenset[str] | set[str], *, rated: bool = False) -> list[str]:
+    """The actions this caller may take in this state, in the table's order; an order is rated once."""
+    return [
+        action
+        for (s, action), t in TABLE.items()
+        if s == state and t.actors & set(actors) and not (rated and action == "rate")
+    ]
 
 
 def transition_actors(action: str) -> frozenset[str]:

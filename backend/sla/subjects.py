@@ -25,6 +25,8 @@ class SubjectType:
     on_overdue: Callable[[object], None] | None = None
     # Called inside the caller's transaction when one of its clocks stops for good.
     on_stopped: Callable[[object], None] | None = None
+    # Called inside the closing transaction with the item's id when one of its 督办 records is closed.
+    on_supervision_closed: Callable[[int], None] | None = None
     # The notification event people answerable for it get when it is overdue.
     overdue_event: str = "supervision_raised"
 

@@ -9,6 +9,7 @@ from backend import clock
 from backend.db import db
 from backend.errors import Conflict, NotFound
 from backend.pagination import paginate
+from backend.sla import subjects
 from backend.supervision.models import Supervision
 
 
@@ -42,7 +43,14 @@ def open_record(
     note: str = "",
     raised_by_id: int | None = None,
 ) -> Supervision:
-    """Open a supervision record in the caller's transaction."""
+    """Open a supervision record in the caller's transaction; refused (Conflict) while the item has one open
+    for the same reason (the same clock's, for a clock's)."""
+    if clock_id is None and any(
+        r.reason == reason for r in open_for(subject_type=subject_type, subject_id=subject_id)
+    ):
+        # A clock's record is kept single by a unique index; one without a clock (a third return, a third
+        # reopen) by this check, under the lock the item's own change holds.
+        raise Conflict("该事项已在督办中", code="supervision_exists")
     record = Supervision(
         subject_type=subject_type,
         subject_id=subject_id,
@@ -117,5 +125,8 @@ def close(*, record: Supervision, actor_id: int, resolution: str, at: datetime |
     if not closed.rowcount:
         db.session.rollback()
         raise Conflict("督办已结束", details={"status": "closed"})
+    on_closed = subjects.get(record.subject_type).on_supervision_closed
+    if on_closed is not None:
+        on_closed(record.subject_id)
     db.session.commit()
     return record
