@@ -115,7 +115,8 @@ class Errand(PublicIdMixin, TimestampMixin, db.Model):
     office: Mapped[str] = mapped_column(String(200), default="")
     receipt_number: Mapped[str] = mapped_column(String(64), default="")
 
-    # Purchases (代购): the items, and the cash in fen: received = spent + change before the step closes.
+    # Purchases (代购): the items, and the cash in fen: received = spent + change once a result is recorded,
+    # or the errand fails or is cancelled holding the cash (nothing spent then, all of it handed back).
     items: Mapped[list] = mapped_column(JSON, default=list)
     cash_received_fen: Mapped[int | None] = mapped_column(Integer)
     amount_spent_fen: Mapped[int | None] = mapped_column(Integer)

@@ -12,6 +12,7 @@ from backend.errands.schemas import (
     ErrandAcceptSchema,
     ErrandAssignSchema,
     ErrandBoardQuerySchema,
+    ErrandCallOffSchema,
     ErrandCancelSchema,
     ErrandCollectSchema,
     ErrandCreateSchema,
@@ -24,7 +25,6 @@ from backend.errands.schemas import (
     ErrandNoticeSchema,
     ErrandPageSchema,
     ErrandRateSchema,
-    ErrandReasonSchema,
     ErrandRecordInfoSchema,
     ErrandRequestMaterialsSchema,
     ErrandResultSchema,
@@ -447,20 +447,27 @@ def rate(args, errand_id):
 @blp.arguments(ErrandCancelSchema)
 @blp.response(200, ErrandSchema)
 def cancel(args, errand_id):
-    """取消（须说明理由）：居民本人，或社区代为取消。"""
+    """取消（须说明理由）：居民本人，或社区代为取消；代购已收现金的，须登记退还的现金（分）。"""
     errand = service.cancel(
         errand=_errand(errand_id),
         actor=g.user,
         reason=args["reason"],
         at_resident_request=args["at_resident_request"],
+        change_returned_fen=args["change_returned_fen"],
     )
     return _commit_and_show(errand)
 
 
 @blp.post("/errands/<string:errand_id>/fail")
 @access.roles(Role.PROXY_AGENT, *OVERSEERS)
-@blp.arguments(ErrandReasonSchema)
+@blp.arguments(ErrandCallOffSchema)
 @blp.response(200, ErrandSchema)
 def fail(args, errand_id):
-    """办理失败（须说明理由）。"""
-    return _commit_and_show(service.fail(errand=_errand(errand_id), actor=g.user, reason=args["reason"]))
+    """办理失败（须说明理由）；代购已收现金的，须登记退还的现金（分）。"""
+    errand = service.fail(
+        errand=_errand(errand_id),
+        actor=g.user,
+        reason=args["reason"],
+        change_returned_fen=args["change_returned_fen"],
+    )
+    return _commit_and_show(errand)

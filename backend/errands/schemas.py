@@ -120,11 +120,19 @@ class ErrandNoteSchema(ErrandBodySchema):
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
 
-class ErrandReasonSchema(ErrandBodySchema):
+class ErrandCallOffSchema(ErrandBodySchema):
+    """Failing or cancelling: why, and the cash handed back when the agent holds a purchase's cash."""
+
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+    change_returned_fen = ma.fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=FEN,
+        metadata={"description": "代购已收现金、尚未登记结果时必填：退还居民的现金（分），须等于收到的现金"},
+    )
 
 
-class ErrandCancelSchema(ErrandReasonSchema):
+class ErrandCancelSchema(ErrandCallOffSchema):
     at_resident_request = ma.fields.Boolean(
         load_default=False, metadata={"description": "社区代为取消时：是否应居民要求"}
     )

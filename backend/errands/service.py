@@ -823,9 +823,43 @@ def rate(*, errand: Errand, actor: User, level: int, comment: str = "") -> Erran
     return errand
 
 
-def cancel(*, errand: Errand, actor: User, reason: str, at_resident_request: bool = False) -> Errand:
+def _hand_back_cash(errand: Errand, change_returned_fen: int | None) -> None:
+    """A purchase that stops while the agent holds the resident's cash (collected, not yet accounted for by
+    a result) stops only with the cash handed back recorded: nothing was bought, so all of it."""
+    if not errand.definition.get("money"):
+        if change_returned_fen is not None:
+            raise ValidationFailed(details={"change_returned_fen": ["该代办事项不涉及钱物"]})
+        return
+    cash = errand.cash_received_fen
+    if cash is None or errand.change_returned_fen is not None:
+        if change_returned_fen is not None:
+            problem = "尚未收取现金，无需登记退还" if cash is None else "钱款已在登记结果时结清"
+            raise ValidationFailed(details={"change_returned_fen": [problem]})
+        return
+    if change_returned_fen is None:
+        raise ValidationFailed(
+            "代办员收取的现金须退还居民并登记",
+            details={"change_returned_fen": [f"已收现金 {cash} 分，请登记退还的现金（分）"]},
+        )
+    if change_returned_fen != cash:
+        raise ValidationFailed(
+            "钱款不平：未代购时收到的现金应全部退还",
+            details={"change_returned_fen": [f"收到 {cash} 分 ≠ 退还 {change_returned_fen} 分"]},
+        )
+    errand.amount_spent_fen, errand.change_returned_fen = 0, change_returned_fen
+
+
+def cancel(
+    *,
+    errand: Errand,
+    actor: User,
+    reason: str,
+    at_resident_request: bool = False,
+    change_returned_fen: int | None = None,
+) -> Errand:
     """Call the errand off: the resident themself, or the community (at the resident's request or not)."""
     caller, before = _begin(errand, actor, "cancel")
+    _hand_back_cash(errand, change_returned_fen)
     errand.cancelled_by_resident = states.OWNER in caller.actors or at_resident_request
     errand.close_reason = reason
     errand.closed_at = wall.now()
@@ -833,9 +867,10 @@ def cancel(*, errand: Errand, actor: User, reason: str, at_resident_request: boo
     return errand
 
 
-def fail(*, errand: Errand, actor: User, reason: str) -> Errand:
+def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int | None = None) -> Errand:
     """The errand cannot be done (办理失败), with the reason the resident will read."""
     caller, before = _begin(errand, actor, "fail")
+    _hand_back_cash(errand, change_returned_fen)
     errand.close_reason = reason
     errand.closed_at = wall.now()
     _step(errand, caller, "fail", before, note=reason)

@@ -296,6 +296,12 @@ function checks(errand, name, { preset = (m) => m.received, only = () => true } 
 }
 const checked = (box) => Array.from(box.querySelectorAll("input:checked")).map((i) => i.value);
 
+// A purchase that fails or is cancelled while the agent holds the resident's cash records all of it handed back.
+function cashBack(errand, testid) {
+  if (errand.cash_received_fen == null || errand.change_returned_fen != null) return null;
+  return h("input", { type: "number", step: "0.01", "data-testid": testid, placeholder: `已收 ${yuan(errand.cash_received_fen)}，全部退还` });
+}
+
 function form(title, testid, ...children) {
   return h("div", { class: "card", "data-testid": testid }, h("h3", null, title), ...children);
 }
@@ -447,7 +453,9 @@ function agentForms(view, errand, can, kind) {
   }
   if (can.has("fail")) {
     const reason = h("input", { type: "text", "data-testid": "fail-reason", placeholder: "未能办成的原因" });
-    parts.push(form("无法办理", "fail-form", reason, button("办理失败", "do-fail", act("fail", () => ({ reason: reason.value.trim() }), "已记录"), "danger")));
+    const back = cashBack(errand, "fail-change");
+    const body = () => ({ reason: reason.value.trim(), ...(back ? { change_returned_fen: toFen(back.value) } : {}) });
+    parts.push(form("无法办理", "fail-form", reason, back ? field("退还现金", back, { required: true }) : null, button("办理失败", "do-fail", act("fail", body, "已记录"), "danger")));
   }
   return parts;
 }
@@ -493,12 +501,14 @@ function residentForms(view, errand, can) {
 
 function cancelForm(view, errand) {
   const reason = h("input", { type: "text", "data-testid": "errand-cancel-reason", placeholder: "取消原因" });
+  const back = cashBack(errand, "errand-cancel-change");
   return form(
     "取消代办",
     "errand-cancel-form",
     reason,
+    back ? field("退还现金", back, { required: true }) : null,
     button("取消代办", "do-errand-cancel", async () => {
-      await post(`/errands/${errand.id}/cancel`, { reason: reason.value.trim() });
+      await post(`/errands/${errand.id}/cancel`, { reason: reason.value.trim(), ...(back ? { change_returned_fen: toFen(back.value) } : {}) });
       view.refresh();
     }, "danger"),
   );

@@ -255,6 +255,78 @@ def test_money_must_balance_before_the_purchase_step_closes(create, act, world, 
     assert len(done["receipts"]) == 1
 
 
+PURCHASE = dict(
+    materials=["drug_list", "insurance_card", "cash"],
+    handover=HANDOVER,
+    items=[{"drug_name": "硝苯地平缓释片", "quantity": "2盒"}],
+    cash_received_fen=10000,
+)
+
+
+def test_a_purchase_that_fails_or_is_cancelled_holding_the_cash_hands_all_of_it_back(create, act, world):
+    """Failing or cancelling a purchase whose cash the agent holds records the cash handed back: all of it."""
+    errand = accepted(create, act, world, type="medicine_purchase")
+    act("agent_a", errand, "collect", **PURCHASE)
+    unrecorded = act("agent_a", errand, "fail", expect=422, reason="药店缺货")
+    assert unrecorded["details"] == {"change_returned_fen": ["已收现金 10000 分，请登记退还的现金（分）"]}
+    short = act("agent_a", errand, "fail", expect=422, reason="药店缺货", change_returned_fen=6000)
+    assert short["details"] == {"change_returned_fen": ["收到 10000 分 ≠ 退还 6000 分"]}
+    act("agent_a", errand, "lodge", office="幸福大药房", receipt_number="YF-1")
+    assert list(act("resident_a1", errand, "cancel", expect=422, reason="不需要了")["details"]) == [
+        "change_returned_fen"
+    ]
+    cancelled = act("resident_a1", errand, "cancel", reason="不需要了", change_returned_fen=10000)
+    assert (cancelled["state"], cancelled["amount_spent_fen"], cancelled["change_returned_fen"]) == (
+        "cancelled",
+        0,
+        10000,
+    )
+    failed = accepted(create, act, world, type="medicine_purchase")
+    act("agent_a", failed, "collect", **PURCHASE)
+    failed = act("agent_a", failed, "fail", reason="药店缺货", change_returned_fen=10000)
+    assert (failed["state"], failed["cash_received_fen"], failed["change_returned_fen"]) == (
+        "failed",
+        10000,
+        10000,
+    )
+
+
+def test_cash_handed_back_is_refused_where_the_agent_holds_none(create, act, world):
+    """Only an errand holding a purchase's cash takes the cash handed back when it fails or is cancelled."""
+    errand = accepted(create, act, world)
+    assert act("agent_a", errand, "fail", expect=422, reason="无法办理", change_returned_fen=0)[
+        "details"
+    ] == {"change_returned_fen": ["该代办事项不涉及钱物"]}
+    uncollected = accepted(create, act, world, type="medicine_purchase")
+    refused = act(
+        "resident_a1", uncollected, "cancel", expect=422, reason="家人已代买", change_returned_fen=0
+    )
+    assert refused["details"] == {"change_returned_fen": ["尚未收取现金，无需登记退还"]}
+    # A result accounts for the cash already (received = spent + change): failing after it takes nothing more.
+    settled = accepted(create, act, world, type="medicine_purchase")
+    act("agent_a", settled, "collect", **PURCHASE)
+    act("agent_a", settled, "lodge", office="幸福大药房", receipt_number="YF-2")
+    act("agent_a", settled, "record_result", outcome="refused", note="药店缺货")
+    again = act("agent_a", settled, "fail", expect=422, reason="无法送还", change_returned_fen=10000)
+    assert again["details"] == {"change_returned_fen": ["钱款已在登记结果时结清"]}
+    failed = act("agent_a", settled, "fail", reason="无法送还")
+    assert (failed["state"], failed["amount_spent_fen"], failed["change_returned_fen"]) == (
+        "failed",
+        0,
+        10000,
+    )
+
+
+def test_the_api_documents_the_cash_handed_back_on_fail_and_cancel(client):
+    """The OpenAPI of fail and cancel lists change_returned_fen, in fen."""
+    spec = client.get("/api/openapi.json").get_json()
+    for action in ("fail", "cancel"):
+        body = spec["paths"][f"/api/v1/errands/{{errand_id}}/{action}"]["post"]["requestBody"]
+        name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        field = spec["components"]["schemas"][name]["properties"]["change_returned_fen"]
+        assert field["type"] == "integer" and "分" in field["description"]
+
+
 def test_types_are_versioned_data_and_an_errand_keeps_its_version(create, act, world, client, auth):
     errand = accepted(create, act, world)
     definition = client.get(
