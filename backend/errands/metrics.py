@@ -3,15 +3,17 @@
 - 代办完成率 (completion rate) = completed ÷ (accepted − cancelled by the resident). "Completed" means the
   result was delivered to the resident (returned_to_resident or completed), a refusal included. Errands are
   counted in the period (and month) they were accepted in, so numerator and denominator are one cohort.
-- 按时率 (on-time rate), separately: of the completed, those none of whose step clocks ever went overdue.
+- 按时率 (on-time rate), separately: of the completed, those none of whose steps ran late: a red card raised,
+  a step done after its deadline, or a step still open past it. The deadline decides, not the card: its job
+  may not have run yet (worker busy, Redis down), and a late step is late all the same.
 - Average duration per step: the step clocks that were met (stopped when the step was done), wall-clock
-  hours from the step's start to its end, pauses (待补材料) included; with how many of them ran overdue.
+  hours from the step's start to its end, pauses (待补材料) included; with how many of them ran late.
 """
 
 from collections import defaultdict
 from datetime import date, datetime, time
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from backend import clock
 from backend.community.models import Community
@@ -31,11 +33,11 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole <= 0 else round(part / whole, 4)
 
 
-def _row(key: str, label: str, errands: list, overdue_ids: set[int]) -> dict:
+def _row(key: str, label: str, errands: list, late_ids: set[int]) -> dict:
     accepted = len(errands)
     cancelled = sum(1 for e in errands if e.state == "cancelled" and e.cancelled_by_resident)
     completed = [e for e in errands if e.delivered_at is not None]
-    on_time = sum(1 for e in completed if e.id not in overdue_ids)
+    on_time = sum(1 for e in completed if e.id not in late_ids)
     return {
         "key": key,
         "label": label,
@@ -63,7 +65,8 @@ def _accepted(community_ids: list[int], type_code: str | None, since: date | Non
     return list(db.session.scalars(query.order_by(Errand.id)))
 
 
-def _overdue_ids(errand_ids: list[int]) -> set[int]:
+def _late_ids(errand_ids: list[int]) -> set[int]:
+    """The errands with a step that ran late (see the module's note)."""
     if not errand_ids:
         return set()
     return set(
@@ -71,7 +74,11 @@ def _overdue_ids(errand_ids: list[int]) -> set[int]:
             select(SlaClock.subject_id).where(
                 SlaClock.subject_type == SUBJECT,
                 SlaClock.subject_id.in_(errand_ids),
-                SlaClock.overdue_at.is_not(None),
+                or_(
+                    SlaClock.overdue_at.is_not(None),
+                    SlaClock.on_time.is_(False),
+                    and_(SlaClock.state != "stopped", SlaClock.due_at < clock.now()),
+                ),
             )
         )
     )
@@ -87,7 +94,7 @@ def completion(
 ) -> dict:
     """Completion and on-time rates per type, community or month (of acceptance), and in total."""
     errands = _accepted(community_ids, type_code, since, until)
-    overdue = _overdue_ids([e.id for e in errands])
+    late = _late_ids([e.id for e in errands])
     groups: dict[str, list] = defaultdict(list)
     labels: dict[str, str] = {}
     communities = {
@@ -109,15 +116,22 @@ def completion(
         labels[key] = label
     return {
         "group_by": group_by,
-        "items": [_row(key, labels[key], groups[key], overdue) for key in sorted(groups)],
-        "total": _row("total", "合计", errands, overdue),
+        "items": [_row(key, labels[key], groups[key], late) for key in sorted(groups)],
+        "total": _row("total", "合计", errands, late),
     }
 
 
 def step_durations(*, community_ids: list[int], type_code: str | None = None) -> list[dict]:
     """Average time each step took, per type, over the steps that were done."""
     query = (
-        select(ErrandType.code, SlaClock.name, SlaClock.started_at, SlaClock.stopped_at, SlaClock.overdue_at)
+        select(
+            ErrandType.code,
+            SlaClock.name,
+            SlaClock.started_at,
+            SlaClock.stopped_at,
+            SlaClock.overdue_at,
+            SlaClock.on_time,
+        )
         .join(Errand, Errand.id == SlaClock.subject_id)
         .join(ErrandType, ErrandType.id == Errand.type_id)
         .where(
@@ -130,11 +144,11 @@ def step_durations(*, community_ids: list[int], type_code: str | None = None) ->
     if type_code:
         query = query.where(ErrandType.code == type_code)
     sums: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0, 0])
-    for code, step, started, stopped, overdue_at in db.session.execute(query):
+    for code, step, started, stopped, overdue_at, on_time in db.session.execute(query):
         entry = sums[(code, step)]
         entry[0] += 1
         entry[1] += (stopped - started).total_seconds() / 3600
-        entry[2] += overdue_at is not None
+        entry[2] += overdue_at is not None or on_time is False
     order = {s: i for i, s in enumerate(states.STATES)}
     return [
         {

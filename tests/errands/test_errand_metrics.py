@@ -1,14 +1,18 @@
 """Errand metrics on a small known history: 代办完成率 = completed ÷ (accepted − cancelled by the resident),
-a delivered refusal counting as completed; the on-time rate apart; per type, community and month; the
-average time per step."""
+a delivered refusal counting as completed; the on-time rate apart, a step late by its deadline whether or not
+its red card came; per type, community and month; the average time per step."""
 
 from datetime import UTC, datetime, timedelta
 
+import time_machine
 from sqlalchemy import select
 
+from backend import clock
 from backend.db import db
+from backend.errands import service
 from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from backend.sla.models import SlaClock
+from tests.errands.errand_helpers import HANDOVER, row
 
 NOV = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 OCT = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
@@ -44,7 +48,7 @@ def make(world, code, state, *, accepted_at=NOV, community=None, outcome=None, b
     return errand
 
 
-def step_clock(errand, name, *, hours, overdue=False, reason="met"):
+def step_clock(errand, name, *, hours, overdue=False, reason="met", on_time=None):
     started = errand.accepted_at
     db.session.add(
         SlaClock(
@@ -59,6 +63,7 @@ def step_clock(errand, name, *, hours, overdue=False, reason="met"):
             stopped_at=started + timedelta(hours=hours),
             stop_reason=reason,
             overdue_at=started + timedelta(hours=hours - 1) if overdue else None,
+            on_time=on_time,
             pauses=[],
             generation=1,
         )
@@ -161,3 +166,86 @@ def test_average_duration_per_step(world, client, auth):
 def test_empty_history_has_no_rates(world, client, auth):
     result = metrics(client, auth)
     assert result["items"] == [] and result["total"]["completion_rate"] is None
+
+
+def open_clock(errand, name, *, due_at):
+    db.session.add(
+        SlaClock(
+            subject_type="errand",
+            subject_id=errand.id,
+            name=name,
+            community_id=errand.community_id,
+            amount=2,
+            unit="working_days",
+            state="running",
+            started_at=errand.delivered_at,
+            due_at=due_at,
+            pauses=[],
+            generation=1,
+        )
+    )
+
+
+def steps(client, auth, **query) -> dict:
+    response = client.get("/api/v1/errands/metrics/steps", query_string=query, headers=auth("street_admin"))
+    assert response.status_code == 200, response.get_json()
+    return {(r["type"], r["step"]): r for r in response.get_json()["items"]}
+
+
+def test_a_step_done_after_its_deadline_is_late_though_no_red_card_came(world, client, auth):
+    """A step stopped after its deadline is late, in the on-time rate and the step's overdue count alike."""
+    in_time = make(world, "medicine_purchase", "completed", outcome="approved")
+    late = make(world, "medicine_purchase", "completed", outcome="approved")
+    step_clock(in_time, "accepted", hours=4, on_time=True)
+    step_clock(late, "accepted", hours=40, on_time=False)  # its overdue job had not run: no overdue_at
+    db.session.commit()
+    total = metrics(client, auth)["total"]
+    assert (total["completed"], total["on_time"], total["on_time_rate"]) == (2, 1, 0.5)
+    accepted = steps(client, auth)[("medicine_purchase", "accepted")]
+    assert (accepted["count"], accepted["overdue"]) == (2, 1)
+
+
+def test_a_delivered_errand_whose_open_step_is_past_its_deadline_is_late(world, client, auth):
+    """A step still open past its deadline makes its errand late before its red card came."""
+    waiting = make(world, "subsistence_allowance", "returned_to_resident", outcome="approved")
+    past = make(world, "subsistence_allowance", "returned_to_resident", outcome="approved")
+    open_clock(waiting, "returned_to_resident", due_at=clock.now() + timedelta(days=3))
+    open_clock(past, "returned_to_resident", due_at=clock.now() - timedelta(hours=1))
+    db.session.commit()
+    total = metrics(client, auth)["total"]
+    assert (total["completed"], total["on_time"]) == (2, 1)
+
+
+def test_a_purchase_collected_after_its_deadline_is_not_on_time_before_the_card_job_ran(
+    create, act, world, client, auth
+):
+    """Through the real clocks: a step done late counts as late while its overdue job never ran."""
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        errand = create(type="medicine_purchase")
+        act(
+            "secretary_a",
+            errand,
+            "accept",
+            agent_id=world.users["agent_a"].public_id,
+            eligibility_note="高龄独居",
+        )
+        due = next(c for c in service.step_clocks(row(errand)) if c.name == "accepted").due_at
+        traveller.move_to(due + timedelta(minutes=1))
+        act(
+            "agent_a",
+            errand,
+            "collect",
+            materials=["drug_list", "insurance_card", "cash"],
+            handover=HANDOVER,
+            items=[{"drug_name": "硝苯地平缓释片", "quantity": "2盒"}],
+            cash_received_fen=10000,
+        )
+        collected = next(c for c in service.step_clocks(row(errand)) if c.name == "accepted")
+        assert (collected.on_time, collected.overdue_at) == (False, None)
+        act("agent_a", errand, "lodge", office="幸福大药房", receipt_number="YF-1")
+        act("agent_a", errand, "record_result", outcome="refused", note="药店缺货")
+        act("agent_a", errand, "return_to_resident", note="现金已退还")
+        total = metrics(client, auth)["total"]
+        accepted = steps(client, auth)[("medicine_purchase", "accepted")]
+    assert (total["completed"], total["on_time"]) == (1, 0)
+    assert (accepted["count"], accepted["overdue"]) == (1, 1)
