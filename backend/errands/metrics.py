@@ -7,7 +7,8 @@
   a step done after its deadline, or a step still open past it. The deadline decides, not the card: its job
   may not have run yet (worker busy, Redis down), and a late step is late all the same.
 - Average duration per step: the step clocks that were met (stopped when the step was done), wall-clock
-  hours from the step's start to its end, pauses (待补材料) included; with how many of them ran late.
+  hours from the step's start to its end, pauses (待补材料) included; with how many of them ran late. Over
+  the errands accepted in the period, the same cohort as the rates.
 """
 
 from collections import defaultdict
@@ -52,16 +53,22 @@ def _row(key: str, label: str, errands: list, late_ids: set[int]) -> dict:
     }
 
 
+def _accepted_between(query, since: date | None, until: date | None):
+    """Narrow a query on errands to those accepted in the period (local days, until excluded)."""
+    if since:
+        query = query.where(Errand.accepted_at >= _local_start(since))
+    if until:
+        query = query.where(Errand.accepted_at < _local_start(until))
+    return query
+
+
 def _accepted(community_ids: list[int], type_code: str | None, since: date | None, until: date | None):
     query = select(Errand).where(Errand.community_id.in_(community_ids), Errand.accepted_at.is_not(None))
     if type_code:
         query = query.where(
             Errand.type_id == select(ErrandType.id).where(ErrandType.code == type_code).scalar_subquery()
         )
-    if since:
-        query = query.where(Errand.accepted_at >= _local_start(since))
-    if until:
-        query = query.where(Errand.accepted_at < _local_start(until))
+    query = _accepted_between(query, since, until)
     return list(db.session.scalars(query.order_by(Errand.id)))
 
 
@@ -121,8 +128,15 @@ def completion(
     }
 
 
-def step_durations(*, community_ids: list[int], type_code: str | None = None) -> list[dict]:
-    """Average time each step took, per type, over the steps that were done."""
+def step_durations(
+    *,
+    community_ids: list[int],
+    type_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[dict]:
+    """Average time each step took, per type, over the steps that were done, of the errands accepted in
+    the period (the cohort the rates count)."""
     query = (
         select(
             ErrandType.code,
@@ -143,6 +157,7 @@ def step_durations(*, community_ids: list[int], type_code: str | None = None) ->
     )
     if type_code:
         query = query.where(ErrandType.code == type_code)
+    query = _accepted_between(query, since, until)
     sums: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0, 0])
     for code, step, started, stopped, overdue_at, on_time in db.session.execute(query):
         entry = sums[(code, step)]

@@ -236,10 +236,13 @@ def errand_metrics(args):
 @blp.arguments(ErrandMetricsQuerySchema, location="query")
 @blp.response(200, ErrandStepDurationListSchema)
 def step_durations(args):
-    """各步骤平均用时（小时）与超时次数。"""
+    """各步骤平均用时（小时）与超时次数，按受理日期筛选（与完成率同一批代办）。"""
     return {
         "items": metrics.step_durations(
-            community_ids=views.community_filter(g.user, args["community_id"]), type_code=args["type"]
+            community_ids=views.community_filter(g.user, args["community_id"]),
+            type_code=args["type"],
+            since=args["since"],
+            until=args["until"],
         )
     }
 

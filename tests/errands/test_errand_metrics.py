@@ -249,3 +249,22 @@ def test_a_purchase_collected_after_its_deadline_is_not_on_time_before_the_card_
         accepted = steps(client, auth)[("medicine_purchase", "accepted")]
     assert (total["completed"], total["on_time"]) == (1, 0)
     assert (accepted["count"], accepted["overdue"]) == (1, 1)
+
+
+def test_step_durations_count_the_errands_accepted_in_the_period(world, client, auth):
+    """/errands/metrics/steps narrows by since/until like /errands/metrics: the errands accepted then."""
+    history(world)
+    october = db.session.scalar(select(Errand).where(Errand.accepted_at == OCT))
+    step_clock(october, "accepted", hours=10)
+    db.session.commit()
+    assert set(steps(client, auth, since="2026-11-01", until="2026-12-01")) == {
+        ("subsistence_allowance", "accepted"),
+        ("subsistence_allowance", "under_review"),
+    }
+    # Local days: accepted at 09:00 on 12 October in Beijing (01:00 UTC), in that day and not before it.
+    assert set(steps(client, auth, since="2026-10-12", until="2026-10-13")) == {
+        ("disability_certificate", "accepted")
+    }
+    assert steps(client, auth, until="2026-10-12") == {}
+    assert steps(client, auth, since="2090-01-01", until="2091-01-01") == {}
+    assert len(steps(client, auth)) == 3
