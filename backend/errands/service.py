@@ -881,13 +881,16 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
 
 
 def reveal(*, errand: Errand, actor: User, field: str, reason: str) -> str | None:
-    """Return one full sensitive value to the assigned agent while the errand is open, and log the read."""
+    """Return one full sensitive value to the assigned agent while the errand is in their hands, and log the
+    read."""
     if field not in definitions.SENSITIVE_FIELDS:
         raise ValidationFailed(details={"field": [f"只能查看: {', '.join(definitions.SENSITIVE_FIELDS)}"]})
     if states.AGENT not in caller_for(errand, actor).actors:
         raise Forbidden("只有该代办的代办员可以查看完整信息", code="reveal_forbidden")
-    if errand.state in states.FINAL_STATES:
-        raise Forbidden("代办已结束，不能再查看完整信息", code="reveal_forbidden")
+    # Their steps only: once the result and the originals are back with the resident (returned_to_resident),
+    # nothing the agent still does needs a full value.
+    if errand.state not in states.AGENT_STATES:
+        raise Forbidden("代办员的办理已结束，不能再查看完整信息", code="reveal_forbidden")
     value = getattr(errand, field)
     privacy.log_reveal(
         actor=actor,

@@ -1,6 +1,7 @@
 """Sensitive data in errands: consent (单独同意 for the kind and the entrustment 授权委托) before storing,
 encrypted at rest, masked in every response, the full value only to the assigned agent while the errand is
-open and only through a logged reveal; public notices carry name and amount only."""
+in their steps (up to the result, not after handing it back) and only through a logged reveal; public
+notices carry name and amount only."""
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -119,6 +120,30 @@ def test_only_the_assigned_agent_reveals_and_only_while_open_and_every_read_is_l
     assert [entry["resource"] for entry in audited] == [f"errand:{errand['id']}"] * 2
     elsewhere = client.get("/api/v1/privacy/access-logs", headers=auth("other_street_admin"))
     assert elsewhere.status_code == 200 and elsewhere.get_json()["items"] == []
+
+
+def test_the_agent_reveals_up_to_the_result_and_not_once_it_is_handed_back(create, act, world, client, auth):
+    """The assigned agent reveals only in their own steps: through the result, not after returning it."""
+    consent(world, "resident_a1", "entrustment", "id_number", "subsistence")
+    errand = accepted(create, act, world, sensitive={"id_number": ID, "subsistence_status": "城市低保"})
+
+    def reveal():
+        return client.post(
+            f"/api/v1/errands/{errand['id']}/reveal",
+            json={"field": "id_number", "reason": "核对结果通知书"},
+            headers=auth("agent_a"),
+        )
+
+    act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-1")
+    act("agent_a", errand, "record_result", outcome="refused", note="家庭收入超过标准")
+    assert reveal().get_json() == {"field": "id_number", "value": ID}
+    act("agent_a", errand, "return_to_resident", note="原件已送还")
+    handed_back = reveal()
+    assert handed_back.status_code == 403 and handed_back.get_json()["code"] == "reveal_forbidden"
+    act("resident_a1", errand, "complete")
+    assert reveal().status_code == 403
+    assert db.session.scalar(select(sa.func.count()).select_from(SensitiveAccessLog)) == 1
 
 
 def test_the_public_notice_carries_name_and_amount_only(create, act, world, client, auth):
