@@ -142,6 +142,12 @@ def check(definition) -> dict[str, list[str]]:
         not isinstance(f, str) or f not in SENSITIVE_FIELDS for f in sensitive
     ):
         add("sensitive_fields", f"只能是 {', '.join(SENSITIVE_FIELDS)}")
+    elif "result" not in errors and "result.fields" not in errors:
+        # A sensitive result (a certificate number) is stored as one of the type's sensitive values: a type
+        # that does not collect it could never record it, and its errands never be approved.
+        for field in result.get("fields", []):
+            if field in SENSITIVE_FIELDS and field not in sensitive:
+                add("sensitive_fields", f"结果有{SENSITIVE_LABELS[field]}，须把 {field} 列入敏感信息")
     for flag in ("money", "public_notice"):
         if not isinstance(definition.get(flag, False), bool):
             add(flag, "应为 true 或 false")

@@ -428,6 +428,40 @@ def test_sensitive_fields_that_are_not_names_are_422(client, auth, sensitive):
     assert list(bad.get_json()["details"]) == ["definition.sensitive_fields"]
 
 
+def test_a_type_whose_result_has_a_certificate_number_must_collect_it(client, auth):
+    """A type whose result has a certificate number it does not list as sensitive is 422 on that field."""
+    senior_card = {
+        **ELDERLY_ALLOWANCE,
+        "name": "老年优待证办理",
+        "result": {"description": "发证或不予发证", "fields": ["certificate_number"]},
+    }
+    refused = client.post(
+        "/api/v1/errand-types",
+        json={"code": "senior_card", "definition": senior_card},
+        headers=auth("street_admin"),
+    )
+    assert refused.status_code == 422, refused.get_json()
+    assert refused.get_json()["details"] == {
+        "definition.sensitive_fields": ["结果有证书编号，须把 certificate_number 列入敏感信息"]
+    }
+    made = client.post(
+        "/api/v1/errand-types",
+        json={
+            "code": "senior_card",
+            "definition": {**senior_card, "sensitive_fields": ["certificate_number"]},
+        },
+        headers=auth("street_admin"),
+    )
+    assert made.status_code == 201, made.get_json()
+    # An edit that drops it is refused the same way.
+    edited = client.post(
+        "/api/v1/errand-types/senior_card/versions",
+        json={"definition": {**senior_card, "sensitive_fields": ["id_number"]}},
+        headers=auth("street_admin"),
+    )
+    assert edited.status_code == 422 and list(edited.get_json()["details"]) == ["definition.sensitive_fields"]
+
+
 def test_an_agents_queue_runs_by_the_next_deadline_and_pages(create, act, world, client, auth):
     slow = accepted(create, act, world)  # 低保: collect within 5 working days
     fast = accepted(create, act, world, type="medicine_purchase")  # 代购: within 1 working day
