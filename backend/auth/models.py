@@ -56,7 +56,8 @@ class AuthSession(PublicIdMixin, TimestampMixin, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # Only a hash is kept: a leaked table does not leak usable refresh tokens.
     refresh_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # The token this one replaced: presented again, it means a copy leaked, and the session is revoked.
+    # The session's last refresh token from before tokens named their session (backend/auth/tokens.py):
+    # presented again, it means a copy leaked, and the session is revoked. Later tokens need no column.
     previous_refresh_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,5 +1,6 @@
 """Signing in with WeChat, API sessions and tokens, phone binding, and role memberships."""
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,42 +66,72 @@ def login_with_wechat_code(*, code: str, nickname: str | None = None) -> TokenPa
     if result.get("unionid") and not user.unionid:
         user.unionid = result["unionid"]
     user.last_login_at = clock.now()
-    refresh = tokens.new_refresh_token()
-    session = AuthSession(
-        user=user,
-        refresh_token_hash=tokens.hash_refresh_token(refresh),
-        refresh_expires_at=clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
-    )
+    session = AuthSession(user=user)
+    refresh = _rotate(session)
     db.session.add(session)
     db.session.commit()
     return _issue(session, refresh)
 
 
-def refresh_session(*, refresh_token: str) -> TokenPair:
-    """Rotate a refresh token into a new pair; a replayed old token revokes the whole session."""
-    digest = tokens.hash_refresh_token(refresh_token)
-    session = db.session.scalar(
-        select(AuthSession).where(AuthSession.refresh_token_hash == digest).with_for_update(of=AuthSession)
+def _rotate(session: AuthSession) -> str:
+    """Give the session a new refresh token, and a new lifetime; return the token (only its hash is kept)."""
+    token = tokens.new_refresh_token(
+        session_public_id=session.public_id, secret=current_app.config["SECRET_KEY"]
     )
+    session.refresh_token_hash = tokens.hash_refresh_token(token)
+    session.refresh_expires_at = clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    return token
+
+
+def _revoke_for_reuse(session: AuthSession) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = clock.now()
+        session.revoked_reason = "refresh_token_reused"
+        db.session.commit()
+
+
+def _session_of_refresh_token(refresh_token: str, digest: str) -> AuthSession:
+    """The session a refresh token is the current token of. A token the session spent revokes it: a copy
+    was taken, and whoever refreshed with it first (the thief or the owner) must not go on."""
+    invalid = Unauthorized("刷新凭证无效，请重新登录", code="refresh_token_invalid")
+    named = tokens.refresh_token_session(refresh_token)
+    locked = select(AuthSession).with_for_update(of=AuthSession)
+    if named is None:  # issued before tokens named their session: known by its hash alone
+        session = db.session.scalar(locked.where(AuthSession.refresh_token_hash == digest))
+        if session is None:
+            replayed = db.session.scalar(
+                select(AuthSession).where(AuthSession.previous_refresh_token_hash == digest)
+            )
+            if replayed is not None:
+                _revoke_for_reuse(replayed)
+            raise invalid
+        return session
+    # Locked: a second refresh with the same token waits for the first, then finds it spent.
+    session = db.session.scalar(locked.where(AuthSession.public_id == named))
     if session is None:
-        replayed = db.session.scalar(
-            select(AuthSession).where(AuthSession.previous_refresh_token_hash == digest)
-        )
-        if replayed is not None and replayed.revoked_at is None:
-            replayed.revoked_at = clock.now()
-            replayed.revoked_reason = "refresh_token_reused"
-            db.session.commit()
-        raise Unauthorized("刷新凭证无效，请重新登录", code="refresh_token_invalid")
+        raise invalid
+    if not hmac.compare_digest(session.refresh_token_hash, digest):
+        if tokens.issued_for_session(refresh_token, secret=current_app.config["SECRET_KEY"]):
+            _revoke_for_reuse(session)
+        raise invalid
+    return session
+
+
+def refresh_session(*, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token into a new pair; any token the session spent, presented again, revokes it."""
+    digest = tokens.hash_refresh_token(refresh_token)
+    session = _session_of_refresh_token(refresh_token, digest)
     if session.revoked_at is not None:
         raise Unauthorized("登录已注销，请重新登录", code="session_revoked")
     if session.refresh_expires_at <= clock.now():
         raise Unauthorized("登录已过期，请重新登录", code="refresh_token_expired")
     if not session.user.is_active:
         raise Forbidden("该账号已停用", code="user_disabled")
-    new_token = tokens.new_refresh_token()
-    session.previous_refresh_token_hash = digest
-    session.refresh_token_hash = tokens.hash_refresh_token(new_token)
-    session.refresh_expires_at = clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    if tokens.refresh_token_session(refresh_token) is None:
+        # The session's last token from before tokens named their session: its reuse is still caught by
+        # this hash, however many rotations later (the tokens after it are caught by naming the session).
+        session.previous_refresh_token_hash = digest
+    new_token = _rotate(session)
     db.session.commit()
     return _issue(session, new_token)
 

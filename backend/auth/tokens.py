@@ -1,6 +1,8 @@
 """Signed, expiring access tokens (JWT, HS256) and opaque refresh tokens stored only as hashes."""
 
+import base64
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -63,8 +65,37 @@ def read_access_token(token: str, *, secret: str) -> AccessClaims:
     return claims
 
 
-def new_refresh_token() -> str:
-    return secrets.token_urlsafe(32)
+# A refresh token names its session, "<session public id>.<random>.<tag>", so a token of a session that is
+# not its current one is known for a token the session spent, however many rotations back: someone kept a
+# copy. The tag (a MAC under the app's key) proves the server issued it for that session; without it, anyone
+# who saw the session's id (it is in every access token, expired ones too) could end the session at will.
+# Tokens issued before they named their session are random alone, with no dot.
+SEPARATOR = "."
+
+
+def _tag(session_public_id: str, nonce: str, secret: str) -> str:
+    mac = hmac.new(secret.encode(), f"refresh:{session_public_id}{SEPARATOR}{nonce}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
+
+def new_refresh_token(*, session_public_id: str, secret: str) -> str:
+    nonce = secrets.token_urlsafe(32)
+    return SEPARATOR.join((session_public_id, nonce, _tag(session_public_id, nonce, secret)))
+
+
+def refresh_token_session(token: str) -> str | None:
+    """The public id of the session a refresh token names, or None for a token from before they named one."""
+    session_public_id, separator, _ = token.partition(SEPARATOR)
+    return session_public_id if separator else None
+
+
+def issued_for_session(token: str, *, secret: str) -> bool:
+    """Whether the server issued this refresh token for the session it names (its tag checks out)."""
+    parts = token.split(SEPARATOR)
+    if len(parts) != 3:
+        return False
+    session_public_id, nonce, tag = parts
+    return hmac.compare_digest(tag.encode(), _tag(session_public_id, nonce, secret).encode())
 
 
 def hash_refresh_token(token: str) -> str:

@@ -1,13 +1,16 @@
 """WeChat login through wechatpy against the fake WeChat server, tokens, refresh, logout, phone binding."""
 
+import secrets
 from datetime import timedelta
 
+import jwt
 import pytest
 import time_machine
 from sqlalchemy import select
 
 from backend import clock
-from backend.auth.models import User
+from backend.auth import tokens
+from backend.auth.models import AuthSession, User
 from backend.db import db
 
 
@@ -189,8 +192,6 @@ def test_tampered_token_is_rejected(client, signed_in):
 
 
 def test_token_signed_with_another_key_is_rejected(client, signed_in):
-    import jwt
-
     claims = jwt.decode(signed_in["access_token"], options={"verify_signature": False})
     forged = jwt.encode(claims, "not-our-key-but-just-as-long-as-ours-is", algorithm="HS256")
     response = _me(client, forged)
@@ -224,6 +225,51 @@ def test_replayed_refresh_token_revokes_the_session(client, signed_in):
     assert _me(client, fresh["access_token"]).get_json()["code"] == "session_revoked"
     again = client.post("/api/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
     assert again.get_json()["code"] == "session_revoked"
+
+
+def _refresh(client, token):
+    return client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+
+def _session(signed_in) -> AuthSession:
+    sid = jwt.decode(signed_in["access_token"], options={"verify_signature": False})["sid"]
+    return db.session.scalar(select(AuthSession).where(AuthSession.public_id == sid))
+
+
+def test_a_refresh_token_spent_rotations_ago_still_revokes_the_session(client, signed_in):
+    # A thief refreshes with a stolen token first, twice (R1 -> R2 -> R3); then the owner's app presents R1.
+    second = _refresh(client, signed_in["refresh_token"]).get_json()
+    third = _refresh(client, second["refresh_token"]).get_json()
+    replay = _refresh(client, signed_in["refresh_token"])
+    assert replay.status_code == 401 and replay.get_json()["code"] == "refresh_token_invalid"
+    assert _me(client, third["access_token"]).get_json()["code"] == "session_revoked"
+    assert _refresh(client, third["refresh_token"]).get_json()["code"] == "session_revoked"
+    assert _session(signed_in).revoked_reason == "refresh_token_reused"
+
+
+def test_a_made_up_refresh_token_naming_a_session_does_not_end_it(client, signed_in):
+    # The session's id is in every access token, readable by whoever sees one; it ends nothing by itself.
+    sid = _session(signed_in).public_id
+    made_up = signed_in["refresh_token"].split(".")
+    for token in (f"{sid}.{made_up[1]}.{'A' * len(made_up[2])}", f"{sid}.x", f"{sid}.x.y.z", f"{sid}.好.好"):
+        response = _refresh(client, token)
+        assert response.status_code == 401 and response.get_json()["code"] == "refresh_token_invalid", token
+    assert _refresh(client, signed_in["refresh_token"]).status_code == 200
+    assert _refresh(client, "ses_nosuchsession0000000.x.y").get_json()["code"] == "refresh_token_invalid"
+
+
+def test_refresh_tokens_issued_before_they_named_their_session_still_work(client, signed_in):
+    session = _session(signed_in)
+    issued_before = secrets.token_urlsafe(32)  # how refresh tokens looked: random alone
+    session.refresh_token_hash = tokens.hash_refresh_token(issued_before)
+    db.session.commit()
+    fresh = _refresh(client, issued_before)
+    assert fresh.status_code == 200
+    assert fresh.get_json()["refresh_token"].startswith(session.public_id + ".")
+    # Its reuse is caught however many rotations later, as the tokens after it are.
+    later = _refresh(client, fresh.get_json()["refresh_token"]).get_json()
+    assert _refresh(client, issued_before).get_json()["code"] == "refresh_token_invalid"
+    assert _me(client, later["access_token"]).get_json()["code"] == "session_revoked"
 
 
 def test_unknown_refresh_token_is_401(client):
