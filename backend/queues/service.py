@@ -188,6 +188,21 @@ def _requeue(connection: redis.Redis, job: Job, actor: Principal) -> None:
     )
 
 
+def job_status(*, connection: redis.Redis, job_id: str) -> str | None:
+    """The status of the job an id names (or one of its executions names), or None when there is none."""
+    try:
+        job_id = parse_job_id(job_id)
+        # RQ refuses to even look up an id it could never have made (ValueError): no job has one.
+        validate_job_id(job_id)
+    except ValueError:
+        return None
+    with _redis_answers():
+        try:
+            return Job.fetch(job_id, connection=connection).get_status(refresh=False).value
+        except NoSuchJobError:
+            return None
+
+
 def requeue_failed(*, connection: redis.Redis, job_id: str, actor: Principal) -> Job:
     """Requeue one failed job of our queues; NotFound when it is not in a failed registry."""
     missing = NotFound(

@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+import rq_dashboard.web
 import time_machine
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from sqlalchemy import delete
 
 from backend import clock
@@ -99,6 +101,77 @@ def test_requeue_works_delete_is_off_and_requeue_all_needs_a_post(client, auth, 
     assert Queue("default", connection=connection).count == 1
 
 
+def test_requeueing_a_job_no_longer_failed_is_409_with_its_status(client, auth, jobs):
+    """Two admins (or one double click) requeue the same failed job: the second finds it queued."""
+    headers = auth("street_admin")
+    assert client.post("/admin/rq/job/crash-1/requeue", headers=headers).get_json() == {"status": "OK"}
+    for job_id in ("crash-1", "waiting-2"):
+        response = client.post(f"/admin/rq/job/{job_id}/requeue", headers=headers)
+        assert response.status_code == 409, response.get_json()
+        assert response.get_json()["code"] == "job_not_failed"
+        assert response.get_json()["details"] == {"job_id": job_id, "status": "queued"}
+
+
+def test_a_job_requeued_or_gone_between_the_check_and_the_requeue_is_409_or_404(
+    client, auth, connection, jobs, monkeypatch
+):
+    requeue_job = rq_dashboard.web.requeue_job
+
+    def another_admin_first(job_id, connection):
+        requeue_job(job_id, connection=connection)
+        return requeue_job(job_id, connection=connection)
+
+    monkeypatch.setattr(rq_dashboard.web, "requeue_job", another_admin_first)
+    response = client.post("/admin/rq/job/crash-1/requeue", headers=auth("street_admin"))
+    assert response.status_code == 409 and response.get_json()["code"] == "job_not_failed"
+    assert response.get_json()["details"] == {"job_id": "crash-1", "status": "queued"}
+
+    Queue("default", connection=connection).enqueue(blocking_job.crash, "4", job_id="crash-4")
+    SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
+
+    def expired_first(job_id, connection):
+        Job.fetch(job_id, connection=connection).delete()
+        return requeue_job(job_id, connection=connection)
+
+    monkeypatch.setattr(rq_dashboard.web, "requeue_job", expired_first)
+    response = client.post("/admin/rq/job/crash-4/requeue", headers=auth("street_admin"))
+    assert response.status_code == 404 and response.get_json()["code"] == "job_not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "code"),
+    [
+        ("POST", "/admin/rq/job/no-such-job/requeue", "job_not_found"),
+        ("GET", "/admin/rq/0/view/job/no-such-job", "job_not_found"),
+        ("GET", "/admin/rq/0/data/job/no-such-job.json", "job_not_found"),
+        # Ids RQ could never have made, which it refuses to even look up.
+        ("GET", "/admin/rq/0/view/job/outbox.7", "job_not_found"),
+        ("GET", "/admin/rq/0/data/job/任务-1.json", "job_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/nosuchregistry/8/asc/1.json", "job_registry_not_found"),
+        ("GET", "/admin/rq/0/view/jobs/default/nosuchregistry/8/asc/1", "job_registry_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/0/asc/1.json", "page_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/-1/asc/1.json", "page_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/x/asc/1.json", "page_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/" + "9" * 5000 + "/asc/1.json", "page_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/8/asc/0.json", "page_not_found"),
+        ("GET", "/admin/rq/0/data/jobs/default/failed/8/sideways/1.json", "page_not_found"),
+        ("GET", "/admin/rq/0/view/jobs/default/failed/0/asc/1", "page_not_found"),
+        ("GET", "/admin/rq/5/view/jobs", "queue_instance_not_found"),
+        ("GET", "/admin/rq/1/data/queues.json", "queue_instance_not_found"),
+    ],
+)
+def test_dashboard_urls_naming_nothing_are_404_json(client, auth, jobs, method, url, code):
+    response = client.open(url, method=method, headers=auth("street_admin"))
+    assert response.status_code == 404, (response.status_code, response.get_data(as_text=True)[:200])
+    assert response.get_json()["code"] == code
+
+
+def test_whether_a_job_exists_is_told_to_street_admins_only(client, auth, jobs):
+    for url in ("/admin/rq/0/view/job/crash-1", "/admin/rq/0/view/job/no-such-job"):
+        assert client.get(url).status_code == 401
+        assert client.get(url, headers=auth("secretary_a")).status_code == 403
+
+
 @pytest.mark.parametrize(
     "url", ["/admin/rq/", "/admin/rq/0/data/queues.json", "/admin/rq/static/css/main.css"]
 )
@@ -163,6 +236,9 @@ def test_redis_down_is_503_json(client, auth, app, monkeypatch):
     monkeypatch.setitem(
         app.config, "RQ_DASHBOARD_REDIS_URL", ("redis://127.0.0.1:1/0?socket_connect_timeout=1",)
     )
+    # rq-dashboard keeps the connection it makes on the app, for the routes that number no instance: the
+    # tests after this one get the live one back.
+    monkeypatch.setattr(app, "redis_conn", app.redis_conn)
     response = client.get("/admin/rq/0/data/queues.json")
     assert response.status_code == 503
     assert response.get_json()["code"] == "queue_unavailable"
