@@ -11,7 +11,7 @@ before" a one-day limit would be the very moment the clock starts, a warning nob
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from backend.sla.calendar import Unit, WorkCalendar, to_timedelta
 
@@ -42,7 +42,11 @@ class Limit:
 
     def label(self) -> str:
         if self.unit is Unit.HOURS and self.amount < 1:
-            return f"{int(self.amount * 60)}分钟"
+            # Rounded, not cut down: 0.33 hours is 19.8 minutes, nearer 20 than 19. Under a minute (which the
+            # policy API no longer takes, but a policy saved before may hold) in seconds, never "0分钟".
+            if self.amount * 60 < 1:
+                return f"{(self.amount * 3600).to_integral_value(ROUND_HALF_UP)}秒"
+            return f"{(self.amount * 60).to_integral_value(ROUND_HALF_UP)}分钟"
         amount = int(self.amount) if self.amount == self.amount.to_integral_value() else self.amount
         return f"{amount}{UNIT_LABELS[self.unit]}"
 

@@ -145,6 +145,8 @@ class LimitSchema(ma.Schema):
             raise ma.ValidationError("工作日须为整数", "amount")
         if round(amount, 2) != amount:
             raise ma.ValidationError("最多保留两位小数", "amount")
+        if unit is not Unit.WORKING_DAYS and amount * 60 < 1:  # 0.01 hours is 36 seconds: a typo, not a limit
+            raise ma.ValidationError("时限不能短于 1 分钟", "amount")
 
 
 class PolicySchema(ma.Schema):

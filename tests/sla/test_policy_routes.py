@@ -80,6 +80,11 @@ def test_bad_policies_are_refused_by_field(client, auth):
             {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 99999, "unit": "hours"}},
             "complete",
         ),
+        # 36 seconds of working time: shorter than a minute, as 0.01 hours is (below).
+        (
+            {"accept": {"amount": 1, "unit": "hours"}, "complete": {"amount": 0.01, "unit": "working_hours"}},
+            "complete",
+        ),
     ]
     for body, field in cases:
         response = client.put("/api/v1/sla/policies/daily", json=body, headers=headers)
@@ -89,6 +94,22 @@ def test_bad_policies_are_refused_by_field(client, auth):
     assert client.put("/api/v1/sla/policies/weekly", json=body, headers=headers).status_code == 404
     response = client.put("/api/v1/sla/policies/daily/categories/Bad-Code", json=body, headers=headers)
     assert response.status_code == 422 and "category_code" in response.get_json()["details"]
+
+
+def test_a_limit_of_a_minute_or_more_is_taken_and_labelled_in_rounded_minutes(client, auth):
+    body = {"accept": {"amount": 0.02, "unit": "hours"}, "complete": {"amount": 0.33, "unit": "hours"}}
+    response = client.put("/api/v1/sla/policies/urgent", json=body, headers=auth("street_admin"))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["accept"]["label"] == "1分钟"
+    assert response.get_json()["complete"]["label"] == "20分钟"
+
+
+def test_a_limit_shorter_than_a_minute_is_refused_on_its_field(client, auth):
+    # 0.01 hours, 36 seconds: no limit anyone could keep, and labelled "0分钟" when it was taken.
+    body = {"accept": {"amount": 0.01, "unit": "hours"}, "complete": {"amount": 24, "unit": "hours"}}
+    response = client.put("/api/v1/sla/policies/urgent", json=body, headers=auth("street_admin"))
+    assert response.status_code == 422
+    assert response.get_json()["details"] == {"accept": {"amount": ["时限不能短于 1 分钟"]}}
 
 
 def test_an_extension_counted_in_another_unit_than_completion_is_refused(client, auth):

@@ -48,6 +48,15 @@ def test_limits_reject_nonsense():
         Limit("1.5", Unit.WORKING_DAYS)
 
 
+def test_limits_under_an_hour_are_labelled_in_their_minutes_rounded():
+    assert Limit("0.33", Unit.HOURS).label() == "20分钟"  # 19.8 minutes
+    assert Limit("0.25", Unit.HOURS).label() == "15分钟"
+    assert Limit("0.02", Unit.HOURS).label() == "1分钟"  # 1.2 minutes
+    assert Limit("0.99", Unit.HOURS).label() == "59分钟"  # 59.4 minutes
+    # Under a minute only a policy saved before the API refused it can hold: in seconds, never "0分钟".
+    assert Limit("0.01", Unit.HOURS).label() == "36秒"
+
+
 def test_defaults_follow_the_design_table():
     assert DEFAULT_POLICIES["urgent"].accept == Limit(Decimal("0.5"), Unit.HOURS)
     assert DEFAULT_POLICIES["urgent"].extension is None and DEFAULT_POLICIES["urgent"].return_within is None
