@@ -344,6 +344,19 @@ def test_a_disabled_template_sends_nothing(world, templates, grant, run_due, fak
     assert remaining(resident, template) == 1
 
 
+def test_a_disabled_account_is_sent_nothing(world, templates, grant, run_due, fake_wechat):
+    resident = world.users["resident_a1"]
+    grant(resident, "order_accepted")
+    notification = service.notify(user_id=resident.id, event="order_accepted", fields=ORDER_FIELDS)
+    resident.is_active = False
+    db.session.commit()
+    run_due()
+    db.session.refresh(notification)
+    assert (notification.status, notification.errmsg) == ("disabled", "账号已停用")
+    assert fake_wechat.state.calls("subscribe_send") == 0
+    assert remaining(resident, templates["order_accepted"]) == 1
+
+
 def test_a_job_run_twice_sends_once(app, world, templates, grant, fake_wechat):
     """Through the relay and RQ: the same message enqueued twice, and a second message for the same
     notification, still give one WeChat message and use one grant."""
