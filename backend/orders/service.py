@@ -765,11 +765,7 @@ def resolve(*, order: Order, actor: Person, note: str, proof_ids: list[str] | No
     _stop_clock(order, COMPLETE_CLOCK)
     clocks.show_deadline(order, None)
     _log(order, caller, "resolve", before, note=note, data={"proof": proof_ids or []})
-    outbox.record(
-        job=AUTO_CLOSE_JOB,
-        args={"order_id": order.id, "resolved_at": order.resolved_at.isoformat()},
-        run_at=order.resolved_at + auto_close_after(),
-    )
+    _schedule_auto_close(order)
     _tell(order, "order_resolved", [order.resident_id], note=note[:20])
     return order
 
@@ -887,12 +883,25 @@ def cancel(*, order: Order, actor: Person, reason: str) -> Order:
 # What Sandan does by itself
 
 
+def _schedule_auto_close(order: Order) -> None:
+    outbox.record(
+        job=AUTO_CLOSE_JOB,
+        args={"order_id": order.id, "resolved_at": order.resolved_at.isoformat()},
+        run_at=order.resolved_at + auto_close_after(),
+    )
+
+
 def auto_close(*, order_id: int, resolved_at: str) -> bool:
     """Close a resolved order the resident left unconfirmed; nothing if it moved on since."""
     order = db.session.get(Order, order_id)
     if order is None or order.state != "resolved" or order.resolved_at is None:
         return False
-    if order.resolved_at.isoformat() != resolved_at or wall.now() < order.resolved_at + auto_close_after():
+    if order.resolved_at.isoformat() != resolved_at:
+        return False
+    if wall.now() < order.resolved_at + auto_close_after():
+        # Come early: RQ's scheduler keeps whole seconds, so it can hand the job over within the second
+        # before its time. Dropped here, the order would never close; it is scheduled again for its moment.
+        _schedule_auto_close(order)
         return False
     caller, before = _begin(order, None, "auto_close")
     order.closed_at = wall.now()

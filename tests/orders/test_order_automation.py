@@ -94,6 +94,27 @@ def test_a_resolved_order_closes_itself_after_seven_days(place, act, world, conn
     assert events(order)[-1] == ("auto_close", "system")
 
 
+def test_an_auto_close_rq_hands_over_within_its_last_second_still_closes_the_order(
+    place, act, world, connection
+):
+    """RQ's scheduler keeps whole seconds: it may run the job up to a second before its time."""
+    start = clock.now().replace(microsecond=700_000)
+    with time_machine.travel(start, tick=False) as traveller:
+        order = place()
+        order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+        order = act("org_admin", order, "take")
+        order = act("org_admin", order, "resolve", note="已上门陪伴")
+        run_due_jobs(connection)
+        due = start + timedelta(days=7)
+        traveller.move_to(due.replace(microsecond=200_000))
+        run_due_jobs(connection)
+        assert row(order).state == "resolved"
+        traveller.move_to(due + timedelta(seconds=1))
+        run_due_jobs(connection)
+    assert row(order).state == "closed"
+    assert events(order)[-1] == ("auto_close", "system")
+
+
 def test_an_order_confirmed_in_time_is_not_closed_twice(place, act, world, connection):
     start = clock.now()
     with time_machine.travel(start, tick=False) as traveller:
