@@ -62,7 +62,8 @@ def _answer_error(question: dict, value) -> tuple[object, str | None]:
             number = Decimal(str(value))
         except InvalidOperation:
             return None, "应为数字"
-        if not number.is_finite() or abs(number) > Decimal("1e9"):
+        # copy_abs: abs() rounds to the context, and "1E+1000000" would overflow it (a 500).
+        if not number.is_finite() or number.copy_abs() > Decimal("1e9"):
             return None, "应为合理范围内的数字"
         return float(number) if number != number.to_integral_value() else int(number), None
     if datatype == "datetime":

@@ -110,6 +110,13 @@ def test_answers_are_checked_and_normalized():
     assert errors == {"n": ["请回答：人数"], "t": ["日期时间须带时区，如 +08:00"]}
 
 
+@pytest.mark.parametrize("answer", ["1E+1000000", "-1e1000000", "1e999999999999999999", 1e400])
+def test_a_number_out_of_all_range_is_refused_by_field(answer):
+    qs = [{"code": "area", "label": "面积", "datatype": "number", "required": True}]
+    _, errors = questions.check_answers(qs, {"area": answer})
+    assert errors == {"area": ["应为合理范围内的数字"]}
+
+
 def test_a_blank_answer_does_not_answer_a_required_question():
     qs = [
         {"code": "need", "label": "需要的帮助", "datatype": "string", "required": True},
