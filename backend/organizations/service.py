@@ -68,7 +68,7 @@ def create_organization(
         description=description,
         capacity=capacity,
         communities=_communities(community_ids, street),
-        categories=[OrganizationCategory(category_code=c) for c in sorted(set(categories))],
+        categories=_serving(categories),
     )
     db.session.add(org)
     flush_unless_taken(ValidationFailed(details={"name": ["本街道已有同名组织"]}))
@@ -92,6 +92,17 @@ def _lock(org: Organization) -> None:
     db.session.expire(org)
 
 
+def _serving(codes: list[str]) -> list[OrganizationCategory]:
+    """The catalog's categories an organization serves; a code the catalog lacks is refused, as the
+    organization would never be recommended for what was meant."""
+    from backend.catalog.service import catalog
+
+    unknown = sorted(set(codes) - set(catalog().by_code))
+    if unknown:
+        raise ValidationFailed(details={"categories": [f"服务分类不存在：{', '.join(unknown)}"]})
+    return [OrganizationCategory(category_code=c) for c in sorted(set(codes))]
+
+
 def update_organization(
     *, org: Organization, description=None, capacity=None, categories=None
 ) -> Organization:
@@ -101,7 +112,7 @@ def update_organization(
     if capacity is not None:
         org.capacity = capacity
     if categories is not None:
-        org.categories = [OrganizationCategory(category_code=c) for c in sorted(set(categories))]
+        org.categories = _serving(categories)
     db.session.commit()
     return org
 

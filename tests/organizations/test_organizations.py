@@ -5,9 +5,17 @@ import base64
 import pytest
 from sqlalchemy import func, select
 
+from backend.catalog.service import load_catalog, shipped_catalog
 from backend.db import db
 from backend.organizations.models import OrganizationCategory, Volunteer
 from tests.factories import send_at_once
+
+
+@pytest.fixture(autouse=True)
+def catalog(world):
+    """Organizations serve the catalog's categories."""
+    load_catalog(shipped_catalog())
+    db.session.commit()
 
 
 def test_street_admin_registers_an_organization(client, auth, world):
@@ -17,14 +25,14 @@ def test_street_admin_registers_an_organization(client, auth, world):
             "name": "心语心理咨询中心",
             "capacity": 6,
             "community_ids": [world.community_a.public_id],
-            "categories": ["psychological_counselling"],
+            "categories": ["counselling"],
         },
         headers=auth("street_admin"),
     )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["community_ids"] == [world.community_a.public_id]
-    assert body["categories"] == ["psychological_counselling"]
+    assert body["categories"] == ["counselling"]
 
 
 def test_organization_must_serve_communities_of_its_street(client, auth, world):
@@ -115,7 +123,12 @@ def test_a_volunteer_added_twice_at_once_is_on_the_roster_once(auth, world, serv
 
 def test_categories_changed_at_once_leave_one_of_the_settings(auth, world, server):
     url = f"{server}/api/v1/organizations/{world.organization.public_id}"
-    settings = [["repair"], ["repair", "elderly_care"], ["legal_advice"], ["companionship", "repair"]] * 2
+    settings = [
+        ["home_repair"],
+        ["home_repair", "elderly_care"],
+        ["legal_advice"],
+        ["companionship", "home_repair"],
+    ] * 2
     requests_to_send = [(url, {"categories": codes}, auth("org_admin")) for codes in settings]
     responses = send_at_once(requests_to_send, timeout=30, method="PATCH")
     assert [r.status_code for r in responses] == [200] * len(settings), [r.json() for r in responses]
@@ -126,3 +139,25 @@ def test_categories_changed_at_once_leave_one_of_the_settings(auth, world, serve
         )
     ).all()
     assert sorted(kept) in [sorted(codes) for codes in settings]
+
+
+def test_an_organization_serves_only_categories_the_catalog_has(client, auth, world):
+    """A code the catalog lacks (a typo, an old name) would keep the organization out of every
+    recommendation for what was meant."""
+    registered = client.post(
+        f"/api/v1/streets/{world.street.public_id}/organizations",
+        json={
+            "name": "心语心理咨询中心",
+            "community_ids": [world.community_a.public_id],
+            "categories": ["counselling", "psychological_counselling"],
+        },
+        headers=auth("street_admin"),
+    )
+    assert registered.status_code == 422
+    assert registered.get_json()["details"] == {"categories": ["服务分类不存在：psychological_counselling"]}
+    changed = client.patch(
+        f"/api/v1/organizations/{world.organization.public_id}",
+        json={"categories": ["companionship", "no_such_category"]},
+        headers=auth("org_admin"),
+    )
+    assert changed.status_code == 422 and "categories" in changed.get_json()["details"]
