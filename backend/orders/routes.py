@@ -116,7 +116,7 @@ def my_orders(args):
 @blp.arguments(BoardQuerySchema, location="query")
 @blp.response(200, BoardPageSchema)
 def dispatch_board(args):
-    """派单台：本社区需要处理的工单，紧急在前、时限近在前；附各状态数量。"""
+    """派单台：本社区需要处理的工单，紧急在前、时限近在前；附各状态数量（所选社区全部工单的数量，不随筛选条件变化，用作各状态页签上的数字）。"""
     board = views.dispatch_board(
         viewer=g.principal,
         community_public_id=args["community_id"],

@@ -299,7 +299,14 @@ class OrderPageSchema(ma.Schema):
 
 
 class BoardPageSchema(OrderPageSchema):
-    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+    counts = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={
+            "description": "各状态的工单数：所选社区的全部工单，不随其他筛选条件变化（状态页签上的数字）"
+        },
+    )
 
 
 class CandidateSchema(ma.Schema):

@@ -511,6 +511,7 @@ def dispatch(
     order.pool = pool
     order.organization_id = None if pool else orgs[0].id
     order.dispatched_at = wall.now()
+    order.taken_at = None  # to be taken again: 解决率 counts an order for the organization that took it
     order.dispatch_count += 1
     _finish(order, "dispatched")
     _accept_clock_answers_to(order, order.organization_id)
@@ -847,6 +848,7 @@ def reopen(*, order: Order, actor: Person, reason: str) -> Order:
     offer.active, offer.offered_at = True, wall.now()
     order.pool = False
     order.dispatched_at = wall.now()
+    order.taken_at = None  # to be taken again: 解决率 counts an order for the organization that took it
     _finish(order, "dispatched")
     _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
     if order.service_kind == "urgent":  # dispatched again: Sandan redispatches it if nobody takes it in time

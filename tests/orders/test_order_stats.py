@@ -59,3 +59,22 @@ def test_an_order_called_off_before_anyone_took_it_is_no_response(client, auth, 
     for group_by in ("organization", "community"):
         stats = client.get(f"/api/v1/orders/stats?group_by={group_by}", headers=auth("street_admin"))
         assert stats.get_json()["items"] == [], group_by
+
+
+def test_resolution_counts_an_order_for_the_organization_that_took_it(client, auth, place, act, world):
+    """Reopened and then returned or redispatched, an order is the next organization's only once it takes
+    it: 解决率 does not charge it with an order it was merely offered."""
+    for move in ("return", "redispatch"):
+        order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+        act("org_admin", order, "take")
+        act("org_admin", order, "resolve", note="已上门陪伴")
+        order = act("resident_a1", order, "reopen", reason="没有按约定时间来")
+        assert order["taken_at"] is None
+        if move == "return":
+            act("org_admin", order, "return", reason="人手不够，无法再次上门")
+            act("secretary_a", order, "dispatch", organization_ids=[world.other_organization.public_id])
+        else:
+            act("secretary_a", order, "redispatch", organization_ids=[world.other_organization.public_id])
+        items = client.get("/api/v1/orders/stats", headers=auth("street_admin")).get_json()["items"]
+        other = next((i for i in items if i["id"] == world.other_organization.public_id), None)
+        assert other is None or (other["orders"] == 0 and other["resolution_rate"] is None), (move, other)
