@@ -48,6 +48,14 @@ class SandanWorker(Worker):
 
     abandoned_grace = RQ_ABANDONED_GRACE
 
+    def fork_work_horse(self, job, queue):
+        from workers.outbox import IN_THE_DATABASE
+
+        # Not while the outbox relay thread is inside the database driver (see IN_THE_DATABASE). The horse
+        # leaves the lock held in its copy; it never relays.
+        with IN_THE_DATABASE:
+            super().fork_work_horse(job, queue)
+
     def main_work_horse(self, job, queue):
         # Runs in the freshly forked work horse. The parent's pooled database connections (its outbox relay
         # thread uses them) must not be shared across the fork: a shared PostgreSQL socket garbles both

@@ -13,6 +13,11 @@ from workers.registry import lookup
 
 log = logging.getLogger(__name__)
 
+# Held by the relay thread while it is in the database, and by the worker while it forks a work horse: a
+# lock the relay held inside the driver at the fork (SQLite's own mutexes) would be copied, held, into the
+# horse, which would then wait on it for ever, its job neither done nor failed.
+IN_THE_DATABASE = threading.Lock()
+
 
 def run_message(message_id: int) -> str:
     """Run an outbox message's job once: a message already done is skipped, whoever enqueued it again."""
@@ -31,16 +36,24 @@ def run_message(message_id: int) -> str:
         return "done"
 
 
+RELAY_BATCH = 200
+
+
 def relay_forever(redis_url: str, stop: threading.Event, interval: float = 0.5) -> None:
     """Relay due outbox messages until stopped; a database or Redis outage only delays them."""
     connection = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
     with app().app_context():
         while not stop.is_set():
-            try:
-                outbox.relay_all(connection=connection)
-            except Exception:  # the loop must outlive any outage; the rows wait in the database
-                log.exception("outbox relay failed; retrying")
-                db.session.rollback()
-            finally:
-                db.session.remove()
+            more = True
+            while more and not stop.is_set():  # a batch at a time: a backlog does not hold forks up
+                with IN_THE_DATABASE:
+                    try:
+                        result = outbox.relay_once(connection=connection, limit=RELAY_BATCH)
+                        more = not result.failed and result.sent == RELAY_BATCH
+                    except Exception:  # the loop must outlive any outage; the rows wait in the database
+                        log.exception("outbox relay failed; retrying")
+                        db.session.rollback()
+                        more = False
+                    finally:
+                        db.session.remove()
             stop.wait(interval)
