@@ -3,9 +3,10 @@
 - 代办完成率 (completion rate) = completed ÷ (accepted − cancelled by the resident). "Completed" means the
   result was delivered to the resident (returned_to_resident or completed), a refusal included. Errands are
   counted in the period (and month) they were accepted in, so numerator and denominator are one cohort.
-- 按时率 (on-time rate), separately: of the completed, those none of whose steps ran late: a red card raised,
-  a step done after its deadline, or a step still open past it. The deadline decides, not the card: its job
-  may not have run yet (worker busy, Redis down), and a late step is late all the same.
+- 按时率 (on-time rate), separately: of the completed, those delivered on time: none of the steps up to the
+  delivery ran late (a red card raised, or the step done after its deadline: the deadline decides, not the
+  card, whose job may not have run yet). The resident's own step after it (confirming receipt) is theirs,
+  not the community's, and does not count.
 - Average duration per step: the step clocks that were met (stopped when the step was done), wall-clock
   hours from the step's start to its end, pauses (待补材料) included; with how many of them ran late. Over
   the errands accepted in the period, the same cohort as the rates.
@@ -14,7 +15,7 @@
 from collections import defaultdict
 from datetime import date, datetime, time
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from backend import clock
 from backend.community.models import Community
@@ -72,8 +73,12 @@ def _accepted(community_ids: list[int], type_code: str | None, since: date | Non
     return list(db.session.scalars(query.order_by(Errand.id)))
 
 
+# The step after the delivery: the resident confirms they have the result and their papers back.
+RESIDENTS_STEP = "returned_to_resident"
+
+
 def _late_ids(errand_ids: list[int]) -> set[int]:
-    """The errands with a step that ran late (see the module's note)."""
+    """The errands with a step up to the delivery that ran late (see the module's note)."""
     if not errand_ids:
         return set()
     return set(
@@ -81,11 +86,8 @@ def _late_ids(errand_ids: list[int]) -> set[int]:
             select(SlaClock.subject_id).where(
                 SlaClock.subject_type == SUBJECT,
                 SlaClock.subject_id.in_(errand_ids),
-                or_(
-                    SlaClock.overdue_at.is_not(None),
-                    SlaClock.on_time.is_(False),
-                    and_(SlaClock.state != "stopped", SlaClock.due_at < clock.now()),
-                ),
+                SlaClock.name != RESIDENTS_STEP,
+                or_(SlaClock.overdue_at.is_not(None), SlaClock.on_time.is_(False)),
             )
         )
     )

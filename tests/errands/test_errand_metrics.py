@@ -205,15 +205,16 @@ def test_a_step_done_after_its_deadline_is_late_though_no_red_card_came(world, c
     assert (accepted["count"], accepted["overdue"]) == (2, 1)
 
 
-def test_a_delivered_errand_whose_open_step_is_past_its_deadline_is_late(world, client, auth):
-    """A step still open past its deadline makes its errand late before its red card came."""
+def test_the_residents_own_confirmation_does_not_make_a_delivered_errand_late(world, client, auth):
+    """On time means delivered on time: the resident's step after it (confirming receipt), open past its
+    deadline or even carded, is theirs, not the community's."""
     waiting = make(world, "subsistence_allowance", "returned_to_resident", outcome="approved")
-    past = make(world, "subsistence_allowance", "returned_to_resident", outcome="approved")
-    open_clock(waiting, "returned_to_resident", due_at=clock.now() + timedelta(days=3))
-    open_clock(past, "returned_to_resident", due_at=clock.now() - timedelta(hours=1))
+    carded = make(world, "subsistence_allowance", "completed", outcome="approved")
+    open_clock(waiting, "returned_to_resident", due_at=clock.now() - timedelta(hours=1))
+    step_clock(carded, "returned_to_resident", hours=200, overdue=True, on_time=False)
     db.session.commit()
     total = metrics(client, auth)["total"]
-    assert (total["completed"], total["on_time"]) == (2, 1)
+    assert (total["completed"], total["on_time"]) == (2, 2)
 
 
 def test_a_purchase_collected_after_its_deadline_is_not_on_time_before_the_card_job_ran(
