@@ -131,6 +131,22 @@ def test_retries_at_the_same_instant_make_one(auth, world, server, creating):
     assert _count(creating.model) == before + 1
 
 
+def test_a_type_with_the_longest_code_takes_keyed_versions(client, auth, world):
+    """The key's record names the endpoint in at most 64 letters, whatever the type's code."""
+    code = "a" * 64
+    headers = auth("street_admin")
+    made = client.post(
+        "/api/v1/errand-types", json={"code": code, "definition": ELDERLY_ALLOWANCE}, headers=headers
+    )
+    assert made.status_code == 201, made.get_json()
+    body = {"definition": {**ELDERLY_ALLOWANCE, "name": "高龄补贴"}}
+    keyed = {**headers, "Idempotency-Key": "tap-1"}
+    first = client.post(f"/api/v1/errand-types/{code}/versions", json=body, headers=keyed)
+    again = client.post(f"/api/v1/errand-types/{code}/versions", json=body, headers=keyed)
+    assert first.status_code == again.status_code == 201, first.get_data(as_text=True)[:300]
+    assert [v["version"] for v in again.get_json()["versions"]] == [1, 2]
+
+
 def test_keys_are_forgotten_after_a_week(client, auth, world):
     headers = auth("street_admin")
     made = {}

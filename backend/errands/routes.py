@@ -104,7 +104,7 @@ def add_version(args, code):
     """修改代办类型：生成新版本；已开始的代办仍按原版本办理。带 Idempotency-Key 重试不会多出一版。"""
     kind = service.get_type(code)
     idempotency.create_once(
-        f"errand-types/{kind.code}/versions",
+        f"errand-types/{kind.id}/versions",  # by id: a code of up to 64 letters would not fit the column
         ErrandTypeVersion,
         lambda: service.add_version(kind=kind, actor=g.user, definition=args["definition"]),
     )

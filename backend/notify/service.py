@@ -250,7 +250,7 @@ def deliver(*, notification_id: int) -> Notification | None:
     user = db.session.get(User, notification.user_id)
     notification.template_id = template.template_id
     if not user.is_active:  # a stopped account (staff who left): its inbox keeps it, WeChat is not used
-        _record(notification, status="disabled", outcome="disabled", errmsg="账号已停用")
+        _record(notification, status="inbox_only", outcome="inbox_only", errmsg="账号已停用")
         return notification
     if not user.openid or not _take_grant(user.id, template.template_id):
         _record(notification, status="no_grant", outcome="no_grant")

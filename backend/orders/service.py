@@ -601,8 +601,11 @@ def return_order(*, order: Order, actor: Person, reason: str) -> Order:
         order.organization_id = None
         _finish(order, "returned")
         to_state = "returned"
-        # Back with the secretary: its cards (and any 督办) are theirs now, not the returning organization's.
-        _accept_clock_answers_to(order, None)
+        # Back with the secretary: its cards (and any 督办) are theirs now, not the returning organization's;
+        # but a deadline the organization already let pass stays its miss (响应率), not erased by returning.
+        accept_clock = _clock(order, ACCEPT_CLOCK)
+        if accept_clock is not None and accept_clock.overdue_at is None:
+            clocks.assign_organization(clock=accept_clock, organization_id=None)
     org = db.session.get(Organization, org_id)
     _log(order, caller, "return", before, note=reason, data={"organization": org.public_id, "to": to_state})
     if order.return_count >= 2:

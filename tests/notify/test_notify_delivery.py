@@ -352,7 +352,7 @@ def test_a_disabled_account_is_sent_nothing(world, templates, grant, run_due, fa
     db.session.commit()
     run_due()
     db.session.refresh(notification)
-    assert (notification.status, notification.errmsg) == ("disabled", "账号已停用")
+    assert (notification.status, notification.errmsg) == ("inbox_only", "账号已停用")
     assert fake_wechat.state.calls("subscribe_send") == 0
     assert remaining(resident, templates["order_accepted"]) == 1
 

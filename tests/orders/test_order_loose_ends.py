@@ -141,3 +141,19 @@ def test_a_reopened_urgent_order_is_redispatched_when_nobody_takes_it(place, act
     order = act("resident_a1", order, "reopen", reason="还没处理好")
     assert order["state"] == "dispatched"
     assert _running(order, "take").state == "running"
+
+
+def test_a_missed_acceptance_stays_with_the_organization_that_returned_the_order(
+    client, auth, place, act, world
+):
+    """Returning the order hands its later cards to the secretary; it does not erase a 签收 deadline the
+    organization had already let pass from its 响应率."""
+    order = _dispatched(place, act, world)
+    accept = _running(order, "accept")
+    clocks.raise_overdue(clock_id=accept.id, now=accept.due_at + timedelta(seconds=1))
+    db.session.commit()
+    act("org_admin", order, "return", reason="人手不足")
+    act("secretary_a", order, "cancel", reason="居民自己解决了")
+    items = client.get("/api/v1/orders/stats", headers=auth("street_admin")).get_json()["items"]
+    ours = next((i for i in items if i["id"] == world.organization.public_id), None)
+    assert ours is not None and ours["response_rate"] == 0.0, ours
