@@ -85,7 +85,7 @@ def _event(order_id: int) -> tuple[str, dict]:
 
 def _insert(conn, row: tuple[str, dict]) -> None:
     table, values = row
-    if table not in ("order_events", "sensitive_access_logs", "consents"):  # the tables without created_at
+    if table not in ("order_events", "sensitive_access_logs", "consents", "supervisions"):  # no created_at
         values = {"created_at": NOW, **values}
     columns = ", ".join(f'"{c}"' for c in values)
     conn.execute(
@@ -272,3 +272,45 @@ def test_0018_leaves_one_active_consent_of_a_kind(app, spare_database_url):
             4: None,
             5: None,
         }
+
+
+def _with(row: tuple[str, dict], **changes) -> tuple[str, dict]:
+    return row[0], {**row[1], **changes}
+
+
+def test_0019_takes_off_orders_what_earlier_steps_left_behind(app, spare_database_url):
+    """A pending extension request on ended work, the supervised flag with no 督办 open, a take time on an
+    order waiting to be taken again, a returned order's 签收 clock naming the organization that returned it
+    (unless that organization had already missed it): gone; the same on orders where they belong, kept."""
+    request = '{"amount": "2", "unit": "working_days", "reason": "等配件"}'
+    org = ("organizations", {"id": 1, "street_id": 1, "name": "服务社", "description": "", "capacity": 10,
+                             "dispatch_weight": 1.0, "public_id": "og_1"})  # fmt: skip
+    rows = [
+        *ROWS_BEFORE_0012[:5],
+        org,
+        _with(_order(1, "1"), state="closed", extension_request=request, is_supervised=True),
+        _with(_order(2, "2"), state="taken", extension_request=request, is_supervised=True, taken_at=NOW),
+        _with(_order(3, "3"), state="dispatched", taken_at=NOW),
+        _with(_order(4, "4"), state="returned"),
+        _with(_order(5, "5"), state="returned"),
+        ("supervisions", {"id": 1, "public_id": "sv_1", "subject_type": "order", "subject_id": 2,
+                          "community_id": 1, "reason": "bad_rating", "title": "差评", "note": "",
+                          "status": "open", "raised_at": NOW, "resolution": ""}),
+        _with(_clock(1, "order", 4, "running", NOW, None), organization_id=1),
+        _with(_clock(2, "order", 5, "running", NOW, None), organization_id=1, overdue_at=NOW),
+    ]  # fmt: skip
+    with upgraded_with(app, spare_database_url, rows, after="0018"), db.engine.connect() as conn:
+        orders = conn.execute(
+            sa.text(
+                "SELECT id, extension_request IS NOT NULL, is_supervised, taken_at IS NOT NULL FROM orders"
+            )
+        ).all()
+        assert sorted((i, bool(e), bool(s), bool(t)) for i, e, s, t in orders) == [
+            (1, False, False, False),
+            (2, True, True, True),
+            (3, False, False, False),
+            (4, False, False, False),
+            (5, False, False, False),
+        ]
+        clocks = conn.execute(sa.text("SELECT id, organization_id FROM sla_clocks ORDER BY id")).all()
+        assert [tuple(c) for c in clocks] == [(1, None), (2, 1)]
