@@ -16,7 +16,7 @@ from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import members_with_role
 from backend.community.service import places
-from backend.db import db, fetch_all
+from backend.db import db, fetch_all, flush_unless_taken
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.notify.service import notify_many
 from backend.orders import recommend, states
@@ -781,17 +781,22 @@ def auto_close_after() -> timedelta:
 def _rate(order: Order, level: int, tags: list[str], comment: str, *, again: bool = False) -> Rating:
     """Rate the order once; ``again`` (confirming work redone after a reopen) replaces its rating, so the
     one rating an order has is the resident's last word on it."""
+    allowed = states.allowed_actions(order.state, {states.OWNER}, rated=True)
+    rated = Conflict(
+        "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": allowed}
+    )
     rating = db.session.get(Rating, order.id)
     if rating is not None and not again:
-        allowed = states.allowed_actions(order.state, {states.OWNER}, rated=True)
-        raise Conflict(
-            "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": allowed}
-        )
-    if rating is None:
+        raise rated
+    new = rating is None
+    if new:
         rating = Rating(order_id=order.id)
         db.session.add(rating)
     rating.organization_id, rating.community_id = order.organization_id, order.community_id
     rating.level, rating.tags, rating.comment, rating.created_at = level, tags, comment, wall.now()
+    if new:
+        # The same rating sent twice at once: on SQLite, whose reads take no lock, both found none.
+        flush_unless_taken(rated)
     if order.organization_id is not None:
         recommend.refresh_records(organization_ids=[order.organization_id])
     if level <= BAD_RATING:

@@ -133,3 +133,32 @@ def test_one_photo_placed_with_several_orders_at_once_goes_to_one(client, auth, 
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     upload = db.session.scalar(select(Upload).where(Upload.public_id == photo))
     assert upload.attached_id == db.session.scalar(select(Order.id))
+
+
+def test_one_rating_sent_twice_at_once_rates_once(auth, place, act, world, server):
+    """An auto-closed order rated from two taps at once: one rating, and the other tap told so (409), on
+    SQLite too, whose reads take no lock."""
+    from datetime import timedelta
+
+    import time_machine
+
+    from backend import clock
+    from backend.orders import service
+    from backend.orders.models import Rating
+
+    for _ in range(4):
+        order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+        act("org_admin", order, "take")
+        act("org_admin", order, "resolve", note="已上门陪伴")
+        row = db.session.scalar(select(Order).where(Order.public_id == order["id"]))
+        with time_machine.travel(clock.now() + timedelta(days=8), tick=False):
+            assert service.auto_close(order_id=row.id, resolved_at=row.resolved_at.isoformat())
+            db.session.commit()
+        url = f"{server}/api/v1/orders/{order['id']}/rate"
+        taps = send_at_once(
+            [(url, {"level": 5}, auth("resident_a1")), (url, {"level": 4}, auth("resident_a1"))]
+        )
+        answers = sorted((r.status_code, r.json().get("code")) for r in taps)
+        assert answers == [(200, None), (409, "already_rated")], answers
+        db.session.expire_all()
+        assert db.session.scalar(select(func.count()).where(Rating.order_id == row.id)) == 1
