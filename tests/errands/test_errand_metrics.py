@@ -48,8 +48,11 @@ def make(world, code, state, *, accepted_at=NOV, community=None, outcome=None, b
     return errand
 
 
-def step_clock(errand, name, *, hours, overdue=False, reason="met", on_time=None):
+def step_clock(errand, name, *, hours=0, overdue=False, reason="met", on_time=None, due_at=None):
+    """A step's clock, stopped ``hours`` after the errand was accepted (met, or for ``reason``); or, given
+    ``due_at``, still running towards it."""
     started = errand.accepted_at
+    running = due_at is not None
     db.session.add(
         SlaClock(
             subject_type="errand",
@@ -58,10 +61,11 @@ def step_clock(errand, name, *, hours, overdue=False, reason="met", on_time=None
             community_id=errand.community_id,
             amount=5,
             unit="working_days",
-            state="stopped",
+            state="running" if running else "stopped",
             started_at=started,
-            stopped_at=started + timedelta(hours=hours),
-            stop_reason=reason,
+            due_at=due_at,
+            stopped_at=None if running else started + timedelta(hours=hours),
+            stop_reason=None if running else reason,
             overdue_at=started + timedelta(hours=hours - 1) if overdue else None,
             on_time=on_time,
             pauses=[],
@@ -168,24 +172,6 @@ def test_empty_history_has_no_rates(world, client, auth):
     assert result["items"] == [] and result["total"]["completion_rate"] is None
 
 
-def open_clock(errand, name, *, due_at):
-    db.session.add(
-        SlaClock(
-            subject_type="errand",
-            subject_id=errand.id,
-            name=name,
-            community_id=errand.community_id,
-            amount=2,
-            unit="working_days",
-            state="running",
-            started_at=errand.delivered_at,
-            due_at=due_at,
-            pauses=[],
-            generation=1,
-        )
-    )
-
-
 def steps(client, auth, **query) -> dict:
     response = client.get("/api/v1/errands/metrics/steps", query_string=query, headers=auth("street_admin"))
     assert response.status_code == 200, response.get_json()
@@ -210,7 +196,7 @@ def test_the_residents_own_confirmation_does_not_make_a_delivered_errand_late(wo
     deadline or even carded, is theirs, not the community's."""
     waiting = make(world, "subsistence_allowance", "returned_to_resident", outcome="approved")
     carded = make(world, "subsistence_allowance", "completed", outcome="approved")
-    open_clock(waiting, "returned_to_resident", due_at=clock.now() - timedelta(hours=1))
+    step_clock(waiting, "returned_to_resident", due_at=clock.now() - timedelta(hours=1))
     step_clock(carded, "returned_to_resident", hours=200, overdue=True, on_time=False)
     db.session.commit()
     total = metrics(client, auth)["total"]
