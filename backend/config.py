@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -9,6 +10,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
 DEFAULT_ENCRYPTION_KEY = "ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0wMDA="
 DEFAULT_HMAC_KEY = "dev-hmac-key-change-me"
+# The fake WeChat server's (sandan demo, tests): never production's.
+DEFAULT_WECHAT_APPID = "wx-sandan-dev"
+DEFAULT_WECHAT_SECRET = "dev-wechat-secret"
+DEFAULT_WECHAT_API_BASE_URL = "http://127.0.0.1:8081/"
 
 
 class ConfigError(RuntimeError):
@@ -60,9 +65,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": _int("SANDAN_MAX_BODY_BYTES", 10 * 1024 * 1024),
         "ACCESS_TOKEN_TTL": _int("SANDAN_ACCESS_TOKEN_TTL", 2 * 3600),
         "REFRESH_TOKEN_TTL": _int("SANDAN_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
-        "WECHAT_APPID": _env("WECHAT_APPID", "wx-sandan-dev"),
-        "WECHAT_SECRET": _env("WECHAT_SECRET", "dev-wechat-secret"),
-        "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "http://127.0.0.1:8081/"),
+        "WECHAT_APPID": _env("WECHAT_APPID", DEFAULT_WECHAT_APPID),
+        "WECHAT_SECRET": _env("WECHAT_SECRET", DEFAULT_WECHAT_SECRET),
+        "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", DEFAULT_WECHAT_API_BASE_URL),
         "WECHAT_TIMEOUT": float(_env("WECHAT_TIMEOUT", "5")),
         # Seconds before each retry of a failing outbox job (one retry per entry); unset: the outbox's own.
         "JOB_RETRY_INTERVALS": _seconds_list("SANDAN_JOB_RETRY_INTERVALS"),
@@ -92,13 +97,22 @@ def check_production_secrets(cfg: dict) -> None:
     weak = []
     if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(cfg["SECRET_KEY"]) < 32:
         weak.append("SECRET_KEY")
-    if DEFAULT_ENCRYPTION_KEY in cfg["ENCRYPTION_KEYS"].split(","):
+    if DEFAULT_ENCRYPTION_KEY in (key.strip() for key in cfg["ENCRYPTION_KEYS"].split(",")):
         weak.append("SANDAN_ENCRYPTION_KEYS")
     if cfg["HMAC_KEY"] == DEFAULT_HMAC_KEY or len(cfg["HMAC_KEY"]) < 32:
         weak.append("SANDAN_HMAC_KEY")
+    if cfg["WECHAT_SECRET"] == DEFAULT_WECHAT_SECRET or cfg["WECHAT_APPID"] == DEFAULT_WECHAT_APPID:
+        weak.append("WECHAT_APPID / WECHAT_SECRET")
     if weak:
         raise ConfigError(
             "refusing to start in production with a default or short (<32 characters) value of: "
             + ", ".join(weak)
             + " (set them in the environment)"
+        )
+    # The app's secret travels in the token request's query string: to WeChat over TLS, never elsewhere.
+    base = urlsplit(cfg["WECHAT_API_BASE_URL"])
+    if base.scheme != "https" or base.hostname in (None, "localhost") or base.hostname.startswith("127."):
+        raise ConfigError(
+            "refusing to start in production with WECHAT_API_BASE_URL="
+            f"{cfg['WECHAT_API_BASE_URL']!r}: WeChat is reached over https (https://api.weixin.qq.com/)"
         )

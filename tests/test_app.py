@@ -82,37 +82,42 @@ def _same_db(app) -> dict:
     return {k: app.config[k] for k in keys}
 
 
+STRONG = {
+    "ENV_NAME": "production",
+    "SQLALCHEMY_DATABASE_URI": "sqlite://",
+    "SECRET_KEY": "s3cret-but-now-long-enough-for-production",
+    "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMDAwMDAwMDAwMDA=",
+    "HMAC_KEY": "h" * 32,
+    "WECHAT_APPID": "wx0123456789abcdef",
+    "WECHAT_SECRET": "0123456789abcdef0123456789abcdef",
+    "WECHAT_API_BASE_URL": "https://api.weixin.qq.com/",
+}
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        ({}, "SECRET_KEY"),
+        ({"SECRET_KEY": "dev-secret-key-change-me"}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
-        ({"SECRET_KEY": "s3cret-but-now-long-enough-for-production"}, "SANDAN_ENCRYPTION_KEYS"),
-        (
-            {
-                "SECRET_KEY": "s3cret-but-now-long-enough-for-production",
-                "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMDAwMDAwMDAwMDA=",
-            },
-            "SANDAN_HMAC_KEY",
-        ),
+        ({"ENCRYPTION_KEYS": "ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0wMDA="}, "SANDAN_ENCRYPTION_KEYS"),
+        # The default key, however it is spaced among others.
+        ({"ENCRYPTION_KEYS": " ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0wMDA=\n"}, "SANDAN_ENCRYPTION_KEYS"),
+        ({"HMAC_KEY": "dev-hmac-key-change-me"}, "SANDAN_HMAC_KEY"),
+        ({"WECHAT_SECRET": "dev-wechat-secret"}, "WECHAT_SECRET"),
+        ({"WECHAT_APPID": "wx-sandan-dev"}, "WECHAT_APPID"),
+        # The app's secret goes in the token request's query string: to WeChat over TLS only.
+        ({"WECHAT_API_BASE_URL": "http://127.0.0.1:8081/"}, "WECHAT_API_BASE_URL"),
+        ({"WECHAT_API_BASE_URL": "http://api.weixin.qq.com/"}, "WECHAT_API_BASE_URL"),
+        ({"WECHAT_API_BASE_URL": "https://localhost:8081/"}, "WECHAT_API_BASE_URL"),
     ],
 )
 def test_production_refuses_default_secrets_and_names_them(overrides, named):
     with pytest.raises(ConfigError, match=named):
-        create_app({"ENV_NAME": "production", "SQLALCHEMY_DATABASE_URI": "sqlite://", **overrides})
+        create_app({**STRONG, **overrides})
 
 
 def test_production_starts_with_real_secrets():
-    app = create_app(
-        {
-            "ENV_NAME": "production",
-            "SQLALCHEMY_DATABASE_URI": "sqlite://",
-            "SECRET_KEY": "s3cret-but-now-long-enough-for-production",
-            "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMDAwMDAwMDAwMDA=",
-            "HMAC_KEY": "h" * 32,
-        }
-    )
-    assert app.config["IS_PRODUCTION"]
+    assert create_app(STRONG).config["IS_PRODUCTION"]
 
 
 def test_openapi_is_served_with_error_schema(client):
