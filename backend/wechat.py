@@ -6,6 +6,7 @@ WECHAT_API_BASE_URL: WeChat's real host in production, the fake server in minipr
 
 import contextlib
 import logging
+import re
 
 import redis
 import requests
@@ -142,3 +143,12 @@ def call(fn, *args, **kwargs):
         raise ServiceUnavailable("无法连接微信服务，请稍后再试", code="wechat_unreachable") from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
+
+
+_QUERY = re.compile(r"\?[^\s'\"()]*")
+
+
+def failure_text(exc: Exception) -> str:
+    """What a failed call to WeChat says, fit to be stored: its URLs without their query strings, which
+    carry the app's secret (token requests) or an access token (every other call)."""
+    return _QUERY.sub("?…", f"{type(exc).__name__}: {exc}")

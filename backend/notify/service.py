@@ -281,7 +281,7 @@ def deliver(*, notification_id: int) -> Notification | None:
     except requests.RequestException as exc:
         # Unreachable or timed out. A timeout may hide a message WeChat did send: retrying then repeats it.
         _give_back_grant(user.id, template.template_id)
-        _retry_or_fail(notification, errcode=None, errmsg=f"{type(exc).__name__}: {exc}")
+        _retry_or_fail(notification, errcode=None, errmsg=wechat.failure_text(exc))
         return notification
     if not isinstance(result, dict):
         # wechatpy returns the raw response when the body is not JSON (a proxy's page with status 200):

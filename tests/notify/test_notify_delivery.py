@@ -275,6 +275,23 @@ def test_wechat_server_errors_and_outages_are_retried(world, grant, run_due, fak
     assert len(fake_wechat.state.messages()) == 1
 
 
+def test_an_unreachable_wechat_is_recorded_without_the_apps_secret(app, world, grant, run_due, monkeypatch):
+    """The token request carries the app's secret in its query string, and a connection error quotes the
+    URL: what is stored of it keeps the URL's path alone."""
+    resident = world.users["resident_a1"]
+    grant(resident, "order_taken")
+    monkeypatch.setitem(app.config, "WECHAT_API_BASE_URL", "http://127.0.0.1:1/")
+    notification = service.notify(user_id=resident.id, event="order_taken", fields=ORDER_FIELDS)
+    db.session.commit()
+    run_due()
+    db.session.refresh(notification)
+    assert notification.status == "retrying"
+    stored = [notification.errmsg, *(step.errmsg for step in notification.history)]
+    assert any("cgi-bin/token?…" in (text or "") for text in stored), stored
+    secret = app.config["WECHAT_SECRET"]
+    assert not any(secret[:8] in (text or "") for text in stored), stored
+
+
 def test_other_errors_fail_and_keep_the_grant(world, templates, grant, run_due, fake_wechat):
     resident = world.users["resident_a1"]
     grant(resident, "order_accepted")
