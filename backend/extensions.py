@@ -1,6 +1,7 @@
 """Extension instances, created once and bound to the app in create_app()."""
 
 import json
+import re
 
 import flask_smorest
 import orjson
@@ -27,45 +28,60 @@ class SandanApi(Api):
 
 
 NUL_MESSAGE = "不能包含空字符"
+SURROGATE_MESSAGE = "含有无效字符（不成对的代理项）"
+# A lone UTF-16 surrogate (JSON's \ud800 without its pair) decodes to a str no database or hash can encode.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _nul_fields(value) -> list[str]:
-    """The fields of a JSON value (dotted paths) whose text or name holds the NUL character (walked without
-    recursion: a body may be nested as deep as the JSON parser allows)."""
-    found, pending = [], [(value, "")]
+def _problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if _SURROGATE.search(text):
+        return SURROGATE_MESSAGE
+    return None
+
+
+def _unstorable_fields(value) -> dict[str, str]:
+    """The fields of a JSON value (dotted paths) whose text or name cannot be stored, with why: a NUL
+    character, or a lone surrogate (walked without recursion: a body may be nested as deep as the JSON
+    parser allows)."""
+    found, pending = {}, [(value, "")]
     while pending:
         value, path = pending.pop()
         if isinstance(value, str):
-            if "\x00" in value:
-                found.append(path or "_schema")
+            if problem := _problem(value):
+                found[path or "_schema"] = problem
         elif isinstance(value, dict):
             for key, inner in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if "\x00" in str(key):
-                    found.append(where)
+                if problem := _problem(str(key)):
+                    found[where] = problem
                 else:
                     pending.append((inner, where))
         elif isinstance(value, list):
             pending.extend((inner, f"{path}.{i}" if path else str(i)) for i, inner in enumerate(value))
-    return sorted(found)
+    return dict(sorted(found.items()))
 
 
-def _refuse_nul(location: str) -> None:
-    """422 by field for a body or query holding NUL: PostgreSQL's text cannot store it, so a value with one
-    would fail in the database, as a 500, wherever it was written or looked up. The raw bytes are searched
-    first (JSON spells it \\u0000, a URL %00): a request without it costs no more than that."""
+def _refuse_unstorable(location: str) -> None:
+    """422 by field for a body or query holding NUL, or a body holding a lone surrogate: PostgreSQL's text
+    cannot store the one, nothing can encode the other, so a value with either would fail wherever it was
+    written, hashed or looked up, as a 500. The raw bytes are searched first (JSON spells them \\u0000 and
+    \\ud800, a URL %00): a request without them costs no more than that."""
     if location == "json":
-        if b"\\u0000" not in request.get_data(cache=True):
+        raw = request.get_data(cache=True)
+        if b"\\u0000" not in raw and not _SURROGATE_ESCAPE.search(raw):
             return
-        found = _nul_fields(request.get_json(silent=True))
+        found = _unstorable_fields(request.get_json(silent=True))
     elif location == "query":
         if b"%00" not in request.query_string and b"\x00" not in request.query_string:
             return
-        found = [k for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v]
+        found = {k: NUL_MESSAGE for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v}
     else:
         return
     if found:
-        flask_smorest.abort(422, messages={location: {field: [NUL_MESSAGE] for field in found}})
+        flask_smorest.abort(422, messages={location: {field: [why] for field, why in found.items()}})
 
 
 class ArgumentsParser(FlaskParser):
@@ -75,7 +91,7 @@ class ArgumentsParser(FlaskParser):
     every error message), and a test holds each fast_load equal to it."""
 
     def parse(self, argmap, req=None, *, location=None, **kwargs):
-        _refuse_nul(location or self.location)
+        _refuse_unstorable(location or self.location)
         fast_load = getattr(argmap, "fast_load", None)
         if fast_load is not None and not kwargs.get("validate"):
             where = location or self.location

@@ -241,6 +241,20 @@ def test_a_nul_character_is_422_by_field_wherever_it_is_sent(client, auth, world
     assert privacy.active_consent(user_id=world.users["resident_a1"].id, kind="phone") is None
 
 
+def test_a_lone_surrogate_is_422_by_field_and_a_pair_is_a_character(client, auth, world):
+    """JSON's \\ud800 without its pair decodes to text nothing can encode (the database, a hash): refused
+    by field where it arrives, not failed later as a 500; an escaped pair is an ordinary character."""
+    headers = {**auth("resident_a1"), "Content-Type": "application/json"}
+    login = client.post("/api/v1/auth/login", data=b'{"code": "\\ud800"}', content_type="application/json")
+    assert login.status_code == 422 and login.get_json()["details"] == {
+        "code": ["含有无效字符（不成对的代理项）"]
+    }
+    lone = client.patch("/api/v1/me", data=b'{"real_name": "\\ud83d"}', headers=headers)
+    assert lone.status_code == 422 and "real_name" in lone.get_json()["details"]
+    pair = client.patch("/api/v1/me", data=b'{"real_name": "\\u738b\\ud83d\\ude00"}', headers=headers)
+    assert pair.status_code == 200, pair.get_json()
+
+
 def test_unknown_consent_kind_is_422(client, auth):
     response = client.post(
         "/api/v1/me/consents", json={"kind": "zodiac", "text_version": "1"}, headers=auth("resident_a1")
