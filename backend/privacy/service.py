@@ -243,7 +243,11 @@ def rotate_all_keys() -> int:
         for row_id, token in rows:
             rotated = crypto.rotate(token)
             if rotated != token:
-                db.session.execute(sa.update(raw).where(raw.c.id == row_id).values({column_name: rotated}))
-                count += 1
+                # Only if the value is still the one read: one saved meanwhile (a new phone number) is
+                # already under the current key, and must not be put back to the old value.
+                done = db.session.execute(
+                    sa.update(raw).where(raw.c.id == row_id, column == token).values({column_name: rotated})
+                )
+                count += done.rowcount
     db.session.commit()
     return count

@@ -276,6 +276,38 @@ def test_key_rotation_re_encrypts_under_the_new_key(app, world):
         crypto.configure(old_keys, app.config["HMAC_KEY"])
 
 
+def test_a_value_saved_while_keys_rotate_is_not_put_back(app, world, monkeypatch):
+    """`sandan rotate-keys` runs beside the live service: a phone number bound between its read and its
+    write stays the new one (the real rotate, with the other request's write slipped in before it)."""
+    resident = world.users["resident_a1"]
+    _give_phone(resident, "13800138000")
+    privacy.store(resident, "phone", "13800138000", subject_user_id=resident.id)
+    db.session.commit()
+    old_keys = app.config["ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    rotate = crypto.rotate
+    meanwhile = []
+
+    def rotate_as_a_new_phone_is_bound(token):
+        if not meanwhile:
+            with db.engine.begin() as other:
+                other.execute(
+                    sa.text("UPDATE users SET phone = :phone WHERE id = :id"),
+                    {"phone": crypto.encrypt("13900139000"), "id": resident.id},
+                )
+            meanwhile.append(True)
+        return rotate(token)
+
+    try:
+        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+        monkeypatch.setattr(crypto, "rotate", rotate_as_a_new_phone_is_bound)
+        assert privacy.rotate_all_keys() == 0
+        db.session.expire_all()
+        assert db.session.get(User, resident.id).phone == "13900139000"
+    finally:
+        crypto.configure(old_keys, app.config["HMAC_KEY"])
+
+
 def test_a_value_under_an_unknown_key_fails_loudly(app):
     token = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
     with pytest.raises(crypto.KeyConfigError):
