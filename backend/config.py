@@ -10,6 +10,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
 DEFAULT_ENCRYPTION_KEY = "ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0wMDA="
 DEFAULT_HMAC_KEY = "dev-hmac-key-change-me"
+ENV_NAMES = ("development", "test", "production")
 # The fake WeChat server's (sandan demo, tests): never production's.
 DEFAULT_WECHAT_APPID = "wx-sandan-dev"
 DEFAULT_WECHAT_SECRET = "dev-wechat-secret"
@@ -87,11 +88,20 @@ def load_config(overrides: dict | None = None) -> dict:
     if overrides:
         cfg.update(overrides)
     cfg["IS_PRODUCTION"] = cfg["ENV_NAME"] == "production"
+    if cfg["IS_PRODUCTION"]:
+        # An unexpected database error is logged with its statement, not with the personal data bound to it.
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),
+            "hide_parameters": True,
+        }
     return cfg
 
 
 def check_production_secrets(cfg: dict) -> None:
-    """Refuse to run production on a key anyone can read in this repository."""
+    """Refuse to run production on a key anyone can read in this repository, or an environment whose name
+    is none of ours (a "prod" would quietly run with development's checks)."""
+    if cfg["ENV_NAME"] not in ENV_NAMES:
+        raise ConfigError(f"SANDAN_ENV={cfg['ENV_NAME']!r}: it must be one of {', '.join(ENV_NAMES)}")
     if not cfg["IS_PRODUCTION"]:
         return
     weak = []

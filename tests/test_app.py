@@ -120,6 +120,23 @@ def test_production_starts_with_real_secrets():
     assert create_app(STRONG).config["IS_PRODUCTION"]
 
 
+@pytest.mark.parametrize("name", ["prod", "Production", ""])
+def test_an_environment_name_none_of_ours_is_refused(name):
+    """A misspelt "production" would otherwise run with development's checks."""
+    with pytest.raises(ConfigError, match="SANDAN_ENV"):
+        create_app({**STRONG, "ENV_NAME": name})
+
+
+def test_production_logs_no_statement_parameters():
+    """An unexpected database error is logged with its statement, not with the personal data bound to it."""
+    app = create_app(STRONG)
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] is True
+    with app.app_context():
+        from backend.db import db
+
+        assert db.engine.hide_parameters
+
+
 def test_openapi_is_served_with_error_schema(client):
     spec = client.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
