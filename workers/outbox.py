@@ -36,24 +36,19 @@ def run_message(message_id: int) -> str:
         return "done"
 
 
-RELAY_BATCH = 200
-
-
 def relay_forever(redis_url: str, stop: threading.Event, interval: float = 0.5) -> None:
     """Relay due outbox messages until stopped; a database or Redis outage only delays them."""
     connection = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
     with app().app_context():
         while not stop.is_set():
-            more = True
-            while more and not stop.is_set():  # a batch at a time: a backlog does not hold forks up
+            try:
+                # The lock a batch at a time: a backlog does not hold forks up.
+                outbox.relay_all(connection=connection, each_batch=IN_THE_DATABASE)
+            except Exception:  # the loop must outlive any outage; the rows wait in the database
+                log.exception("outbox relay failed; retrying")
                 with IN_THE_DATABASE:
-                    try:
-                        result = outbox.relay_once(connection=connection, limit=RELAY_BATCH)
-                        more = not result.failed and result.sent == RELAY_BATCH
-                    except Exception:  # the loop must outlive any outage; the rows wait in the database
-                        log.exception("outbox relay failed; retrying")
-                        db.session.rollback()
-                        more = False
-                    finally:
-                        db.session.remove()
+                    db.session.rollback()
+            finally:
+                with IN_THE_DATABASE:
+                    db.session.remove()
             stop.wait(interval)

@@ -89,16 +89,15 @@ def seed_errand_types() -> list[str]:
     return added
 
 
-def _create_type(
-    *, actor: User | None, code: str, definition: dict, taken: Exception | None = None
-) -> ErrandType:
+def _code_taken() -> ValidationFailed:
+    return ValidationFailed(details={"code": ["该代办类型编码已存在"]})
+
+
+def _create_type(*, actor: User | None, code: str, definition: dict) -> ErrandType:
     clean = _clean_definition(definition)
     kind = ErrandType(code=code, name=clean["name"], enabled=True, current_version=1)
     db.session.add(kind)
-    if taken is None:
-        db.session.flush()
-    else:
-        flush_unless_taken(taken)
+    flush_unless_taken(_code_taken())
     db.session.add(
         ErrandTypeVersion(
             type_id=kind.id,
@@ -113,13 +112,12 @@ def _create_type(
 
 def create_type(*, actor: User, code: str, definition: dict) -> ErrandType:
     """Add an errand type (version 1); the caller commits."""
-    taken = ValidationFailed(details={"code": ["该代办类型编码已存在"]})
     if db.session.scalar(select(ErrandType.id).where(ErrandType.code == code)) is not None:
-        raise taken
+        raise _code_taken()
     # Not in a savepoint: on SQLite one that opens the transaction commits when released, and the type would
     # stand apart from what the caller writes with it (an Idempotency-Key's record). A refusal here ends the
     # whole transaction, which is all the type's.
-    return _create_type(actor=actor, code=code, definition=definition, taken=taken)
+    return _create_type(actor=actor, code=code, definition=definition)
 
 
 def add_version(*, kind: ErrandType, actor: User, definition: dict) -> ErrandTypeVersion:

@@ -567,11 +567,12 @@ def take(*, order: Order, actor: Person, organization_id: int | None = None) -> 
     return order
 
 
-def _accept_clock_answers_to(order: Order, organization_id: int | None):
+def _accept_clock_answers_to(order: Order, organization_id: int | None, *, unless_missed: bool = False):
     """Name the organization the acceptance clock answers for (its cards go to that organization's admins,
-    or with none to the secretary); return the clock, if it runs."""
+    or with none to the secretary), ``unless_missed``: not once its deadline has passed; return the clock,
+    if it runs."""
     accept_clock = _clock(order, ACCEPT_CLOCK)
-    if accept_clock is not None:
+    if accept_clock is not None and not (unless_missed and accept_clock.overdue_at is not None):
         clocks.assign_organization(clock=accept_clock, organization_id=organization_id)
     return accept_clock
 
@@ -603,9 +604,7 @@ def return_order(*, order: Order, actor: Person, reason: str) -> Order:
         to_state = "returned"
         # Back with the secretary: its cards (and any 督办) are theirs now, not the returning organization's;
         # but a deadline the organization already let pass stays its miss (响应率), not erased by returning.
-        accept_clock = _clock(order, ACCEPT_CLOCK)
-        if accept_clock is not None and accept_clock.overdue_at is None:
-            clocks.assign_organization(clock=accept_clock, organization_id=None)
+        _accept_clock_answers_to(order, None, unless_missed=True)
     org = db.session.get(Organization, org_id)
     _log(order, caller, "return", before, note=reason, data={"organization": org.public_id, "to": to_state})
     if order.return_count >= 2:

@@ -1,6 +1,8 @@
 """Record side effects in the caller's transaction; relay them to RQ once committed, retrying on failure."""
 
+import contextlib
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -124,11 +126,21 @@ def relay_once(*, connection: redis.Redis, limit: int = 200) -> RelayResult:
     return RelayResult(sent=len(messages))
 
 
-def relay_all(*, connection: redis.Redis, limit: int = 200) -> RelayResult:
-    """Relay until nothing due is left or Redis refuses."""
+NO_GUARD = contextlib.nullcontext()
+
+
+def relay_all(
+    *,
+    connection: redis.Redis,
+    limit: int = 200,
+    each_batch: AbstractContextManager = NO_GUARD,
+) -> RelayResult:
+    """Relay until nothing due is left or Redis refuses, each batch inside ``each_batch`` (a lock the
+    worker's relay thread holds while it is in the database)."""
     total = RelayResult()
     while True:
-        result = relay_once(connection=connection, limit=limit)
+        with each_batch:
+            result = relay_once(connection=connection, limit=limit)
         total.sent += result.sent
         total.failed += result.failed
         if result.failed or result.sent < limit:
