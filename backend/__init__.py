@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from psycopg.pq import ConnStatus, ExecStatus
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -63,6 +63,8 @@ def _retry_when_sqlite_is_busy(view):
     A SQLite transaction that read and then writes cannot wait for a writer that committed in between: it
     fails at once with "database is locked". Running the whole request again (it has changed nothing) lets
     it see the other writer's result, as PostgreSQL's row locks would have. The embedded default only.
+    What a run cannot take back outside the database is made safe to repeat where it happens: a WeChat
+    code is exchanged once per request (wechat.exchange_code).
     """
 
     @functools.wraps(view)
@@ -74,6 +76,9 @@ def _retry_when_sqlite_is_busy(view):
                 if "database is locked" not in str(exc) or attempt == SQLITE_BUSY_ATTEMPTS - 1:
                     raise
                 db.session.rollback()
+                # The run again reads the request from the start: an uploaded file's bytes included.
+                for _, upload in request.files.items(multi=True):
+                    upload.stream.seek(0)
                 time.sleep(0.02 * (attempt + 1) + random.random() * 0.03)
         raise AssertionError("unreachable")
 

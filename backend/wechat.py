@@ -10,7 +10,7 @@ import re
 
 import redis
 import requests
-from flask import current_app
+from flask import current_app, has_request_context, request
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
@@ -143,6 +143,19 @@ def call(fn, *args, **kwargs):
         raise ServiceUnavailable("无法连接微信服务，请稍后再试", code="wechat_unreachable") from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
+
+
+def exchange_code(code: str, fn, *args, **kwargs):
+    """``call`` for a one-time code (wx.login's, getPhoneNumber's), exchanged once per request.
+
+    WeChat refuses a spent code (40163), so a request that runs again (the embedded default's retry when
+    SQLite is busy) must not send it twice: the run again gets the first run's answer."""
+    if not has_request_context():
+        return call(fn, *args, **kwargs)
+    answers = request.environ.setdefault("sandan.wechat_codes", {})
+    if code not in answers:
+        answers[code] = call(fn, *args, **kwargs)
+    return answers[code]
 
 
 _QUERY = re.compile(r"\?[^\s'\"()]*")

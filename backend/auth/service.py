@@ -56,7 +56,7 @@ def _find_or_create_user(openid: str, unionid: str | None, nickname: str | None)
 def login_with_wechat_code(*, code: str, nickname: str | None = None) -> TokenPair:
     """Exchange a wx.login code for an API session, creating the user on first sign-in."""
     wx = wechat.client()
-    result = wechat.call(wx.wxa.code_to_session, code)
+    result = wechat.exchange_code(code, wx.wxa.code_to_session, code)
     openid = result.get("openid")
     if not openid:
         raise ApiError("微信未返回用户标识", code="wechat_error", status=502)
@@ -168,7 +168,9 @@ def bind_phone(*, user: User, phone_code: str) -> User:
     """Bind the phone number WeChat vouches for (getPhoneNumber's code); needs the phone consent."""
     privacy.require_consent(user_id=user.id, kind="phone")
     wx = wechat.client()
-    result = wechat.call(wx.wxa._post, "wxa/business/getuserphonenumber", data={"code": phone_code})
+    result = wechat.exchange_code(
+        phone_code, wx.wxa._post, "wxa/business/getuserphonenumber", data={"code": phone_code}
+    )
     info = result.get("phone_info") or {}
     phone = info.get("purePhoneNumber") or info.get("phoneNumber")
     if not phone:
