@@ -97,7 +97,7 @@ def _errands_sql(world: ErrandWorld, count: int, offset: int, finished: bool) ->
             {world.first_resident} + (g % {RESIDENTS}), '居民' || (g % {RESIDENTS}),
             ({communities})[1 + g % {COMMUNITIES}], ({grids})[1 + g % {len(world.grid_ids)}],
             '', CASE WHEN state = 'appointed' THEN NULL ELSE ({agents})[1 + (g * 7919) % {AGENTS}] END,
-            state, {due}, {due} < now(), '{{}}', '[]', '', '', '', '[]', '', '', false, '',
+            state, {due}, {due} < now(), '{{}}', '[]', '', '', '', NULL, '', '', false, '',
             CASE WHEN state = 'appointed' THEN NULL ELSE created_at + interval '2 hours' END,
             CASE WHEN state = 'completed' THEN created_at + interval '5 days' END,
             CASE WHEN state IN ('completed', 'cancelled', 'failed') THEN created_at + interval '5 days' END,

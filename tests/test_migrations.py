@@ -1,5 +1,6 @@
 """Migrations build the schema from empty, and the result matches the models exactly."""
 
+import json
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -314,3 +315,37 @@ def test_0019_takes_off_orders_what_earlier_steps_left_behind(app, spare_databas
         ]
         clocks = conn.execute(sa.text("SELECT id, organization_id FROM sla_clocks ORDER BY id")).all()
         assert [tuple(c) for c in clocks] == [(1, None), (2, 1)]
+
+
+def test_0020_encrypts_the_drug_lists_already_stored(app, spare_database_url):
+    """A purchase's clear drug list comes out of 0020 as ciphertext under the app's key, read back whole by
+    the model (and rotate-keys finds it); an errand with no list holds nothing. Going back gives both
+    back in clear."""
+    from flask_migrate import downgrade
+
+    from backend.errands.models import Errand
+    from backend.privacy import crypto
+
+    drugs = [
+        {"drug_name": "硝苯地平控释片", "quantity": "3盒", "prescription_required": True,
+         "prescription_present": True},
+        {"drug_name": "维生素C片", "quantity": "1瓶", "prescription_required": False,
+         "prescription_present": False},
+    ]  # fmt: skip
+    purchase, other = TWO_STREETS_AND_AN_ERRAND[-1], TWO_STREETS_AND_AN_ERRAND[-1]
+    rows = [
+        *TWO_STREETS_AND_AN_ERRAND[:-1],
+        _with(purchase, items=json.dumps(drugs, ensure_ascii=False)),
+        _with(other, id=2, public_id="er_2", number="E2", items="[]"),
+    ]
+    with upgraded_with(app, spare_database_url, rows, after="0019"):
+        with db.engine.connect() as conn:
+            raw = dict(conn.execute(sa.text("SELECT id, items FROM errands")).all())
+            read = dict(conn.execute(sa.select(Errand.id, Errand.items)).all())
+        assert raw[1].startswith("gAAAAA") and "硝苯地平" not in raw[1] and raw[2] is None
+        assert json.loads(crypto.decrypt(raw[1])) == drugs
+        assert read == {1: drugs, 2: None}
+        downgrade(revision="0019")
+        with db.engine.connect() as conn:
+            clear = conn.execute(sa.text("SELECT id, items FROM errands ORDER BY id")).all()
+        assert [(i, json.loads(v) if isinstance(v, str) else v) for i, v in clear] == [(1, drugs), (2, [])]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
 from backend.errands.states import ACTION_LABELS, ACTION_SENTENCES, AGENT_STATES, STATE_LABELS, STATES
-from backend.privacy.crypto import EncryptedText
+from backend.privacy.crypto import EncryptedJSON, EncryptedText
 from backend.sla.models import NO_DEADLINE
 
 OUTCOMES = ("approved", "refused")
@@ -117,7 +117,9 @@ class Errand(PublicIdMixin, TimestampMixin, db.Model):
 
     # Purchases (代购): the items, and the cash in fen: received = spent + change once a result is recorded,
     # or the errand fails or is cancelled holding the cash (nothing spent then, all of it handed back).
-    items: Mapped[list] = mapped_column(JSON, default=list)
+    # The items are a drug list, health information: encrypted like the sensitive values below (null when
+    # there is none), [{drug_name, quantity, prescription_required, prescription_present}].
+    items: Mapped[list | None] = mapped_column(EncryptedJSON)
     cash_received_fen: Mapped[int | None] = mapped_column(Integer)
     amount_spent_fen: Mapped[int | None] = mapped_column(Integer)
     change_returned_fen: Mapped[int | None] = mapped_column(Integer)

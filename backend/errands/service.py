@@ -508,7 +508,8 @@ def create_errand(
         appointment_id=appointment_id,
         description=description,
         state="appointed",
-        items=clean_items,
+        # Nothing stored (no ciphertext of an empty list) when there is no list.
+        items=clean_items or None,
         materials={},
         missing_materials=[],
     )

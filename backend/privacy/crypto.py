@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text, TypeDecorator
@@ -75,3 +76,19 @@ class EncryptedText(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else decrypt(value)
+
+
+class EncryptedJSON(EncryptedText):
+    """A JSON value (a purchase's drug list) stored as the Fernet ciphertext of its JSON text: one value, so
+    everything EncryptedText covers (key rotation, erasure to NULL) covers it."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return super().process_bind_param(json.dumps(value, ensure_ascii=False), dialect)
+
+    def process_result_value(self, value, dialect):
+        text = super().process_result_value(value, dialect)
+        return None if text is None else json.loads(text)

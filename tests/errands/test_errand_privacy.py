@@ -4,9 +4,12 @@ in their steps (up to the result, not after handing it back) and only through a 
 notices carry name and amount only."""
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from backend.db import db
+from backend.privacy import crypto
+from backend.privacy import service as privacy
 from backend.privacy.models import SensitiveAccessLog
 from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, consent, row
 
@@ -203,3 +206,42 @@ def test_withdrawing_a_consent_erases_the_errand_values_stored_under_it(create, 
     assert tuple(kept) == (None, None, None)
     shown = client.get(f"/api/v1/errands/{errand['id']}", headers=headers).get_json()
     assert (shown["id_number"], shown["disability"]) == (None, None)
+
+
+# A purchase's drug list (代购药品): health information, like a diagnosis.
+
+DRUGS = [
+    {"drug_name": "硝苯地平控释片", "quantity": "3盒", "prescription_required": True,
+     "prescription_present": True},
+    {"drug_name": "二甲双胍片", "quantity": "2盒", "prescription_required": False,
+     "prescription_present": False},
+]  # fmt: skip
+
+
+def raw_items(errand: dict) -> str | None:
+    return db.session.execute(
+        sa.text("SELECT items FROM errands WHERE public_id = :p"), {"p": errand["id"]}
+    ).scalar()
+
+
+def test_a_drug_list_is_encrypted_at_rest_and_no_list_is_nothing(create, world):
+    purchase = create(type="medicine_purchase", items=DRUGS)
+    stored = raw_items(purchase)
+    assert stored.startswith("gAAAAA") and "硝苯地平" not in stored and "二甲双胍" not in stored
+    assert row(purchase).items == DRUGS
+    assert raw_items(create(type="medicine_purchase")) is None
+
+
+def test_key_rotation_re_encrypts_the_drug_lists(app, create, world):
+    purchase = create(type="medicine_purchase", items=DRUGS)
+    before = raw_items(purchase)
+    old_keys = app.config["ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    try:
+        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+        assert privacy.rotate_all_keys() == 1
+        crypto.configure(new_key, app.config["HMAC_KEY"])  # the old key is gone now
+        assert raw_items(purchase) != before
+        assert row(purchase).items == DRUGS
+    finally:
+        crypto.configure(old_keys, app.config["HMAC_KEY"])

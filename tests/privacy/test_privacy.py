@@ -322,7 +322,12 @@ def test_key_rotation_covers_every_encrypted_column():
         ("orders", "contact_phone"),
         ("orders", "address"),
     } <= columns
-    assert {("errands", "id_number"), ("errands", "diagnosis"), ("errands", "certificate_number")} <= columns
+    assert {
+        ("errands", "id_number"),
+        ("errands", "diagnosis"),
+        ("errands", "certificate_number"),
+        ("errands", "items"),
+    } <= columns
 
 
 def test_an_admin_cannot_move_a_resident_into_their_street_to_read_their_data(client, auth, world):
