@@ -467,6 +467,13 @@ class History:
             return _at(min(next(moments), self.now - timedelta(minutes=1)))
 
         with _at(t):
+            if type_code == "medicine_purchase":
+                # The drug list is health information: stored only under the resident's entrustment and
+                # health consent (单独同意), given first.
+                for kind in ("entrustment", "health"):
+                    privacy.grant_consent(
+                        user_id=resident.id, kind=kind, text_version=privacy.CURRENT_CONSENT_VERSION
+                    )
             errand = errands.create_errand(
                 actor=resident,
                 type_code=type_code,

@@ -119,7 +119,7 @@ def test_demo_history_is_made_through_the_services_and_consistent(app):
     from backend import clock, demo
     from backend.appointments.models import Booking
     from backend.db import db
-    from backend.errands.models import Errand, ErrandEvent
+    from backend.errands.models import Errand, ErrandEvent, ErrandType
     from backend.orders.models import Order, OrderEvent
 
     counts = demo.seed()
@@ -135,6 +135,10 @@ def test_demo_history_is_made_through_the_services_and_consistent(app):
     assert errand_states["completed"] == 5 and errand_states["cancelled"] == 1
     assert db.session.scalar(select(func.count()).where(Errand.outcome == "refused")) == 1
     assert db.session.scalar(select(func.count()).where(Booking.state == "attended")) >= 8
+    # The purchases keep their drug lists: the residents gave the consents they are stored under.
+    purchase = ErrandType.code == "medicine_purchase"
+    purchases = db.session.scalars(select(Errand).join(Errand.type).where(purchase))
+    assert [p.items[0]["drug_name"] for p in purchases] == ["硝苯地平缓释片"] * 2
     # Honest times: nothing in the future, every timeline in order, over about a month.
     now = clock.now()
     for model, key in ((OrderEvent, OrderEvent.order_id), (ErrandEvent, ErrandEvent.errand_id)):

@@ -22,6 +22,9 @@ from decimal import Decimal, InvalidOperation
 from backend.errands.states import CLOCKED_STATES, STEP_OWNERS
 
 UNITS = ("working_days", "working_hours", "hours")
+# A purchase's drug list (代购药品清单): health information, held by every type with ``money`` on (the list is
+# what is bought), so a definition does not name it among its sensitive_fields.
+PURCHASE_ITEMS = "items"
 # Sensitive values an errand may hold, and the privacy kind (consent, mask) each belongs to.
 SENSITIVE_FIELDS = {
     "id_number": "id_number",
@@ -31,7 +34,10 @@ SENSITIVE_FIELDS = {
     "insurance_card": "insurance_card",
     # The disability certificate's number contains the ID number: as sensitive as it.
     "certificate_number": "id_number",
+    PURCHASE_ITEMS: "health",
 }
+# The ones a definition lists in its sensitive_fields.
+DECLARED_SENSITIVE_FIELDS = tuple(f for f in SENSITIVE_FIELDS if f != PURCHASE_ITEMS)
 SENSITIVE_LABELS = {
     "id_number": "身份证号",
     "disability": "残疾情况",
@@ -39,6 +45,7 @@ SENSITIVE_LABELS = {
     "subsistence_status": "低保状态",
     "insurance_card": "医保卡号",
     "certificate_number": "证书编号",
+    PURCHASE_ITEMS: "药品清单",
 }
 RESULT_FIELDS = ("amount_fen", "certificate_number", "valid_until")
 MAX_MATERIALS, MAX_TEXT = 30, 500
@@ -137,11 +144,11 @@ def check(definition) -> dict[str, list[str]]:
     ):
         add("result.fields", f"只能是 {', '.join(RESULT_FIELDS)}")
     sensitive = definition.get("sensitive_fields", [])
-    # Names only: a list or an object in the list cannot be looked up in SENSITIVE_FIELDS (unhashable).
+    # Names only: a list or an object in the list cannot be looked up (unhashable).
     if not isinstance(sensitive, list) or any(
-        not isinstance(f, str) or f not in SENSITIVE_FIELDS for f in sensitive
+        not isinstance(f, str) or f not in DECLARED_SENSITIVE_FIELDS for f in sensitive
     ):
-        add("sensitive_fields", f"只能是 {', '.join(SENSITIVE_FIELDS)}")
+        add("sensitive_fields", f"只能是 {', '.join(DECLARED_SENSITIVE_FIELDS)}")
     elif "result" not in errors and "result.fields" not in errors:
         # A sensitive result (a certificate number) is stored as one of the type's sensitive values: a type
         # that does not collect it could never record it, and its errands never be approved.

@@ -406,15 +406,20 @@ def _for_whom(actor: User, resident_public_id: str | None) -> tuple[User, Grid, 
     raise Forbidden("只能为本社区的居民预约代办", code="out_of_scope")
 
 
-def _check_sensitive(errand_or_definition: dict, values: dict, resident_id: int) -> dict:
+def _check_sensitive(
+    errand_or_definition: dict, values: dict, resident_id: int, *, items: list[dict] | None = None
+) -> dict:
     """Check the sensitive values a step wants to store: the type collects them, and every consent is on
-    record (the entrustment and each kind's own) — before anything is written."""
+    record (the entrustment and each kind's own) — before anything is written. A purchase's drug list
+    (``items``, already checked) is one of them: the type's money flag collects it."""
     wanted = {k: v for k, v in values.items() if v not in (None, "")}
     allowed = set(errand_or_definition.get("sensitive_fields", []))
     if extra := sorted(set(wanted) - allowed):
         raise ValidationFailed(
             "该代办事项不收集这些信息", details={f: ["该代办事项不收集此信息"] for f in extra}
         )
+    if items:
+        wanted[definitions.PURCHASE_ITEMS] = items
     if wanted:
         privacy.require_consent(user_id=resident_id, kind="entrustment")
         for field in sorted(wanted):
@@ -492,7 +497,7 @@ def create_errand(
     if items and not version.definition.get("money"):
         raise ValidationFailed(details={"items": ["该代办事项没有购买清单"]})
     clean_items = _check_items(items or [])
-    wanted = _check_sensitive(version.definition, sensitive or {}, resident.id)
+    wanted = _check_sensitive(version.definition, sensitive or {}, resident.id, items=clean_items)
     booking = _appointment(appointment_id, resident, type_code) if appointment_id else None
     errand = Errand(
         number="",
@@ -508,8 +513,6 @@ def create_errand(
         appointment_id=appointment_id,
         description=description,
         state="appointed",
-        # Nothing stored (no ciphertext of an empty list) when there is no list.
-        items=clean_items or None,
         materials={},
         missing_materials=[],
     )
@@ -683,7 +686,11 @@ def collect(
         needs_prescription = any(i["prescription_required"] for i in clean_items)
         if needs_prescription and not received.get("prescription"):
             raise ValidationFailed(details={"materials": ["清单中有处方药，须收取已有处方"]})
-        errand.items = clean_items
+        if items:
+            # A list given here replaces the one booked, under the same consents.
+            _store_sensitive(
+                errand, _check_sensitive(errand.definition, {}, errand.resident_id, items=clean_items)
+            )
         errand.cash_received_fen = cash_received_fen
     elif items or cash_received_fen is not None:
         raise ValidationFailed(details={"items": ["该代办事项不涉及钱物"]})

@@ -108,7 +108,7 @@ def lookup_hash(kind: str, value: str) -> str:
     return crypto.blind_index(kind, normalize(kind, value))
 
 
-def store(obj, kind: str, value: str | None, *, subject_user_id: int, attr: str | None = None) -> None:
+def store(obj, kind: str, value: str | list | None, *, subject_user_id: int, attr: str | None = None) -> None:
     """Set a sensitive attribute (and its ``_hmac`` blind index, where the model has one), consent first."""
     attr = attr or kind
     if value is None:
@@ -117,7 +117,9 @@ def store(obj, kind: str, value: str | None, *, subject_user_id: int, attr: str 
             setattr(obj, attr + "_hmac", None)
         return
     require_consent(user_id=subject_user_id, kind=KINDS[kind].consent)
-    normalized = normalize(kind, value)
+    # Text is normalised by its kind; a structured value (a purchase's drug list) is stored as its domain
+    # cleaned it.
+    normalized = normalize(kind, value) if isinstance(value, str) else value
     setattr(obj, attr, normalized)
     if hasattr(obj, attr + "_hmac"):
         setattr(obj, attr + "_hmac", crypto.blind_index(kind, normalized))

@@ -12,7 +12,7 @@ from backend.db import db
 from backend.errands import service
 from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
 from backend.sla.models import SlaClock
-from tests.errands.errand_helpers import HANDOVER, row
+from tests.errands.errand_helpers import HANDOVER, consent, row
 
 NOV = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 OCT = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
@@ -207,6 +207,7 @@ def test_a_purchase_collected_after_its_deadline_is_not_on_time_before_the_card_
     create, act, world, client, auth
 ):
     """Through the real clocks: a step done late counts as late while its overdue job never ran."""
+    consent(world, "resident_a1", "entrustment", "health")  # the drug list is health information
     with time_machine.travel(clock.now(), tick=False) as traveller:
         errand = create(type="medicine_purchase")
         act(

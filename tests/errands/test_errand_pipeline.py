@@ -125,7 +125,7 @@ def test_subsistence_allowance_pauses_for_materials_survives_a_redis_flush_and_i
 def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
     app, create, act, world, upload, client, auth, book
 ):
-    consent(world, "resident_a1", "entrustment", "insurance_card")
+    consent(world, "resident_a1", "entrustment", "insurance_card", "health")
     items = [
         {
             "drug_name": "硝苯地平控释片",

@@ -225,6 +225,7 @@ def raw_items(errand: dict) -> str | None:
 
 
 def test_a_drug_list_is_encrypted_at_rest_and_no_list_is_nothing(create, world):
+    consent(world, "resident_a1", "entrustment", "health")
     purchase = create(type="medicine_purchase", items=DRUGS)
     stored = raw_items(purchase)
     assert stored.startswith("gAAAAA") and "硝苯地平" not in stored and "二甲双胍" not in stored
@@ -233,6 +234,7 @@ def test_a_drug_list_is_encrypted_at_rest_and_no_list_is_nothing(create, world):
 
 
 def test_key_rotation_re_encrypts_the_drug_lists(app, create, world):
+    consent(world, "resident_a1", "entrustment", "health")
     purchase = create(type="medicine_purchase", items=DRUGS)
     before = raw_items(purchase)
     old_keys = app.config["ENCRYPTION_KEYS"]
@@ -245,3 +247,53 @@ def test_key_rotation_re_encrypts_the_drug_lists(app, create, world):
         assert row(purchase).items == DRUGS
     finally:
         crypto.configure(old_keys, app.config["HMAC_KEY"])
+
+
+def test_a_drug_list_is_stored_only_with_the_entrustment_and_the_health_consent(create, act, world):
+    """Booked with the errand or given at the collection, a drug list waits for both consents; a purchase
+    with no list yet needs none."""
+    refused = create(type="medicine_purchase", expect=403, items=DRUGS)
+    assert refused["code"] == "consent_required" and refused["details"]["consent"] == "entrustment"
+    consent(world, "resident_a1", "entrustment")
+    refused = create(type="medicine_purchase", expect=403, items=DRUGS)
+    assert refused["details"] == {"consent": "health", "label": "健康信息用于提供相应服务"}
+    errand = accepted(create, act, world, type="medicine_purchase", items=[])
+    assert raw_items(errand) is None
+    collect = dict(
+        materials=["drug_list", "insurance_card", "cash", "prescription"],
+        handover=HANDOVER,
+        items=DRUGS,
+        cash_received_fen=20000,
+    )
+    refused = act("agent_a", errand, "collect", expect=403, **collect)
+    assert refused["details"]["consent"] == "health"
+    kept = row(errand)
+    assert (kept.state, kept.items, kept.cash_received_fen) == ("accepted", None, None)
+    consent(world, "resident_a1", "health")
+    assert act("agent_a", errand, "collect", **collect)["state"] == "materials_collected"
+    assert row(errand).items == DRUGS
+
+
+def test_withdrawing_the_health_consent_or_the_entrustment_erases_the_drug_lists(
+    create, act, world, client, auth
+):
+    consent(world, "resident_a1", "entrustment", "health", "insurance_card")
+    first = create(type="medicine_purchase", items=DRUGS, sensitive={"insurance_card": "M1234567890"})
+    headers = auth("resident_a1")
+    assert client.delete("/api/v1/me/consents/health", headers=headers).status_code == 204
+    assert raw_items(first) is None and row(first).insurance_card == "M1234567890"
+    consent(world, "resident_a1", "health")
+    second = accepted(create, act, world, type="medicine_purchase", items=DRUGS)
+    assert client.delete("/api/v1/me/consents/entrustment", headers=headers).status_code == 204
+    assert (raw_items(second), row(second).insurance_card, row(first).insurance_card) == (None, None, None)
+    # Its list gone, the purchase is not collected until the list is given again (under consent again).
+    refused = act(
+        "agent_a",
+        second,
+        "collect",
+        expect=422,
+        materials=["drug_list", "insurance_card", "cash", "prescription"],
+        handover=HANDOVER,
+        cash_received_fen=20000,
+    )
+    assert refused["details"] == {"items": ["请列出代购的药品"]}

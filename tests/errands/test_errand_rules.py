@@ -5,7 +5,7 @@ import pytest
 
 from backend import clock
 from backend.errands import service, states
-from tests.errands.errand_helpers import ELDERLY_ALLOWANCE, HANDOVER, SUBSISTENCE_MATERIALS, row
+from tests.errands.errand_helpers import ELDERLY_ALLOWANCE, HANDOVER, SUBSISTENCE_MATERIALS, consent, row
 
 FIRST_MATERIAL = {
     "subsistence_allowance": "application_form",
@@ -146,6 +146,7 @@ def test_an_insurance_card_pin_is_refused_wherever_it_is_sent(create, act, world
 
 
 def test_money_must_balance_before_the_purchase_step_closes(create, act, world, upload):
+    consent(world, "resident_a1", "entrustment", "health")  # the drug list is health information
     errand = accepted(create, act, world, type="medicine_purchase")
     items = [{"drug_name": "阿莫西林胶囊", "quantity": "2盒", "prescription_required": True}]
     no_rx = act(
@@ -265,6 +266,7 @@ PURCHASE = dict(
 
 def test_a_purchase_that_fails_or_is_cancelled_holding_the_cash_hands_all_of_it_back(create, act, world):
     """Failing or cancelling a purchase whose cash the agent holds records the cash handed back: all of it."""
+    consent(world, "resident_a1", "entrustment", "health")  # the drug list is health information
     errand = accepted(create, act, world, type="medicine_purchase")
     act("agent_a", errand, "collect", **PURCHASE)
     unrecorded = act("agent_a", errand, "fail", expect=422, reason="药店缺货")
@@ -293,6 +295,7 @@ def test_a_purchase_that_fails_or_is_cancelled_holding_the_cash_hands_all_of_it_
 
 def test_cash_handed_back_is_refused_where_the_agent_holds_none(create, act, world):
     """Only an errand holding a purchase's cash takes the cash handed back when it fails or is cancelled."""
+    consent(world, "resident_a1", "entrustment", "health")  # the drug list is health information
     errand = accepted(create, act, world)
     assert act("agent_a", errand, "fail", expect=422, reason="无法办理", change_returned_fen=0)[
         "details"
@@ -418,7 +421,8 @@ def test_street_admins_add_a_type_without_code_and_bad_definitions_are_422(clien
     create(type="elderly_allowance", expect=422)
 
 
-@pytest.mark.parametrize("sensitive", [[{}], [["id_number"]], "id_number", [None]])
+# "items": a purchase's drug list is collected by the type's money flag, never named here.
+@pytest.mark.parametrize("sensitive", [[{}], [["id_number"]], "id_number", [None], ["items"]])
 def test_sensitive_fields_that_are_not_names_are_422(client, auth, sensitive):
     definition = {**ELDERLY_ALLOWANCE, "sensitive_fields": sensitive}
     bad = client.post(
