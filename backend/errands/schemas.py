@@ -87,6 +87,26 @@ class ErrandItemSchema(ma.Schema):
     prescription_present = ma.fields.Boolean(load_default=False, metadata={"description": "已有处方"})
 
 
+class ErrandItemMaskedSchema(ma.Schema):
+    """One line of a purchase's drug list as every response shows it: the drug's name masked (it tells an
+    illness), the rest whole, as the secretary checks the prescriptions and the cash rules need them."""
+
+    drug_name = Masked(
+        "health", metadata={"description": "药品名称（健康信息，已脱敏；完整清单仅代办员经 reveal 查看）"}
+    )
+    quantity = ma.fields.String(dump_only=True)
+    prescription_required = ma.fields.Boolean(dump_only=True)
+    prescription_present = ma.fields.Boolean(dump_only=True, metadata={"description": "已有处方"})
+
+
+class DrugList(ma.fields.List):
+    """A purchase's drug list, masked line by line; none on record (never given, or erased with a withdrawn
+    consent) shows as an empty list, so the field keeps its shape."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(value or [], attr, obj, **kwargs)
+
+
 SENSITIVE_INPUT = ma.validate.Length(min=1, max=200)
 
 
@@ -207,7 +227,11 @@ class ErrandRateSchema(ErrandBodySchema):
 
 
 class ErrandRevealSchema(ErrandBodySchema):
-    field = ma.fields.String(required=True, validate=ma.validate.OneOf(sorted(SENSITIVE_FIELDS)))
+    field = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(sorted(SENSITIVE_FIELDS)),
+        metadata={"description": "要查看的敏感信息；items 为代购的完整药品清单"},
+    )
     reason = ma.fields.String(
         required=True,
         validate=ma.validate.Length(min=2, max=200),
@@ -217,7 +241,17 @@ class ErrandRevealSchema(ErrandBodySchema):
 
 class ErrandRevealedSchema(ma.Schema):
     field = ma.fields.String(required=True)
-    value = ma.fields.String(required=True, allow_none=True)
+    value = ma.fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "完整值（没有保存时为 null）：文字；items 为完整的药品清单",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/ErrandItem"}},
+            ],
+        },
+    )
 
 
 class ErrandEventSchema(ma.Schema):
@@ -275,7 +309,15 @@ class ErrandSchema(ErrandSummarySchema):
     materials = ma.fields.Function(lambda e: e.view["materials"], dump_only=True)
     steps = ma.fields.Function(lambda e: e.view["steps"], dump_only=True)
     handover = ma.fields.Dict(dump_only=True, allow_none=True)
-    items = ma.fields.List(ma.fields.Dict(), dump_only=True)
+    # Sensitive too (health): the drug names masked, whatever the viewer; see DrugList.
+    items = DrugList(
+        ma.fields.Nested(ErrandItemMaskedSchema),
+        dump_only=True,
+        metadata={
+            "description": "代购药品清单：药名已脱敏，数量和处方情况完整；完整清单仅该代办的代办员"
+            "在办理期间经 POST /errands/{id}/reveal（field=items，须说明原因，记入日志）查看"
+        },
+    )
     cash_received_fen = ma.fields.Integer(dump_only=True, allow_none=True)
     amount_spent_fen = ma.fields.Integer(dump_only=True, allow_none=True)
     change_returned_fen = ma.fields.Integer(dump_only=True, allow_none=True)

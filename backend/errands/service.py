@@ -886,9 +886,9 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
 # Sensitive values
 
 
-def reveal(*, errand: Errand, actor: User, field: str, reason: str) -> str | None:
-    """Return one full sensitive value to the assigned agent while the errand is in their hands, and log the
-    read."""
+def reveal(*, errand: Errand, actor: User, field: str, reason: str) -> str | list | None:
+    """Return one full sensitive value (a purchase's whole drug list for ``items``) to the assigned agent
+    while the errand is in their hands, and log the read."""
     if field not in definitions.SENSITIVE_FIELDS:
         raise ValidationFailed(details={"field": [f"只能查看: {', '.join(definitions.SENSITIVE_FIELDS)}"]})
     if states.AGENT not in caller_for(errand, actor).actors:

@@ -158,7 +158,21 @@ def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
             handover=HANDOVER,
             cash_received_fen=20000,
         )
-        assert errand["items"][0]["drug_name"] == "硝苯地平控释片" and errand["cash_received_fen"] == 20000
+        # The drug names are masked even for the agent; the prescription flags stay whole. The agent reads
+        # the whole list through a logged reveal.
+        assert errand["items"][0] == {
+            "drug_name": "硝******",
+            "quantity": "3盒",
+            "prescription_required": True,
+            "prescription_present": True,
+        }
+        assert errand["cash_received_fen"] == 20000
+        revealed = client.post(
+            f"/api/v1/errands/{errand['id']}/reveal",
+            json={"field": "items", "reason": "到药房购药"},
+            headers=auth("agent_a"),
+        ).get_json()
+        assert revealed["value"][0]["drug_name"] == "硝苯地平控释片"
         errand = act("agent_a", errand, "lodge", office="社区卫生服务中心药房", receipt_number="YF-7781")
         errand = act(
             "agent_a",

@@ -297,3 +297,89 @@ def test_withdrawing_the_health_consent_or_the_entrustment_erases_the_drug_lists
         cash_received_fen=20000,
     )
     assert refused["details"] == {"items": ["请列出代购的药品"]}
+
+
+MASKED_DRUGS = [
+    {"drug_name": "硝******", "quantity": "3盒", "prescription_required": True, "prescription_present": True},
+    {"drug_name": "二****", "quantity": "2盒", "prescription_required": False, "prescription_present": False},
+]
+
+
+def test_a_drug_list_is_masked_for_everyone_in_every_response(create, act, world, client, auth):
+    """The drug names are masked with the health mask, for the resident, the agent, the secretary and the
+    street alike; quantities and the prescription flags stay (the secretary checks prescriptions)."""
+    consent(world, "resident_a1", "entrustment", "health")
+    booked = create(type="medicine_purchase", items=DRUGS)
+    assert booked["items"] == MASKED_DRUGS
+    errand = accepted(create, act, world, type="medicine_purchase", items=DRUGS)
+    assert errand["items"] == MASKED_DRUGS
+    for person in ("resident_a1", "agent_a", "secretary_a", "street_admin"):
+        seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth(person)).get_json()
+        assert seen["items"] == MASKED_DRUGS, person
+    lists = [
+        client.get("/api/v1/errands", headers=auth("resident_a1")),
+        client.get("/api/v1/errands/queue", headers=auth("agent_a")),
+        client.get("/api/v1/errands/board", headers=auth("secretary_a")),
+        client.get("/api/v1/errands/board", headers=auth("street_admin")),
+    ]
+    for response in lists:
+        assert response.status_code == 200 and response.get_json()["items"]
+    for text in [booked, errand, *(r.get_json() for r in lists)]:
+        assert "硝苯地平" not in str(text) and "二甲双胍" not in str(text)
+    assert create(type="medicine_purchase")["items"] == []
+
+
+def test_only_the_assigned_agent_reveals_the_whole_drug_list_and_every_read_is_logged(
+    create, act, world, client, auth
+):
+    consent(world, "resident_a1", "entrustment", "health")
+    errand = accepted(create, act, world, type="medicine_purchase", items=DRUGS)
+
+    def reveal(person: str, reason: str = "到药房购药"):
+        return client.post(
+            f"/api/v1/errands/{errand['id']}/reveal",
+            json={"field": "items", "reason": reason},
+            headers=auth(person),
+        )
+
+    shown = reveal("agent_a")
+    assert shown.status_code == 200 and shown.get_json() == {"field": "items", "value": DRUGS}
+    log = db.session.scalar(select(SensitiveAccessLog))
+    assert (log.actor_id, log.subject_user_id, log.field, log.reason, log.resource) == (
+        world.users["agent_a"].id,
+        world.users["resident_a1"].id,
+        "items",
+        "到药房购药",
+        f"errand:{errand['id']}",
+    )
+    assert reveal("agent_a2").status_code == 404
+    for person in ("secretary_a", "street_admin", "resident_a1"):
+        assert reveal(person).status_code == 403, person
+    assert reveal("agent_a", reason="").status_code == 422
+    act(
+        "agent_a",
+        errand,
+        "collect",
+        materials=["drug_list", "insurance_card", "cash", "prescription"],
+        handover=HANDOVER,
+        cash_received_fen=20000,
+    )
+    act("agent_a", errand, "lodge", office="社区卫生服务中心药房", receipt_number="YF-1")
+    act("agent_a", errand, "record_result", outcome="refused", note="药房缺货")
+    assert reveal("agent_a", reason="核对缺货的药").get_json()["value"] == DRUGS
+    act("agent_a", errand, "return_to_resident", note="现金已退还")
+    handed_back = reveal("agent_a")
+    assert handed_back.status_code == 403 and handed_back.get_json()["code"] == "reveal_forbidden"
+    assert db.session.scalar(select(sa.func.count()).select_from(SensitiveAccessLog)) == 2
+
+
+def test_the_api_documents_the_drug_list_as_masked_and_revealed_in_full(client):
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    items = schemas["Errand"]["properties"]["items"]
+    assert items["items"] == {"$ref": "#/components/schemas/ErrandItemMasked"}
+    assert "脱敏" in items["description"] and "reveal" in items["description"]
+    assert "脱敏" in schemas["ErrandItemMasked"]["properties"]["drug_name"]["description"]
+    assert "items" in schemas["ErrandReveal"]["properties"]["field"]["enum"]
+    assert {"type": "array", "items": {"$ref": "#/components/schemas/ErrandItem"}} in schemas[
+        "ErrandRevealed"
+    ]["properties"]["value"]["oneOf"]
