@@ -269,6 +269,41 @@ function resultCard(errand) {
   );
 }
 
+// A purchase's drug list is health information: every answer masks the drug names (quantities and the
+// prescription flags stay whole). The assigned agent reads the whole list through the logged reveal, with a
+// reason, while the errand is in their steps (errands.states.AGENT_STATES on the server).
+const AGENT_STATES = ["accepted", "materials_pending", "materials_collected", "lodged", "under_review", "result"];
+
+function drugLine(item) {
+  const rx = item.prescription_required ? (item.prescription_present ? "处方药，有处方" : "处方药，缺处方") : "";
+  return h("li", null, `${item.drug_name} × ${item.quantity}`, rx ? h("span", { class: "muted small" }, `（${rx}）`) : null);
+}
+
+function drugListCard(errand, mode) {
+  if (!errand.items || !errand.items.length) return null;
+  const list = h("ul", { "data-testid": "drug-list" }, errand.items.map(drugLine));
+  let reveal = null;
+  if (mode === "agent" && AGENT_STATES.includes(errand.state)) {
+    const reason = h("input", { type: "text", "data-testid": "reveal-reason", value: "到药房购药，核对药名" });
+    reveal = [
+      ...field("查看原因（记入日志）", reason, { required: true }),
+      button("查看完整清单", "do-reveal-items", async () => {
+        const { value } = await post(`/errands/${errand.id}/reveal`, { field: "items", reason: reason.value.trim() });
+        list.replaceChildren(...(value || []).map(drugLine));
+        list.dataset.revealed = "true";
+      }, "secondary"),
+    ];
+  }
+  return h(
+    "div",
+    { class: "card", "data-testid": "drug-list-card" },
+    h("h3", null, "药品清单"),
+    h("div", { class: "muted small" }, "药名属健康信息，已脱敏"),
+    list,
+    reveal,
+  );
+}
+
 function errandTimeline(errand, forResident) {
   return h(
     "ol",
@@ -546,6 +581,7 @@ export async function errandDetail(view, id) {
         h("dd", null, errand.due_at ? `${fmtTime(errand.due_at)} `: "—", errand.due_at ? slaTag(errand) : null),
       ),
     ),
+    drugListCard(errand, mode),
     actions,
     resultCard(errand),
     h("div", { class: "card" }, h("h3", null, "进度"), errandTimeline(errand, forResident)),

@@ -2,7 +2,8 @@
 the resident books a 低保申请 on a free slot of the community's service point; the secretary accepts it and
 assigns the community's proxy agent; the agent collects the materials against a hand-over slip, lodges
 them with a receipt number, records an approved result and hands it back; the resident completes, rates
-and reads the timeline in plain words. Every screen is saved as a screenshot (test artifacts)."""
+and reads the timeline in plain words. The agent reads a medicine purchase's drug list, masked, then whole
+through the logged reveal. Every screen is saved as a screenshot (test artifacts)."""
 
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def test_errand_from_booking_to_completed_through_the_clickable_mock(demo, brows
     agent.get_by_test_id("do-return_to_resident").click()
     expect(page).to_have_attribute("data-state", "returned_to_resident")
     phones.shot(agent, "agent-returned")
+
+    # 代办员: the demo's medicine purchase, its cash collected. The drug names are masked on the screen as
+    # in every answer; the agent reads the whole list through the logged reveal, with a reason.
+    agent.goto(demo + "/demo/#/errands")
+    agent.locator("[data-testid=agent-queue] a", has_text="代购药品").first.click()
+    drugs = agent.get_by_test_id("drug-list-card")
+    expect(drugs.get_by_test_id("drug-list")).to_have_text("硝****** × 2盒")
+    drugs.get_by_test_id("do-reveal-items").click()
+    expect(drugs.get_by_test_id("drug-list")).to_have_attribute("data-revealed", "true")
+    expect(drugs.get_by_test_id("drug-list")).to_have_text("硝苯地平缓释片 × 2盒")
+    phones.shot(agent, "agent-drug-list")
 
     # 居民 again: complete, rate, and the whole timeline in plain words.
     resident.goto(demo + "/demo/#/errands")
