@@ -3,6 +3,7 @@
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -123,3 +124,21 @@ def send_at_once(
 
     with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
         return list(pool.map(one, requests_to_send))
+
+
+@contextmanager
+def rotating_keys(app):
+    """The app encrypting under a new key while the old one still decrypts (SANDAN_ENCRYPTION_KEYS="new,old",
+    as during `sandan rotate-keys`); yields ``drop_old()``, which leaves the new key alone. The test's keys
+    come back afterwards."""
+    from cryptography.fernet import Fernet
+
+    from backend.privacy import crypto
+
+    old_keys, hmac_key = app.config["ENCRYPTION_KEYS"], app.config["HMAC_KEY"]
+    new_key = Fernet.generate_key().decode()
+    crypto.configure(f"{new_key},{old_keys}", hmac_key)
+    try:
+        yield lambda: crypto.configure(new_key, hmac_key)
+    finally:
+        crypto.configure(old_keys, hmac_key)

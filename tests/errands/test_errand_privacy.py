@@ -4,14 +4,13 @@ in their steps (up to the result, not after handing it back) and only through a 
 notices carry name and amount only."""
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from backend.db import db
-from backend.privacy import crypto
 from backend.privacy import service as privacy
 from backend.privacy.models import SensitiveAccessLog
 from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, consent, row
+from tests.factories import rotating_keys
 
 ID = "110105194901010123"
 
@@ -237,16 +236,11 @@ def test_key_rotation_re_encrypts_the_drug_lists(app, create, world):
     consent(world, "resident_a1", "entrustment", "health")
     purchase = create(type="medicine_purchase", items=DRUGS)
     before = raw_items(purchase)
-    old_keys = app.config["ENCRYPTION_KEYS"]
-    new_key = Fernet.generate_key().decode()
-    try:
-        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+    with rotating_keys(app) as drop_old_key:
         assert privacy.rotate_all_keys() == 1
-        crypto.configure(new_key, app.config["HMAC_KEY"])  # the old key is gone now
+        drop_old_key()
         assert raw_items(purchase) != before
         assert row(purchase).items == DRUGS
-    finally:
-        crypto.configure(old_keys, app.config["HMAC_KEY"])
 
 
 def test_a_drug_list_is_stored_only_with_the_entrustment_and_the_health_consent(create, act, world):

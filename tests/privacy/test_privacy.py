@@ -10,7 +10,7 @@ from backend.db import db
 from backend.privacy import crypto, masking
 from backend.privacy import service as privacy
 from backend.privacy.models import SensitiveAccessLog
-from tests.factories import send_at_once
+from tests.factories import rotating_keys, send_at_once
 
 
 @pytest.mark.parametrize(
@@ -264,16 +264,11 @@ def test_unknown_consent_kind_is_422(client, auth):
 
 def test_key_rotation_re_encrypts_under_the_new_key(app, world):
     _give_phone(world.users["resident_a1"], "13800138000")
-    old_keys = app.config["ENCRYPTION_KEYS"]
-    new_key = Fernet.generate_key().decode()
-    try:
-        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+    with rotating_keys(app) as drop_old_key:
         assert privacy.rotate_all_keys() == 1
-        crypto.configure(new_key, app.config["HMAC_KEY"])  # the old key is gone now
+        drop_old_key()
         db.session.expire_all()
         assert db.session.get(User, world.users["resident_a1"].id).phone == "13800138000"
-    finally:
-        crypto.configure(old_keys, app.config["HMAC_KEY"])
 
 
 def test_a_value_saved_while_keys_rotate_is_not_put_back(app, world, monkeypatch):
@@ -283,8 +278,6 @@ def test_a_value_saved_while_keys_rotate_is_not_put_back(app, world, monkeypatch
     _give_phone(resident, "13800138000")
     privacy.store(resident, "phone", "13800138000", subject_user_id=resident.id)
     db.session.commit()
-    old_keys = app.config["ENCRYPTION_KEYS"]
-    new_key = Fernet.generate_key().decode()
     rotate = crypto.rotate
     meanwhile = []
 
@@ -298,14 +291,11 @@ def test_a_value_saved_while_keys_rotate_is_not_put_back(app, world, monkeypatch
             meanwhile.append(True)
         return rotate(token)
 
-    try:
-        crypto.configure(f"{new_key},{old_keys}", app.config["HMAC_KEY"])
+    with rotating_keys(app):
         monkeypatch.setattr(crypto, "rotate", rotate_as_a_new_phone_is_bound)
         assert privacy.rotate_all_keys() == 0
         db.session.expire_all()
         assert db.session.get(User, resident.id).phone == "13900139000"
-    finally:
-        crypto.configure(old_keys, app.config["HMAC_KEY"])
 
 
 def test_a_value_under_an_unknown_key_fails_loudly(app):
