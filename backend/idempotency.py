@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend import clock
 from backend.db import UTCDateTime, db
 from backend.errors import ApiError, ValidationFailed
+from backend.privacy import crypto
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 64
@@ -59,13 +60,23 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def body_hash(body) -> str:
-    """A digest of a request body that ignores key order (times and the like as text)."""
+def _canonical(body) -> bytes:
+    """A request body's JSON with its keys in order (times and the like as text)."""
     try:
-        canonical = orjson.dumps(body, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(body, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # an integer past 64 bits: the standard library writes it
-        canonical = json.dumps(body, sort_keys=True, default=str).encode()
-    return hashlib.sha256(canonical).hexdigest()
+        return json.dumps(body, sort_keys=True, default=str).encode()
+
+
+def body_hash(body) -> str:
+    """A keyed digest of a request body that ignores key order. Keyed: a body carries personal values (an ID
+    number, a phone number, a drug list), which a plain digest would let anyone reading the table confirm."""
+    return crypto.keyed_digest("idempotent-request", _canonical(body))
+
+
+def _same_body(recorded: str, body) -> bool:
+    # Keys recorded before the digest was keyed hold a plain SHA-256; they are forgotten within KEPT.
+    return recorded in (body_hash(body), hashlib.sha256(_canonical(body)).hexdigest())
 
 
 def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:
@@ -79,7 +90,7 @@ def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:
     )
     if record is None:
         return None
-    if record.request_hash != body_hash(body):
+    if not _same_body(record.request_hash, body):
         raise ValidationFailed(
             "同一个 Idempotency-Key 不能用于不同的请求", details={HEADER: ["该键已用于另一份内容"]}
         )

@@ -3,10 +3,12 @@ organizations, catalog categories, errand types and their versions): a retry of 
 another or at the same instant, gets the first request's resource, where without the key it would be
 refused as a duplicate name (or, for a version, add the same version twice)."""
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import orjson
 import pytest
 from sqlalchemy import func, select, update
 
@@ -170,3 +172,21 @@ def test_keys_are_forgotten_after_a_week(client, auth, world):
     body = {"street_id": world.street.public_id, "name": "东湖社区"}
     old = client.post("/api/v1/communities", json=body, headers={**headers, "Idempotency-Key": "tap-1"})
     assert old.status_code == 422 and old.get_json()["details"] == {"name": ["该街道已有同名社区"]}
+
+
+def test_a_body_is_remembered_by_a_keyed_digest(client, auth, world):
+    """A body carries personal values (an ID number, a phone number); the key's record holds a digest that
+    cannot be recomputed, so guesses cannot be tested against it, without the HMAC key."""
+    path, body = "/api/v1/communities", {"street_id": world.street.public_id, "name": "东湖社区"}
+    headers = {**auth("street_admin"), "Idempotency-Key": "tap-1"}
+    first = client.post(path, json=body, headers=headers).get_json()
+    recorded = db.session.scalar(select(idempotency.IdempotentRequest.request_hash))
+    plain = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert len(recorded) == 64 and recorded != plain
+    # A key recorded before the digest was keyed still answers its retry, and still refuses another body.
+    db.session.execute(update(idempotency.IdempotentRequest).values(request_hash=plain))
+    db.session.commit()
+    again = client.post(path, json=body, headers=headers)
+    assert again.status_code == 201 and again.get_json()["id"] == first["id"]
+    other = client.post(path, json={**body, "name": "西湖社区"}, headers=headers)
+    assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["details"]

@@ -59,10 +59,15 @@ def rotate(token: str) -> str:
 
 def blind_index(kind: str, normalized_value: str) -> str:
     """Return a keyed hash for exact-match lookup; the kind separates domains so equal values don't link."""
+    return keyed_digest(kind, normalized_value.encode())
+
+
+def keyed_digest(domain: str, data: bytes) -> str:
+    """A keyed SHA-256 of ``data`` in ``domain`` (HMAC under the HMAC key). Unkeyed, a digest of anything
+    holding a guessable personal value (an ID number, a phone number) lets whoever reads it test guesses."""
     if _keys.hmac_key is None:
         raise KeyConfigError("HMAC key is not configured")
-    message = f"{kind}:{normalized_value}".encode()
-    return hmac.new(_keys.hmac_key, message, hashlib.sha256).hexdigest()
+    return hmac.new(_keys.hmac_key, domain.encode() + b":" + data, hashlib.sha256).hexdigest()
 
 
 class EncryptedText(TypeDecorator):
