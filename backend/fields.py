@@ -46,3 +46,12 @@ class PublicId(ma.fields.String):
         kwargs.setdefault("attribute", "public_id")
         kwargs.setdefault("dump_only", True)
         super().__init__(**kwargs)
+
+
+class Text(ma.fields.String):
+    """Text a person typed (a name, an address, a reason): the spaces around it dropped before it is
+    checked, so a blank one ("   ") is refused as empty instead of stored, and none is kept with a stray
+    space."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()

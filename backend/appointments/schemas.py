@@ -6,7 +6,7 @@ from backend.auth.service import user_public_id
 from backend.community.models import Community
 from backend.db import db
 from backend.errands.names import type_names
-from backend.fields import LocalDateTime, PublicId, within_years
+from backend.fields import LocalDateTime, PublicId, Text, within_years
 from backend.pagination import PageArgs
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
@@ -20,9 +20,9 @@ ACTION_LABELS = {"move": "改约", "cancel": "取消预约"}
 
 
 class ServicePointCreateSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=64))
-    address = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=200))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+    name = Text(required=True, validate=ma.validate.Length(min=2, max=64))
+    address = Text(required=True, validate=ma.validate.Length(min=2, max=200))
+    description = Text(load_default="", validate=ma.validate.Length(max=1000))
     community_id = ma.fields.String(
         load_default=None, validate=PUBLIC_ID, metadata={"description": "所属社区；不填为街道服务点"}
     )
@@ -45,9 +45,9 @@ class ServicePointCreateSchema(ma.Schema):
 
 
 class ServicePointUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(min=2, max=64))
-    address = ma.fields.String(validate=ma.validate.Length(min=2, max=200))
-    description = ma.fields.String(validate=ma.validate.Length(max=1000))
+    name = Text(validate=ma.validate.Length(min=2, max=64))
+    address = Text(validate=ma.validate.Length(min=2, max=200))
+    description = Text(validate=ma.validate.Length(max=1000))
     errand_types = ma.fields.List(
         ma.fields.String(validate=ERRAND_TYPE), validate=ma.validate.Length(min=1, max=30)
     )
@@ -168,7 +168,7 @@ class BookingCreateSchema(ma.Schema):
     slot_id = ma.fields.String(required=True, validate=PUBLIC_ID, metadata={"description": "每周时段的 id"})
     date = ma.fields.Date(required=True, metadata={"description": "预约日期 YYYY-MM-DD"})
     errand_type = ma.fields.String(required=True, validate=ERRAND_TYPE)
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    note = Text(load_default="", validate=ma.validate.Length(max=500))
     resident_id = ma.fields.String(
         load_default=None, validate=PUBLIC_ID, metadata={"description": "书记代约时填写居民的 id"}
     )
@@ -180,7 +180,7 @@ class BookingMoveSchema(ma.Schema):
 
 
 class BookingCancelSchema(ma.Schema):
-    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    reason = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class BookingListQuerySchema(PageArgs):

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.auth.roles import ROLE_LABELS, Role, ScopeType
-from backend.fields import LocalDateTime, Masked, PublicId
+from backend.fields import LocalDateTime, Masked, PublicId, Text
 
 
 class LoginSchema(ma.Schema):
@@ -10,7 +10,7 @@ class LoginSchema(ma.Schema):
         validate=ma.validate.Length(min=1, max=128),
         metadata={"description": "wx.login 的 code"},
     )
-    nickname = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
+    nickname = Text(load_default=None, validate=ma.validate.Length(max=64))
 
 
 class RefreshSchema(ma.Schema):
@@ -26,7 +26,7 @@ class PhoneBindSchema(ma.Schema):
 
 
 class ProfileUpdateSchema(ma.Schema):
-    real_name = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
+    real_name = Text(validate=ma.validate.Length(min=1, max=64))
     id_number = ma.fields.String(
         validate=ma.validate.Regexp(r"^\d{17}[\dXx]$", error="身份证号应为18位"),
         metadata={"description": "需先同意 id_number 类敏感信息处理"},

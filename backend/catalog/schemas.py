@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.catalog.questions import DATATYPE_LABELS, DATATYPES
-from backend.fields import PublicId
+from backend.fields import PublicId, Text
 from backend.sla.rules import SERVICE_KINDS
 from backend.sla.schemas import PolicySchema
 
@@ -11,19 +11,19 @@ CODE = ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,63}\Z", error="代码应为小写�
 
 class ChoiceSchema(ma.Schema):
     key = ma.fields.String(required=True, validate=CODE)
-    label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    label = Text(required=True, validate=ma.validate.Length(min=1, max=50))
 
 
 class QuestionSchema(ma.Schema):
     code = ma.fields.String(required=True, validate=CODE)
-    label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    label = Text(required=True, validate=ma.validate.Length(min=1, max=50))
     datatype = ma.fields.String(required=True, validate=ma.validate.OneOf(DATATYPES))
     datatype_label = ma.fields.Function(lambda q: DATATYPE_LABELS[q["datatype"]], dump_only=True)
     required = ma.fields.Boolean(load_default=False)
     choices = ma.fields.List(
         ma.fields.Nested(ChoiceSchema), load_default=list, validate=ma.validate.Length(max=30)
     )
-    hint = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
+    hint = Text(load_default="", validate=ma.validate.Length(max=100))
 
 
 class CategorySchema(ma.Schema):
@@ -54,9 +54,9 @@ class CategoryQuerySchema(ma.Schema):
 
 class CategoryCreateSchema(ma.Schema):
     code = ma.fields.String(required=True, validate=CODE)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
     service_kind = ma.fields.String(required=True, validate=ma.validate.OneOf(SERVICE_KINDS))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+    description = Text(load_default="", validate=ma.validate.Length(max=1000))
     questions = ma.fields.List(
         ma.fields.Nested(QuestionSchema), load_default=list, validate=ma.validate.Length(max=20)
     )
@@ -64,9 +64,9 @@ class CategoryCreateSchema(ma.Schema):
 
 
 class CategoryUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
+    name = Text(validate=ma.validate.Length(min=1, max=64))
     service_kind = ma.fields.String(validate=ma.validate.OneOf(SERVICE_KINDS))
-    description = ma.fields.String(validate=ma.validate.Length(max=1000))
+    description = Text(validate=ma.validate.Length(max=1000))
     questions = ma.fields.List(ma.fields.Nested(QuestionSchema), validate=ma.validate.Length(max=20))
     enabled = ma.fields.Boolean()
     sort_order = ma.fields.Integer(validate=ma.validate.Range(min=0, max=100000))

@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from backend.fields import Masked, PublicId
+from backend.fields import Masked, PublicId, Text
 
 
 class GridSchema(ma.Schema):
@@ -34,11 +34,11 @@ class CommunityQuerySchema(ma.Schema):
 
 class CommunityCreateSchema(ma.Schema):
     street_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
 
 
 class GridCreateSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
 
 
 def _resident_grid_id(user) -> str | None:

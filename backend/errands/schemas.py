@@ -7,7 +7,7 @@ from backend.clock import to_local
 from backend.errands.definitions import SENSITIVE_FIELDS
 from backend.errands.models import NO_DEADLINE, OUTCOME_LABELS, OUTCOMES, RATING_LABELS
 from backend.errands.states import ACTION_LABELS, STATE_LABELS, STATES
-from backend.fields import LocalDateTime, Masked, PublicId, within_years
+from backend.fields import LocalDateTime, Masked, PublicId, Text, within_years
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 FEN = ma.validate.Range(min=0, max=100_000_000)
@@ -81,8 +81,8 @@ class ErrandTypePatchSchema(ma.Schema):
 
 
 class ErrandItemSchema(ma.Schema):
-    drug_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    quantity = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+    drug_name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
+    quantity = Text(required=True, validate=ma.validate.Length(min=1, max=32))
     prescription_required = ma.fields.Boolean(load_default=False)
     prescription_present = ma.fields.Boolean(load_default=False, metadata={"description": "已有处方"})
 
@@ -122,8 +122,8 @@ class ErrandSensitiveValuesSchema(ma.Schema):
 
 class ErrandCreateSchema(ErrandBodySchema):
     type = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    applicant_name = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=64))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+    applicant_name = Text(load_default=None, validate=ma.validate.Length(min=1, max=64))
+    description = Text(load_default="", validate=ma.validate.Length(max=1000))
     resident_id = ma.fields.String(
         load_default=None, validate=PUBLIC_ID, metadata={"description": "书记代居民预约时填写居民的 id"}
     )
@@ -137,13 +137,13 @@ class ErrandCreateSchema(ErrandBodySchema):
 
 
 class ErrandNoteSchema(ErrandBodySchema):
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    note = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class ErrandCallOffSchema(ErrandBodySchema):
     """Failing or cancelling: why, and the cash handed back when the agent holds a purchase's cash."""
 
-    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+    reason = Text(required=True, validate=ma.validate.Length(min=2, max=500))
     change_returned_fen = ma.fields.Integer(
         load_default=None,
         strict=True,
@@ -160,7 +160,7 @@ class ErrandCancelSchema(ErrandCallOffSchema):
 
 class ErrandAcceptSchema(ErrandBodySchema):
     agent_id = ma.fields.String(required=True, validate=PUBLIC_ID)
-    eligibility_note = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+    eligibility_note = Text(required=True, validate=ma.validate.Length(min=2, max=500))
     materials = ma.fields.List(
         ma.fields.String(validate=ma.validate.Length(max=64)),
         load_default=list,
@@ -186,14 +186,14 @@ class ErrandRequestMaterialsSchema(ErrandNoteSchema):
 
 class ErrandHandoverSchema(ma.Schema):
     number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
-    handed_over_by = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    received_by = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    handed_over_by = Text(required=True, validate=ma.validate.Length(min=1, max=64))
+    received_by = Text(required=True, validate=ma.validate.Length(min=1, max=64))
     signed = ma.fields.Boolean(
         required=True,
         validate=ma.validate.Equal(True, error="交接单须双方签字"),
         metadata={"description": "双方已签字"},
     )
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    note = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class ErrandCollectSchema(ErrandBodySchema):
@@ -206,13 +206,13 @@ class ErrandCollectSchema(ErrandBodySchema):
 
 
 class ErrandLodgeSchema(ErrandBodySchema):
-    office = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=200))
-    receipt_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    office = Text(required=True, validate=ma.validate.Length(min=2, max=200))
+    receipt_number = Text(required=True, validate=ma.validate.Length(min=1, max=64))
 
 
 class ErrandResultSchema(ErrandBodySchema):
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
-    note = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+    note = Text(required=True, validate=ma.validate.Length(min=2, max=500))
     amount_fen = ma.fields.Integer(load_default=None, strict=True, validate=FEN)
     certificate_number = ma.fields.String(load_default=None, validate=ma.validate.Length(min=4, max=32))
     valid_until = ma.fields.Date(load_default=None)
@@ -223,7 +223,7 @@ class ErrandResultSchema(ErrandBodySchema):
 
 class ErrandRateSchema(ErrandBodySchema):
     level = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=1, max=5))
-    comment = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    comment = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class ErrandRevealSchema(ErrandBodySchema):
@@ -232,7 +232,7 @@ class ErrandRevealSchema(ErrandBodySchema):
         validate=ma.validate.OneOf(sorted(SENSITIVE_FIELDS)),
         metadata={"description": "要查看的敏感信息；items 为代购的完整药品清单"},
     )
-    reason = ma.fields.String(
+    reason = Text(
         required=True,
         validate=ma.validate.Length(min=2, max=200),
         metadata={"description": "查看原因（记入日志）"},
@@ -377,7 +377,7 @@ class ErrandNoticeQuerySchema(ma.Schema):
 
 
 class ErrandNoticeRowSchema(ma.Schema):
-    name = ma.fields.String(required=True)
+    name = Text(required=True)
     amount_fen = ma.fields.Integer(required=True)
 
 
@@ -404,7 +404,7 @@ class ErrandMetricsQuerySchema(ma.Schema):
 
 class ErrandMetricsRowSchema(ma.Schema):
     key = ma.fields.String(required=True)
-    label = ma.fields.String(required=True)
+    label = Text(required=True)
     accepted = ma.fields.Integer(required=True)
     cancelled_by_resident = ma.fields.Integer(required=True)
     completed = ma.fields.Integer(required=True)
@@ -428,7 +428,7 @@ class ErrandMetricsSchema(ma.Schema):
 class ErrandStepDurationSchema(ma.Schema):
     type = ma.fields.String(required=True)
     step = ma.fields.String(required=True)
-    step_label = ma.fields.String(required=True)
+    step_label = Text(required=True)
     count = ma.fields.Integer(required=True)
     average_hours = ma.fields.Float(required=True)
     overdue = ma.fields.Integer(required=True)

@@ -2,7 +2,7 @@ import marshmallow as ma
 
 from backend.auth.service import user_public_id
 from backend.clock import LOCAL_TZ, to_local
-from backend.fields import LocalDateTime, PublicId, within_years
+from backend.fields import LocalDateTime, PublicId, Text, within_years
 from backend.orders.models import NO_DEADLINE
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
@@ -18,6 +18,11 @@ def _text(value, low: int, high: int) -> bool:
     return type(value) is str and low <= len(value) <= high
 
 
+def _typed(value, low: int, high: int) -> bool:
+    """Text a person typed, as ``load`` would keep it: no spaces around it (load drops them)."""
+    return _text(value, low, high) and not value[0].isspace() and not value[-1].isspace()
+
+
 def _public_id(value) -> bool:
     return value is None or _text(value, 1, 24)
 
@@ -29,9 +34,9 @@ def _coordinate(value, limit: int) -> bool:
 
 class OrderCreateSchema(ma.Schema):
     category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    description = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=1000))
+    description = Text(required=True, validate=ma.validate.Length(min=2, max=1000))
     answers = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Length(max=64)), load_default=dict)
-    address = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=200))
+    address = Text(required=True, validate=ma.validate.Length(min=2, max=200))
     grid_id = ma.fields.String(load_default=None, validate=PUBLIC_ID)
     resident_id = ma.fields.String(
         load_default=None,
@@ -46,7 +51,7 @@ class OrderCreateSchema(ma.Schema):
     preferred_end = ma.fields.AwareDateTime(
         load_default=None, default_timezone=LOCAL_TZ, validate=within_years
     )
-    contact_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    contact_name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
     contact_phone = ma.fields.String(required=True, validate=PHONE)
     photo_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
 
@@ -59,9 +64,9 @@ class OrderCreateSchema(ma.Schema):
         if not (
             body.keys() <= self.fields.keys()
             and _text(get("category"), 1, 64)
-            and _text(get("description"), 2, 1000)
-            and _text(get("address"), 2, 200)
-            and _text(get("contact_name"), 1, 64)
+            and _typed(get("description"), 2, 1000)
+            and _typed(get("address"), 2, 200)
+            and _typed(get("contact_name"), 1, 64)
             and type(phone := get("contact_phone")) is str
             and PHONE.regex.match(phone) is not None
             and _public_id(get("grid_id"))
@@ -94,11 +99,11 @@ class OrderCreateSchema(ma.Schema):
 
 
 class ReasonSchema(ma.Schema):
-    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=500))
+    reason = Text(required=True, validate=ma.validate.Length(min=2, max=500))
 
 
 class NoteSchema(ma.Schema):
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    note = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class AcceptSchema(NoteSchema):
@@ -130,7 +135,7 @@ class ExtensionRequestSchema(ReasonSchema):
 
 
 class ResolveSchema(ma.Schema):
-    note = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=1000))
+    note = Text(required=True, validate=ma.validate.Length(min=2, max=1000))
     proof_ids = ma.fields.List(ma.fields.String(validate=PUBLIC_ID), load_default=list)
 
 
@@ -145,7 +150,7 @@ class RateSchema(ma.Schema):
         load_default=list,
         validate=ma.validate.Length(max=10),
     )
-    comment = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    comment = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
 class EventSchema(ma.Schema):

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.auth.service import user_public_id
-from backend.fields import PublicId
+from backend.fields import PublicId, Text
 
 
 class OrganizationSchema(ma.Schema):
@@ -22,8 +22,8 @@ def _street_public_id(street_id: int) -> str:
 
 
 class OrganizationWriteSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    name = Text(required=True, validate=ma.validate.Length(min=1, max=128))
+    description = Text(load_default="", validate=ma.validate.Length(max=2000))
     capacity = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=10000))
     community_ids = ma.fields.List(
         ma.fields.String(validate=ma.validate.Length(min=1, max=24)),
@@ -38,7 +38,7 @@ class OrganizationWriteSchema(ma.Schema):
 
 
 class OrganizationUpdateSchema(ma.Schema):
-    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    description = Text(validate=ma.validate.Length(max=2000))
     capacity = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10000))
     categories = ma.fields.List(
         ma.fields.String(validate=ma.validate.Length(min=1, max=64)), validate=ma.validate.Length(max=100)
@@ -61,5 +61,5 @@ class VolunteerSchema(ma.Schema):
 
 class VolunteerCreateSchema(ma.Schema):
     user_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
-    display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    skills = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    display_name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
+    skills = Text(load_default="", validate=ma.validate.Length(max=500))

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.auth.service import user_public_id
-from backend.fields import LocalDateTime
+from backend.fields import LocalDateTime, Text
 from backend.privacy.kinds import CONSENT_LABELS
 
 
@@ -28,7 +28,7 @@ class ConsentListSchema(ma.Schema):
 
 class RevealSchema(ma.Schema):
     field = ma.fields.String(required=True, validate=ma.validate.OneOf(["phone", "id_number"]))
-    reason = ma.fields.String(
+    reason = Text(
         required=True,
         validate=ma.validate.Length(min=2, max=200),
         metadata={"description": "查看原因（记入日志）"},

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.clock import LOCAL_TZ
-from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE, LocalDateTime, within_years
+from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE, LocalDateTime, Text, within_years
 from backend.sla.calendar import Unit
 from backend.sla.models import DAY_KINDS
 from backend.sla.rules import SERVICE_KIND_LABELS
@@ -31,7 +31,7 @@ class CalendarDayListSchema(ma.Schema):
     known = ma.fields.Boolean(
         required=True, metadata={"description": "该年是否已按国务院通知录入；否则按周末休息推算"}
     )
-    note = ma.fields.String(allow_none=True)
+    note = Text(allow_none=True)
     items = ma.fields.List(ma.fields.Nested(CalendarDaySchema), required=True)
 
 
@@ -40,7 +40,7 @@ class CalendarDayWriteSchema(ma.Schema):
         required=True,
         validate=ma.validate.OneOf(DAY_KINDS, error="只能是 holiday（放假）或 workday（调休上班）"),
     )
-    name = ma.fields.String(load_default="", validate=ma.validate.Length(max=64, error="名称最多 64 个字"))
+    name = Text(load_default="", validate=ma.validate.Length(max=64, error="名称最多 64 个字"))
 
 
 TIME_MESSAGE = "时间格式应为 HH:MM（24 小时制）"
@@ -65,7 +65,7 @@ class ServiceHoursSchema(ma.Schema):
 
 class CalendarYearWriteSchema(ma.Schema):
     official = ma.fields.Boolean(required=True, metadata={"description": "是否已按国务院通知录入"})
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=200, error="备注最多 200 个字"))
+    note = Text(load_default="", validate=ma.validate.Length(max=200, error="备注最多 200 个字"))
 
 
 class CalendarYearSchema(ma.Schema):

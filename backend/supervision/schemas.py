@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from backend.fields import LocalDateTime, PublicId
+from backend.fields import LocalDateTime, PublicId, Text
 from backend.supervision.models import REASONS, STATUSES
 
 
@@ -21,10 +21,10 @@ class SupervisionSchema(ma.Schema):
 
 class SupervisionQuerySchema(ma.Schema):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATUSES))
-    reason = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REASONS))
+    reason = Text(load_default=None, validate=ma.validate.OneOf(REASONS))
 
 
 class SupervisionCloseSchema(ma.Schema):
-    resolution = ma.fields.String(
+    resolution = Text(
         required=True, validate=ma.validate.Length(min=2, max=1000), metadata={"description": "督办结果"}
     )

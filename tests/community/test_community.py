@@ -31,6 +31,14 @@ def test_street_admin_creates_a_community_in_own_street_only(client, auth, world
     )
     assert duplicate.status_code == 422
     assert "name" in duplicate.get_json()["details"]
+    # The same name with spaces around it is the same name; spaces alone are none.
+    for name in (" 东湖社区 ", "\u3000 "):
+        refused = client.post(
+            "/api/v1/communities",
+            json={"street_id": world.street.public_id, "name": name},
+            headers=auth("street_admin"),
+        )
+        assert refused.status_code == 422 and "name" in refused.get_json()["details"], name
     foreign = client.post(
         "/api/v1/communities",
         json={"street_id": world.other_street.public_id, "name": "X"},

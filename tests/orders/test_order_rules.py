@@ -417,6 +417,10 @@ def _body(**changes) -> dict:
     ("changes", "field"),
     [
         ({"description": ""}, "description"),
+        # Blank is empty: spaces (ideographic ones too) are no name, address or description.
+        ({"description": "   \n "}, "description"),
+        ({"contact_name": "\u3000\u3000"}, "contact_name"),
+        ({"address": "  "}, "address"),
         ({"contact_phone": "12345"}, "contact_phone"),
         ({"contact_phone": "13812348000\n"}, "contact_phone"),  # $ alone would let the newline through
         ({"category": "no_such_thing"}, "category"),
@@ -439,6 +443,12 @@ def test_bad_orders_are_refused_by_field(client, auth, changes, field):
     response = client.post("/api/v1/orders", json=_body(**changes), headers=auth("resident_a1"))
     assert response.status_code == 422, response.get_json()
     assert field in response.get_json()["details"], response.get_json()
+
+
+def test_what_people_type_is_kept_without_the_spaces_around_it(client, auth):
+    body = _body(contact_name=" 王秀英\u3000", description="  独居老人，希望有人陪聊 \n")
+    placed = client.post("/api/v1/orders", json=body, headers=auth("resident_a1")).get_json()
+    assert (placed["contact_name"], placed["description"]) == ("王秀英", "独居老人，希望有人陪聊")
 
 
 def test_an_order_nested_past_any_parsers_depth_is_400(client, auth):

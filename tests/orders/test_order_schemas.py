@@ -49,7 +49,10 @@ FIELDS = {
     "longitude": numbers,
     "preferred_start": st.one_of(st.none(), st.just("2026-12-01T09:00:00+08:00"), anything),
     "preferred_end": st.one_of(st.none(), st.just("2026-12-01T11:00:00"), anything),
-    "contact_name": sized(0, 1, 64, 65),
+    # Spaces around what a person typed go (load drops them): blank, within the limits, or not.
+    "contact_name": st.one_of(
+        sized(0, 1, 64, 65), st.sampled_from([" 王秀英", "王秀英\u3000", "  ", " " * 66])
+    ),
     "contact_phone": st.one_of(
         st.sampled_from(["13812348000", "13812348000\n", "12812348000", "1381234800", "138123480001"]),
         anything,
@@ -75,8 +78,13 @@ def _load(body):
 
 
 def _plain(body) -> bool:
+    """Nothing in it that only load reads: times, numbers as text, spaces around typed text."""
     return (
-        body.get("preferred_start") is None
+        all(
+            not isinstance(text := body.get(k), str) or text == text.strip()
+            for k in ("description", "address", "contact_name")
+        )
+        and body.get("preferred_start") is None
         and body.get("preferred_end") is None
         and all(type(body.get(k)) in (type(None), int, float) for k in ("latitude", "longitude"))
     )
