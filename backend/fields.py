@@ -3,7 +3,7 @@
 import marshmallow as ma
 
 from backend import clock
-from backend.privacy.kinds import KINDS
+from backend.privacy.kinds import KINDS, id_number_problem
 
 # The years a time or a day people send can fall in: far enough for any real order, errand or visit, and
 # away from datetime's limits, where a time (0001-01-01 at +08:00) cannot even be turned into UTC for the
@@ -16,6 +16,12 @@ def within_years(value) -> None:
     """Validator of a date or a datetime field: within MIN_YEAR..MAX_YEAR."""
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ma.ValidationError(YEAR_MESSAGE)
+
+
+def valid_id_number(value: str) -> None:
+    """Validator of an ID number field (居民身份证号码): its shape, birth date and check character."""
+    if problem := id_number_problem(value, clock.to_local(clock.now()).date()):
+        raise ma.ValidationError(problem)
 
 
 class LocalDateTime(ma.fields.DateTime):

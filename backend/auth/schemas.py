@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.auth.roles import ROLE_LABELS, Role, ScopeType
-from backend.fields import LocalDateTime, Masked, PublicId, Text
+from backend.fields import LocalDateTime, Masked, PublicId, Text, valid_id_number
 
 
 class LoginSchema(ma.Schema):
@@ -28,7 +28,7 @@ class PhoneBindSchema(ma.Schema):
 class ProfileUpdateSchema(ma.Schema):
     real_name = Text(validate=ma.validate.Length(min=1, max=64))
     id_number = ma.fields.String(
-        validate=ma.validate.Regexp(r"^\d{17}[\dXx]$", error="身份证号应为18位"),
+        validate=valid_id_number,
         metadata={"description": "需先同意 id_number 类敏感信息处理"},
     )
 

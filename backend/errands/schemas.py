@@ -7,7 +7,7 @@ from backend.clock import to_local
 from backend.errands.definitions import SENSITIVE_FIELDS
 from backend.errands.models import NO_DEADLINE, OUTCOME_LABELS, OUTCOMES, RATING_LABELS
 from backend.errands.states import ACTION_LABELS, STATE_LABELS, STATES
-from backend.fields import LocalDateTime, Masked, PublicId, Text, within_years
+from backend.fields import LocalDateTime, Masked, PublicId, Text, valid_id_number, within_years
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 FEN = ma.validate.Range(min=0, max=100_000_000)
@@ -113,7 +113,7 @@ SENSITIVE_INPUT = ma.validate.Length(min=1, max=200)
 class ErrandSensitiveValuesSchema(ma.Schema):
     """Sensitive personal information an errand type may need; consent (单独同意 + 授权委托) first."""
 
-    id_number = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[0-9]{17}[0-9Xx]$"))
+    id_number = ma.fields.String(load_default=None, validate=valid_id_number)
     disability = ma.fields.String(load_default=None, validate=SENSITIVE_INPUT)
     diagnosis = ma.fields.String(load_default=None, validate=SENSITIVE_INPUT)
     subsistence_status = ma.fields.String(load_default=None, validate=SENSITIVE_INPUT)

@@ -18,7 +18,7 @@ from backend.sla import clocks
 from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, consent, row
 from tests.worker_process import running_worker, wait_for
 
-ID = "110105194901010123"
+ID = "110105194901010128"
 
 
 def step_notices(user, errand: dict) -> int:
@@ -250,16 +250,16 @@ def test_disability_certificate_booked_by_the_secretary_is_approved_with_a_certi
             "record_result",
             outcome="approved",
             note="准予发证",
-            certificate_number="11010519490101012343",
+            certificate_number="11010519490101012843",
             valid_until="2036-12-01",
         )
-        assert errand["certificate_number"] == "110105**********2343"
+        assert errand["certificate_number"] == "110105**********2843"
         shown = client.post(
             f"/api/v1/errands/{errand['id']}/reveal",
             json={"field": "certificate_number", "reason": "核对证书"},
             headers=auth("agent_a"),
         )
-        assert shown.get_json()["value"] == "11010519490101012343"
+        assert shown.get_json()["value"] == "11010519490101012843"
         errand = act("agent_a", errand, "return_to_resident", note="残疾人证已送到家")
         errand = act("resident_a1", errand, "complete")
         settled(world, errand, "every step's notice")

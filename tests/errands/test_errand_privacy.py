@@ -12,7 +12,7 @@ from backend.privacy.models import SensitiveAccessLog
 from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS, consent, row
 from tests.factories import rotating_keys
 
-ID = "110105194901010123"
+ID = "110105194901010128"
 
 
 def accepted(create, act, world, **body):
@@ -45,7 +45,7 @@ def test_nothing_sensitive_is_stored_without_the_entrustment_and_the_kinds_conse
     assert row(errand).diagnosis is None
     consent(world, "resident_a1", "subsistence")
     stored = create(sensitive={"id_number": ID, "subsistence_status": "城市低保边缘户"})
-    assert stored["id_number"] == "110105********0123"
+    assert stored["id_number"] == "110105********0128"
 
 
 def test_a_type_collects_only_what_it_needs(create, act, world):
@@ -66,7 +66,7 @@ def test_values_are_encrypted_at_rest_and_masked_for_everyone(create, act, world
     assert ID not in str(raw) and "肢体" not in str(raw)
     for person in ("resident_a1", "agent_a", "secretary_a", "street_admin"):
         seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth(person)).get_json()
-        assert seen["id_number"] == "110105********0123"
+        assert seen["id_number"] == "110105********0128"
         assert seen["disability"] == "肢*****" and seen["diagnosis"] == "脑****"
         assert ID not in str(seen) and "肢体残疾" not in str(seen)
     timeline = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()[
