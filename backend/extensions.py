@@ -17,11 +17,27 @@ from webargs.flaskparser import FlaskParser
 from backend.config import PROJECT_ROOT
 from backend.errors import ErrorSchema, http_exception_response
 
+BEARER_SCHEME = "bearerAuth"
+
 
 class SandanApi(Api):
     """flask-smorest's Api, documenting and rendering errors in the project's ``{code, message, details}``."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app, *args, **kwargs):
+        super().init_app(app, *args, **kwargs)
+        # How a signed-in caller proves it (POST /api/v1/auth/login's access_token); each operation says
+        # whether it needs it (Blueprint.register_views_in_doc), so /api/docs can send it.
+        self.spec.components.security_scheme(
+            BEARER_SCHEME,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "登录（POST /api/v1/auth/login）得到的 access_token",
+            },
+        )
 
     def handle_http_exception(self, error):
         return http_exception_response(error)
@@ -119,6 +135,21 @@ class Blueprint(flask_smorest.Blueprint):
 
     def arguments(self, schema, **kwargs):
         return super().arguments(resolve_schema_instance(schema), **kwargs)
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        """Document who may call each operation, from its access declaration (backend.auth.access): a
+        public one needs no token; any other the bearer token, with the roles it is open to named."""
+        from backend.auth.access import rule_for
+
+        for endpoint, doc_info in self._docs.items():
+            rule = rule_for(app, f"{name}.{endpoint}")
+            for method, operation in doc_info.items():
+                if method == "parameters" or rule is None:
+                    continue
+                manual = operation.setdefault("manual_doc", {})
+                manual["security"] = [] if rule.public else [{BEARER_SCHEME: []}]
+                manual["x-access"] = rule.describe()
+        super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)
 
 
 api = SandanApi()

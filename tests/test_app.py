@@ -145,6 +145,34 @@ def test_openapi_is_served_with_error_schema(client):
     assert set(error["properties"]) == {"code", "message", "details"}
 
 
+def test_openapi_says_which_operations_need_the_bearer_token(client):
+    """/api/docs can send the token (its Authorize button), and a client reads which calls need it and
+    who may make them."""
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "登录（POST /api/v1/auth/login）得到的 access_token",
+    }
+    operations = {
+        (method.upper(), path): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert all("security" in op and "x-access" in op for op in operations.values()), [
+        key for key, op in operations.items() if "security" not in op
+    ]
+    assert operations[("POST", "/api/v1/auth/login")]["security"] == []
+    assert operations[("POST", "/api/v1/auth/login")]["x-access"] == "public"
+    assert operations[("GET", "/api/v1/me")]["security"] == [{"bearerAuth": []}]
+    assert operations[("GET", "/api/v1/me")]["x-access"] == "any signed-in user"
+    board = operations[("GET", "/api/v1/orders/board")]
+    assert board["security"] == [{"bearerAuth": []}]
+    assert board["x-access"] == "roles: secretary, street_admin"
+
+
 def test_docs_page_and_its_assets_are_served_locally(client):
     page = client.get("/api/docs")
     assert page.status_code == 200
