@@ -450,6 +450,7 @@ def _erase_withdrawn(user_id: int, consent: str) -> None:
 
 
 privacy.on_withdrawal(_erase_withdrawn)
+privacy.name_logged_fields(definitions.SENSITIVE_LABELS)
 
 
 def _store_sensitive(errand: Errand, values: dict) -> None:

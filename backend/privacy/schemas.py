@@ -3,6 +3,7 @@ import marshmallow as ma
 from backend.auth.service import user_public_id
 from backend.fields import LocalDateTime, Text
 from backend.privacy.kinds import CONSENT_LABELS
+from backend.privacy.service import field_label, reader_label
 
 
 class ConsentSchema(ma.Schema):
@@ -44,8 +45,10 @@ class AccessLogSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
     actor_id = ma.fields.Function(lambda r: user_public_id(r.actor_id), dump_only=True)
     actor_role = ma.fields.String(dump_only=True)
+    actor_role_label = ma.fields.Function(lambda r: reader_label(r.actor_role), dump_only=True)
     subject_user_id = ma.fields.Function(lambda r: user_public_id(r.subject_user_id), dump_only=True)
     field = ma.fields.String(dump_only=True)
+    field_label = ma.fields.Function(lambda r: field_label(r.field), dump_only=True)
     resource = ma.fields.String(dump_only=True)
     reason = ma.fields.String(dump_only=True)
     accessed_at = LocalDateTime(dump_only=True)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import clock
 from backend.auth.access import holds
-from backend.auth.roles import Role, ScopeType
+from backend.auth.roles import ROLE_LABELS, Role, ScopeType
 from backend.db import db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.privacy import crypto
@@ -171,7 +171,7 @@ def _user_reveal_grant(actor, subject) -> tuple[str, int | None] | None:
     (where the subject lives), if any."""
     residences = _residence_streets(subject)
     if actor.id == subject.id:
-        return "self", residences[0][0] if residences else None
+        return SELF, residences[0][0] if residences else None
     for role in (Role.SECRETARY, Role.STREET_ADMIN):
         for street_id, nodes in residences:
             if holds(actor, [role], nodes):
@@ -180,6 +180,28 @@ def _user_reveal_grant(actor, subject) -> tuple[str, int | None] | None:
 
 
 USER_FIELDS = ("phone", "id_number")
+# What each field a full read names is called, for people reading the log: the user's own, and those
+# the domains holding sensitive values of their own name (name_logged_fields).
+_FIELD_LABELS = {field: KINDS[field].label for field in USER_FIELDS}
+
+
+def name_logged_fields(labels: dict[str, str]) -> None:
+    """Name the sensitive fields a domain logs full reads of (errands: 诊断, 药品清单, ...)."""
+    _FIELD_LABELS.update(labels)
+
+
+def field_label(field: str) -> str:
+    return _FIELD_LABELS.get(field, field)
+
+
+# A person reading their own value is logged too, in a role of its own.
+SELF = "self"
+_READER_LABELS = {SELF: "本人", **{str(role): label for role, label in ROLE_LABELS.items()}}
+
+
+def reader_label(actor_role: str) -> str:
+    """What the role a full read was made in is called (社区书记, 代办员, 本人)."""
+    return _READER_LABELS.get(actor_role, actor_role)
 
 
 def reveal_user_field(*, actor, subject, field: str, reason: str) -> str | None:

@@ -117,6 +117,10 @@ def test_only_the_assigned_agent_reveals_and_only_while_open_and_every_read_is_l
     assert db.session.scalar(select(sa.func.count()).select_from(SensitiveAccessLog)) == 2
     mine = client.get("/api/v1/me/access-logs", headers=auth("resident_a1")).get_json()["items"]
     assert [entry["field"] for entry in mine] == ["subsistence_status", "id_number"]
+    assert [(e["actor_role_label"], e["field_label"]) for e in mine] == [
+        ("代办员", "低保状态"),
+        ("代办员", "身份证号"),
+    ]
     # The errand's street audits the reads; another street's admin sees none of them.
     audited = client.get("/api/v1/privacy/access-logs", headers=auth("street_admin")).get_json()["items"]
     assert [entry["resource"] for entry in audited] == [f"errand:{errand['id']}"] * 2

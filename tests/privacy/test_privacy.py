@@ -173,6 +173,8 @@ def test_resident_sees_who_read_their_data(client, auth, world):
     assert [(entry["actor_id"], entry["actor_role"], entry["reason"]) for entry in logs] == [
         (world.users["secretary_a"].public_id, "secretary", "上门服务前联系")
     ]
+    # What the resident reads: who (社区书记) read what (手机号).
+    assert [(entry["actor_role_label"], entry["field_label"]) for entry in logs] == [("社区书记", "手机号")]
     admin_view = client.get(
         "/api/v1/privacy/access-logs",
         query_string={"user_id": subject.public_id},
@@ -198,6 +200,8 @@ def test_a_street_admin_audits_the_reads_of_their_own_street_only(client, auth, 
         return [(entry["actor_role"], entry["subject_user_id"]) for entry in response.get_json()["items"]]
 
     assert audit("street_admin") == [("self", subject.public_id), ("secretary", subject.public_id)]
+    audited = client.get("/api/v1/privacy/access-logs", headers=auth("street_admin")).get_json()["items"]
+    assert [entry["actor_role_label"] for entry in audited] == ["本人", "社区书记"]
     assert audit("other_street_admin") == []
     assert audit("other_street_admin", user_id=subject.public_id) == []
     streets = db.session.scalars(sa.select(SensitiveAccessLog.street_id)).all()
