@@ -19,6 +19,8 @@ DATATYPE_LABELS = {
 }
 MAX_LENGTH = {"string": 100, "text": 2000}
 MAX_QUESTIONS = 20
+# No answer (and no range's end) is a number larger than this, either way.
+LARGEST = 1_000_000_000
 
 
 def definition_errors(questions: list[dict]) -> dict[str, list[str]]:
@@ -41,7 +43,16 @@ def definition_errors(questions: list[dict]) -> dict[str, list[str]]:
         keys = [c["key"] for c in choices]
         if len(keys) != len(set(keys)):
             errors.setdefault(code, []).append("选项代码重复")
+        low, high = question.get("min"), question.get("max")
+        if (low is not None or high is not None) and question["datatype"] != "number":
+            errors.setdefault(code, []).append("只有数字题可以设置范围")
+        elif low is not None and high is not None and low > high:
+            errors.setdefault(code, []).append("最小值不能大于最大值")
     return errors
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if bound == int(bound) else str(bound)
 
 
 def _answer_error(question: dict, value) -> tuple[object, str | None]:
@@ -63,8 +74,13 @@ def _answer_error(question: dict, value) -> tuple[object, str | None]:
         except InvalidOperation:
             return None, "应为数字"
         # copy_abs: abs() rounds to the context, and "1E+1000000" would overflow it (a 500).
-        if not number.is_finite() or number.copy_abs() > Decimal("1e9"):
+        if not number.is_finite() or number.copy_abs() > LARGEST:
             return None, "应为合理范围内的数字"
+        low, high = question.get("min"), question.get("max")
+        if low is not None and number < Decimal(str(low)):
+            return None, f"不能小于 {_shown(low)}"
+        if high is not None and number > Decimal(str(high)):
+            return None, f"不能大于 {_shown(high)}"
         return float(number) if number != number.to_integral_value() else int(number), None
     if datatype == "datetime":
         if not isinstance(value, str):

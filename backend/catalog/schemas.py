@@ -1,12 +1,15 @@
 import marshmallow as ma
 
-from backend.catalog.questions import DATATYPE_LABELS, DATATYPES
+from backend.catalog.questions import DATATYPE_LABELS, DATATYPES, LARGEST
 from backend.fields import PublicId, Text
 from backend.sla.rules import SERVICE_KINDS
 from backend.sla.schemas import PolicySchema
 
 # \Z, not $: $ also matches before a final newline, which would become part of the code.
 CODE = ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,63}\Z", error="代码应为小写字母开头的字母、数字或下划线")
+
+
+NUMBER_RANGE = ma.validate.Range(-LARGEST, LARGEST)
 
 
 class ChoiceSchema(ma.Schema):
@@ -24,6 +27,9 @@ class QuestionSchema(ma.Schema):
         ma.fields.Nested(ChoiceSchema), load_default=list, validate=ma.validate.Length(max=30)
     )
     hint = Text(load_default="", validate=ma.validate.Length(max=100))
+    # A number question's range (面积 at least 1, 年龄 0 to 130); either side may be open.
+    min = ma.fields.Float(allow_none=True, validate=NUMBER_RANGE, metadata={"description": "数字题的最小值"})
+    max = ma.fields.Float(allow_none=True, validate=NUMBER_RANGE, metadata={"description": "数字题的最大值"})
 
 
 class CategorySchema(ma.Schema):

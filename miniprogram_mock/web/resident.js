@@ -46,7 +46,9 @@ function questionControl(q) {
       q.choices.map((c) => h("label", null, h("input", { type: "checkbox", value: c.key, name }), " ", c.label)),
     );
   }
-  if (q.datatype === "number") return h("input", { type: "number", name, "data-question": q.code, placeholder: q.hint || "" });
+  if (q.datatype === "number") {
+    return h("input", { type: "number", name, "data-question": q.code, placeholder: q.hint || "", min: q.min, max: q.max });
+  }
   if (q.datatype === "datetime") return h("input", { type: "datetime-local", name, "data-question": q.code });
   if (q.datatype === "text") return h("textarea", { name, "data-question": q.code, placeholder: q.hint || "" });
   return h("input", { type: "text", name, "data-question": q.code, placeholder: q.hint || "" });

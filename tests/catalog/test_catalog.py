@@ -79,6 +79,9 @@ def test_street_admins_add_edit_and_disable_categories(client, auth, catalog):
             None,
         ),
         ({"code": "x", "label": "文本", "datatype": "colour"}, None),
+        ({"code": "x", "label": "文本", "datatype": "string", "min": 1}, "x"),
+        ({"code": "x", "label": "面积", "datatype": "number", "min": 10, "max": 1}, "x"),
+        ({"code": "x", "label": "面积", "datatype": "number", "max": 1e12}, None),
     ],
 )
 def test_bad_questions_are_refused(client, auth, question, field):
@@ -115,6 +118,23 @@ def test_a_number_out_of_all_range_is_refused_by_field(answer):
     qs = [{"code": "area", "label": "面积", "datatype": "number", "required": True}]
     _, errors = questions.check_answers(qs, {"area": answer})
     assert errors == {"area": ["应为合理范围内的数字"]}
+
+
+def test_a_number_answer_keeps_within_its_questions_range(client, auth):
+    area = {"code": "area", "label": "面积（平方米）", "datatype": "number", "min": 1, "max": 10000}
+    assert questions.check_answers([area], {"area": -5})[1] == {"area": ["不能小于 1"]}
+    assert questions.check_answers([area], {"area": "10000.5"})[1] == {"area": ["不能大于 10000"]}
+    assert questions.check_answers([area], {"area": "1"}) == ({"area": 1}, {})
+    # Kept and shown by the catalog, so the mini-program can say so before it asks.
+    body = {"code": "cleaning2", "name": "居家清洁", "service_kind": "daily", "questions": [area]}
+    made = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
+    assert made.status_code == 201, made.get_json()
+    assert (made.get_json()["questions"][0]["min"], made.get_json()["questions"][0]["max"]) == (1, 10000)
+
+
+def test_the_shipped_catalogs_numbers_have_their_ranges(catalog):
+    numbers = [q for c in shipped_catalog() for q in c["questions"] if q["datatype"] == "number"]
+    assert numbers and all(q.get("min") is not None and q.get("max") is not None for q in numbers)
 
 
 def test_a_blank_answer_does_not_answer_a_required_question():
