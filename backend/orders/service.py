@@ -303,6 +303,12 @@ def _tell(order: Order, event: str, user_ids, *, linked: bool = True, **fields) 
         )
 
 
+def _tell_withdrawn(order: Order, organization_ids, event: str, *, state: str, note: str) -> None:
+    """Tell the organizations an order leaves (dispatched elsewhere, taken by another of its pool, called
+    off) that it did; their messages lead nowhere, as they may no longer open it."""
+    _tell(order, event, _org_admins(organization_ids), linked=False, state=state, note=note)
+
+
 def _org_admins(organization_ids) -> list[int]:
     people: list[int] = []
     for organization_id in sorted(organization_ids):
@@ -522,14 +528,7 @@ def dispatch(
     data = {"organizations": [o.public_id for o in orgs], "pool": pool}
     _log(order, caller, action, before, note=note, data=data)
     _tell(order, "order_dispatched", _org_admins(o.id for o in orgs), note=order.description[:20])
-    _tell(
-        order,
-        "order_dispatched",
-        _org_admins(withdrawn),
-        linked=False,
-        state="已改派",
-        note="已改派给其他组织",
-    )
+    _tell_withdrawn(order, withdrawn, "order_dispatched", state="已改派", note="已改派给其他组织")
     if before == "submitted":
         _tell(order, "order_accepted", [order.resident_id])
     return order
@@ -564,6 +563,8 @@ def take(*, order: Order, actor: Person, organization_id: int | None = None) -> 
     org = db.session.get(Organization, org_id)
     _log(order, caller, "take", before, data={"organization": org.public_id})
     _tell(order, "order_taken", [order.resident_id], note=org.name)
+    # The pool's other organizations lose it from their boards, and their 待签收 message with it.
+    _tell_withdrawn(order, active - {org_id}, "order_dispatched", state="已被接单", note="已由其他组织接单")
     return order
 
 
@@ -885,7 +886,7 @@ def cancel(*, order: Order, actor: Person, reason: str) -> Order:
     # The volunteers on the job as well as their organization's admins: they may be on their way.
     doing = [v.user_id for v in assigned_volunteers(order)]
     _tell(order, "order_resolved", people + _org_admins(holder) + doing, state="已取消", note=reason)
-    _tell(order, "order_resolved", _org_admins(offered), linked=False, state="已取消", note=reason)
+    _tell_withdrawn(order, offered, "order_resolved", state="已取消", note=reason)
     return order
 
 

@@ -1,5 +1,6 @@
 """What each step tells people reads as that step: a step that goes through another step's WeChat template
-(a rejection through order_accepted's) still has its own title and sentence in the inbox."""
+(a rejection through order_accepted's) still has its own title and sentence in the inbox; and whom an order
+leaves hears that it did."""
 
 from sqlalchemy import select
 
@@ -51,3 +52,17 @@ def test_a_returned_order_asks_the_secretary_to_dispatch_it_again(place, act, wo
     act("org_admin", order, "return", reason="人手不足")
     told = _last("secretary_a", world)
     assert told.title == "工单被退回" and "请重新派单" in told.body and "人手不足" in told.body
+
+
+def test_the_other_organizations_of_a_pool_are_told_it_was_taken(client, auth, place, act, world):
+    organizations = [world.organization.public_id, world.other_organization.public_id]
+    pooled = act("secretary_a", place(), "dispatch", pool=True, organization_ids=organizations)
+    act("org_admin", pooled, "take")
+    told = _last("other_org_admin", world)
+    assert told.title == "工单已由其他组织接单"
+    assert told.body.startswith("「陪伴关怀」已由其他服务组织接单，无需再办理。"), told.body
+    # The order has left its board: the message leads nowhere rather than to a page saying it does not exist.
+    assert told.page is None
+    assert client.get(f"/api/v1/orders/{pooled['id']}", headers=auth("other_org_admin")).status_code == 404
+    # The organization that took it is told nothing of the kind.
+    assert _last("org_admin", world).title == "工单已派单"
