@@ -6,7 +6,7 @@ from workers.registry import job
 
 @job(placing.ANNOUNCE_JOB)
 def announce_placed(*, order_id: int) -> None:
-    """Tell the community's secretaries of a new order."""
+    """Ask the community's secretaries to accept a new order still waiting for them."""
     service.announce_placed(order_id=order_id)
 
 

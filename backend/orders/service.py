@@ -377,9 +377,11 @@ def start_urgent_clocks(order: Order) -> Order:
 
 
 def announce_placed(*, order_id: int) -> None:
-    """Tell the community's secretaries of a new order (the outbox job placing records)."""
+    """Ask the community's secretaries to accept a new order (the outbox job placing records), if it still
+    waits for them: the job may run late (the relay behind, Redis down, a worker starting), when the order
+    has been accepted, dispatched or cancelled, and asking a secretary to accept it would mislead them."""
     order = db.session.get(Order, order_id)
-    if order is not None:
+    if order is not None and order.state == "submitted":
         _tell(order, "order_accepted", _secretaries(order), state="新工单", note=order.category.name)
 
 

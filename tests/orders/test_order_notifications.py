@@ -2,12 +2,14 @@
 (a rejection through order_accepted's) still has its own title and sentence in the inbox; and whom an order
 leaves hears that it did."""
 
+from redis import Redis
 from sqlalchemy import select
 
 from backend.db import db
 from backend.notify.models import Notification
 from backend.orders.models import Order
 from backend.orders.service import announce_placed
+from tests.worker_process import run_due_jobs
 
 
 def _last(person: str, world) -> Notification:
@@ -31,6 +33,24 @@ def test_a_new_order_asks_the_secretary_to_accept_it(place, world):
     told = _last("secretary_a", world)
     assert told.title == "新工单待受理"
     assert told.body.startswith("居民点了「陪伴关怀」，请及时受理。"), told.body
+
+
+def test_only_an_order_still_waiting_when_the_worker_announces_it_asks_to_be_accepted(
+    app, in_worker, place, act, world
+):
+    """The announcement is a job: it may run long after the order was placed (the relay behind, Redis down,
+    the worker starting), when the secretary has accepted, dispatched or the resident cancelled it."""
+    waiting, dispatched = place(), place(description="希望有人陪同去医院复查")
+    act("secretary_a", dispatched, "dispatch", organization_ids=[world.organization.public_id])
+    act("resident_a1", place(description="想找人聊聊天"), "cancel", reason="家人回来了")
+    run_due_jobs(Redis.from_url(app.config["REDIS_URL"]))
+    db.session.expire_all()
+    asked = db.session.scalars(
+        select(Order.public_id)
+        .join(Notification, (Notification.subject_type == "order") & (Notification.subject_id == Order.id))
+        .where(Notification.user_id == world.users["secretary_a"].id, Notification.title == "新工单待受理")
+    ).all()
+    assert asked == [waiting["id"]]
 
 
 def test_a_rejected_order_is_told_as_rejected(place, act, world):
