@@ -863,7 +863,9 @@ def reopen(*, order: Order, actor: Person, reason: str) -> Order:
     _start_clock(order, ACCEPT_CLOCK, _policy(order).accept)
     if order.service_kind == "urgent":  # dispatched again: Sandan redispatches it if nobody takes it in time
         _start_clock(order, TAKE_TIMER, URGENT_TAKE_AFTER, escalates=False)
-    _log(order, caller, "reopen", before, note=reason)
+    # Named like a dispatch's: Sandan, redispatching it later, knows whom the reopen sent it to.
+    org = db.session.get(Organization, order.organization_id)
+    _log(order, caller, "reopen", before, note=reason, data={"organizations": [org.public_id]})
     if order.reopen_count >= 2:
         _supervise(order, "second_reopen", f"{order.category.name}（{order.number}）二次重办")
     _tell(
@@ -938,16 +940,43 @@ def _on_overdue(sla_clock) -> None:
 
 
 def _auto_dispatch(order: Order, note: str) -> None:
+    # One never offered it first; else one offered it before, but never one that let it lapse in this round:
+    # sent back, it would be told 工单已派单 again every ten minutes while the secretaries heard nothing.
     tried = _offered_orgs(order, active_only=False)
+    lapsed = _lapsed(order) if order.state == "dispatched" else set()
     candidate = recommend.best_candidate(order, exclude=tried) or recommend.best_candidate(
-        order, exclude=set()
+        order, exclude=lapsed
     )
     if candidate is None:
-        _system_event(order, "auto_dispatch_failed", note="没有可承接的社会组织，请书记人工派单")
-        _tell(order, "order_dispatched", _secretaries(order), state="无人承接", note="请人工派单")
+        # Sandan stops here (no timer runs on): the community dispatches it by hand, or whoever holds it
+        # takes it late.
+        why, told = "没有可承接的社会组织，请书记人工派单", "请人工派单"
+        if lapsed:
+            why = "紧急工单无人接单，已没有其他可改派的社会组织，系统不再改派，请书记人工派单"
+            told = "无人接单，请人工派单"
+        _system_event(order, "auto_dispatch_failed", note=why)
+        _tell(order, "order_dispatched", _secretaries(order), state="无人承接", note=told)
         return
     action = "redispatch" if order.state == "dispatched" else "dispatch"
     dispatch(order=order, actor=None, organization_ids=[candidate], note=note, action=action)
+
+
+def _lapsed(order: Order) -> set[int]:
+    """The organizations that let a dispatched order lapse in this round of Sandan's dispatching: those of
+    its redispatches since a person (or Sandan's first dispatch) last sent it out, and those of that
+    sending, which lapsed first; those it stands offered to now among them."""
+    named: set[str] = set()
+    sendings = db.session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order.id, OrderEvent.action.in_(("dispatch", "redispatch", "reopen")))
+        .order_by(OrderEvent.id.desc())
+    )
+    for event in sendings:
+        named.update(event.data.get("organizations", []))
+        if event.action != "redispatch" or event.actor_role != states.SYSTEM:
+            break
+    ids = set(db.session.scalars(select(Organization.id).where(Organization.public_id.in_(named))))
+    return ids | _offered_orgs(order, active_only=True)
 
 
 def _on_warning(sla_clock) -> None:

@@ -71,6 +71,8 @@ ACTION_LABELS = {
     "auto_close": "自动办结",
     "reopen": "重办",
     "cancel": "取消",
+    # Sandan could not dispatch an urgent order (nobody able to take it, or nobody else left): to a person.
+    "auto_dispatch_failed": "转人工派单",
 }
 
 

@@ -1,6 +1,7 @@
 """What Sandan does to orders by itself, walked with a frozen clock through real RQ jobs: an urgent order
-nobody dispatches is dispatched, one nobody takes is dispatched elsewhere, the deadline raises its cards;
-a resolved order the resident leaves alone closes itself."""
+nobody dispatches is dispatched, one nobody takes is dispatched elsewhere (never back to an organization that
+let it lapse: with nobody else left, the secretaries are told to dispatch it by hand), the deadline raises
+its cards; a resolved order the resident leaves alone closes itself."""
 
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from backend import clock
 from backend.db import db
+from backend.notify.models import Notification
 from backend.orders.models import Order
 from backend.organizations.models import OrganizationCategory
 from backend.supervision.models import Supervision
@@ -76,6 +78,93 @@ def test_an_urgent_order_is_dispatched_redispatched_and_escalated_by_itself(plac
     assert final.is_overdue and final.is_supervised
     assert events(order)[-1] == ("overdue", "system")
     assert db.session.scalar(select(Supervision.reason)) == "overdue"
+
+
+def serve_urgent_orders(*organizations) -> None:
+    for org in organizations:
+        org.categories.append(OrganizationCategory(category_code="emergency_help"))
+    db.session.commit()
+
+
+def dispatches(order: dict) -> list[tuple[str, str, list[str]]]:
+    """(action, by whom, to which organizations) of the order's dispatches, and where Sandan gave up."""
+    from backend.orders.service import timeline
+
+    wanted = ("dispatch", "redispatch", "auto_dispatch_failed")
+    return [
+        (e.action, e.actor_role, e.data.get("organizations", []))
+        for e in timeline(row(order))
+        if e.action in wanted
+    ]
+
+
+def told_nobody_took_it(world) -> int:
+    return db.session.scalar(
+        select(db.func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == world.users["secretary_a"].id, Notification.title == "工单无人承接")
+    )
+
+
+def test_an_urgent_order_nobody_takes_is_not_sent_back_to_the_organization_that_let_it_lapse(
+    client, auth, place, world, connection
+):
+    """With one organization able to take it, Sandan sent it back to that organization every ten minutes
+    ('改派给下一个推荐的组织', a fresh 工单已派单), and the secretaries heard nothing until it was overdue."""
+    serve_urgent_orders(world.organization)
+    ours = world.organization.public_id
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
+        for minutes in (10.3, 20.5, 31, 41.5):
+            traveller.move_to(start + timedelta(minutes=minutes))
+            run_due_jobs(connection)
+    assert dispatches(order) == [
+        ("dispatch", "system", [ours]),
+        ("auto_dispatch_failed", "system", []),
+    ]
+    assert told_nobody_took_it(world) == 1
+    seen = client.get(f"/api/v1/orders/{order['id']}", headers=auth("secretary_a")).get_json()
+    gave_up = next(e for e in seen["timeline"] if e["action"] == "auto_dispatch_failed")
+    assert gave_up["action_label"] == "转人工派单" and gave_up["by_system"]
+    assert gave_up["note"] == "紧急工单无人接单，已没有其他可改派的社会组织，系统不再改派，请书记人工派单"
+    # Still offered to the organization, which may yet take it, until a secretary dispatches it elsewhere.
+    assert (row(order).state, row(order).organization_id) == ("dispatched", world.organization.id)
+
+
+def test_a_round_of_redispatching_ends_with_everyone_it_lapsed_with_and_a_person_starts_another(
+    place, act, world, connection
+):
+    """A reopened order lapses with the organization that did the work, then with the next one: neither
+    gets it again from Sandan. A secretary's own dispatch starts a new round, in which only the
+    organizations that let it lapse since are passed over."""
+    serve_urgent_orders(world.organization, world.other_organization)
+    ours, theirs = world.organization.public_id, world.other_organization.public_id
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
+        order = act("secretary_a", order, "dispatch", organization_ids=[ours])
+        order = act("org_admin", order, "take")
+        order = act("org_admin", order, "resolve", note="已送医")
+        order = act("resident_a1", order, "reopen", reason="还没处理好")
+        for minutes in (10.3, 20.5):
+            traveller.move_to(start + timedelta(minutes=minutes))
+            run_due_jobs(connection)
+        assert dispatches(order)[1:] == [
+            ("redispatch", "system", [theirs]),
+            ("auto_dispatch_failed", "system", []),
+        ]
+        assert told_nobody_took_it(world) == 1
+
+        traveller.move_to(start + timedelta(minutes=21))
+        act("secretary_a", order, "redispatch", organization_ids=[theirs], note="已电话联系")
+        traveller.move_to(start + timedelta(minutes=31.5))
+        run_due_jobs(connection)
+    assert dispatches(order)[3:] == [
+        ("redispatch", "secretary", [theirs]),
+        ("redispatch", "system", [ours]),
+    ]
+    assert told_nobody_took_it(world) == 1
 
 
 def test_a_resolved_order_closes_itself_after_seven_days(place, act, world, connection):
