@@ -617,8 +617,10 @@ def return_order(*, order: Order, actor: Person, reason: str) -> Order:
 
 
 def _supervise(order: Order, reason: str, title: str) -> None:
+    """Open a 督办 on the order unless one for the same reason is open, and tell those who must act on it:
+    as an overdue one is told, the organization it names, the community's secretaries and the street."""
     try:
-        supervision.open_record(
+        record = supervision.open_record(
             subject_type=SUBJECT,
             subject_id=order.id,
             community_id=order.community_id,
@@ -630,6 +632,10 @@ def _supervise(order: Order, reason: str, title: str) -> None:
         return
     order.is_supervised = True
     _system_event(order, "supervise", data={"reason": reason})
+    people = clocks.answerable(
+        community_id=record.community_id, organization_id=record.organization_id, escalate=True
+    )
+    _tell(order, "supervision_raised", people, note=record.reason_label)
 
 
 def assign(*, order: Order, actor: Person, volunteer_public_ids: list[str]) -> Order:

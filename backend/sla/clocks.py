@@ -257,23 +257,29 @@ def _street_id(community_id: int) -> int:
     return db.session.scalar(select(Community.street_id).where(Community.id == community_id))
 
 
-def _answerable(clock: SlaClock, *, escalate: bool) -> list[int]:
-    """Who hears of a card: the organization holding the item, else the secretary; overdue adds the
-    secretary and the street admin."""
+def answerable(*, community_id: int, organization_id: int | None, escalate: bool) -> list[int]:
+    """Who hears of a card: the organization holding the item, else the secretary; an escalation (overdue,
+    any 督办) adds the secretary and the street admin."""
     people: list[int] = []
-    if clock.organization_id is not None:
+    if organization_id is not None:
         people += members_with_role(
-            role=Role.ORG_ADMIN, scope_type=ScopeType.ORGANIZATION, scope_id=clock.organization_id
+            role=Role.ORG_ADMIN, scope_type=ScopeType.ORGANIZATION, scope_id=organization_id
         )
-    if clock.organization_id is None or escalate:
+    if organization_id is None or escalate:
         people += members_with_role(
-            role=Role.SECRETARY, scope_type=ScopeType.COMMUNITY, scope_id=clock.community_id
+            role=Role.SECRETARY, scope_type=ScopeType.COMMUNITY, scope_id=community_id
         )
     if escalate:
         people += members_with_role(
-            role=Role.STREET_ADMIN, scope_type=ScopeType.STREET, scope_id=_street_id(clock.community_id)
+            role=Role.STREET_ADMIN, scope_type=ScopeType.STREET, scope_id=_street_id(community_id)
         )
     return people
+
+
+def _answerable(clock: SlaClock, *, escalate: bool) -> list[int]:
+    return answerable(
+        community_id=clock.community_id, organization_id=clock.organization_id, escalate=escalate
+    )
 
 
 def _come_back(job: str, clock: SlaClock, generation: int | None, at: datetime) -> None:

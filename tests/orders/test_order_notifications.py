@@ -1,7 +1,8 @@
 """What each step tells people reads as that step: a step that goes through another step's WeChat template
-(a rejection through order_accepted's) still has its own title and sentence in the inbox; and whom an order
-leaves hears that it did."""
+(a rejection through order_accepted's) still has its own title and sentence in the inbox; whom an order
+leaves hears that it did; and a 督办 is told to those who must act on it, whatever raised it."""
 
+import pytest
 from redis import Redis
 from sqlalchemy import select
 
@@ -86,3 +87,58 @@ def test_the_other_organizations_of_a_pool_are_told_it_was_taken(client, auth, p
     assert client.get(f"/api/v1/orders/{pooled['id']}", headers=auth("other_org_admin")).status_code == 404
     # The organization that took it is told nothing of the kind.
     assert _last("org_admin", world).title == "工单已派单"
+
+
+def _supervision_notices(world) -> dict[str, list[str]]:
+    """Per person told of a 督办, the notes of what they were told."""
+    people = {user.id: name for name, user in world.users.items()}
+    told: dict[str, list[str]] = {}
+    for n in db.session.scalars(select(Notification).where(Notification.event == "supervision_raised")):
+        told.setdefault(people[n.user_id], []).append(n.fields.get("note"))
+    return told
+
+
+def _resolved(place, act, world) -> dict:
+    return act("org_admin", _taken(place, act, world), "resolve", note="已上门陪伴")
+
+
+def _rated_badly(place, act, world) -> None:
+    act("resident_a1", _resolved(place, act, world), "confirm", level=1, comment="没有人来")
+
+
+def _returned_three_times(place, act, world) -> None:
+    order = act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id])
+    for reason in ("人手不足", "仍然人手不足", "还是人手不足"):
+        act("org_admin", order, "return", reason=reason)
+        order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
+
+
+def _reopened_twice(place, act, world) -> None:
+    order = act("resident_a1", _resolved(place, act, world), "reopen", reason="还是没人来")
+    order = act("org_admin", act("org_admin", order, "take"), "resolve", note="再次上门")
+    act("resident_a1", order, "reopen", reason="依旧没人来")
+
+
+@pytest.mark.parametrize(
+    ("raise_it", "reason", "organization_told"),
+    [
+        (_rated_badly, "居民不满意", True),
+        # Returned, the order is nobody's: the secretary must dispatch it again.
+        (_returned_three_times, "多次退单", False),
+        (_reopened_twice, "二次重办", True),
+    ],
+    ids=["bad_rating", "repeated_return", "second_reopen"],
+)
+def test_a_supervision_is_told_once_to_whoever_must_act_on_it(
+    place, act, world, raise_it, reason, organization_told
+):
+    """Only an overdue clock's 督办 told anyone: one raised by a rating, returns or reopens was found only by
+    those who looked at the order or the 督办 list."""
+    raise_it(place, act, world)
+    expected = {"secretary_a": [reason], "street_admin": [reason]}
+    if organization_told:
+        expected["org_admin"] = [reason]
+    assert _supervision_notices(world) == expected
+    told = db.session.scalars(select(Notification).where(Notification.event == "supervision_raised")).first()
+    assert told.title == "督办提醒" and told.body.startswith("「陪伴关怀」已列入督办，请尽快处理。")
+    assert told.page is not None
