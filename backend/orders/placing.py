@@ -198,7 +198,7 @@ def _placer_view(order, actor: Person, grid: Place, uploads, event) -> dict:
         "photos": views.photo_documents(order.public_id, uploads, proof=False),
         "proof": [],
         "rating": None,
-        "allowed_actions": views.allowed_actions(order.state, caller.actors),
+        "allowed_actions": service.offered_actions(order, caller),
         "timeline": [event],
         "actors": {actor.id: actor.public_id},
     }

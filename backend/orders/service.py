@@ -4,7 +4,8 @@ writes a timeline event, moves the SLA clocks and records its notifications in t
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import NamedTuple
 
 from flask import current_app
@@ -43,24 +44,109 @@ ACCEPT_CLOCK, COMPLETE_CLOCK = "accept", "complete"
 DISPATCH_TIMER, TAKE_TIMER = "dispatch", "take"
 URGENT_DISPATCH_AFTER = Limit("0.17", Unit.HOURS)  # about ten minutes
 URGENT_TAKE_AFTER = Limit("0.17", Unit.HOURS)
-REOPEN_WITHIN = timedelta(days=7)
 OPEN_STATES = frozenset(states.STATES) - states.FINAL_STATES - {"resolved"}
 AUTO_CLOSE_JOB = "orders.auto_close"
 BAD_RATING = 2  # 基本满意 and 不满意 open a 督办 and cost the organization dispatch weight
 BAD_RATING_PENALTY, MIN_DISPATCH_WEIGHT = 0.1, 0.5
 
 
-class IllegalAction(Conflict):
-    """409 for an action the order's state or the caller's role does not allow, saying what would be."""
+class Facts:
+    """What the rules of orders.states read of an order (states.Facts), each read when a rule first asks;
+    ``known``: facts the caller has already read (the rating a page shows)."""
 
-    def __init__(self, order: Order, action: str, actors: frozenset[str], message: str | None = None):
-        allowed = states.allowed_actions(order.state, actors)
+    def __init__(self, order: Order, **known):
+        self._order = order
+        self.now = wall.now()
+        self.__dict__.update(known)
+
+    @property
+    def kind_label(self) -> str:
+        return self._order.service_kind_label
+
+    @cached_property
+    def rated(self) -> bool:
+        return rating_of(self._order) is not None
+
+    @property
+    def resolved_at(self) -> datetime | None:
+        return self._order.resolved_at
+
+    @cached_property
+    def _in_force(self):
+        return _policy(self._order)
+
+    @property
+    def return_within(self) -> Limit | None:
+        return self._in_force.return_within
+
+    @property
+    def return_deadline(self) -> datetime:
+        window = self.return_within
+        return load_calendar().add(self._order.dispatched_at, window.calendar_amount(), window.unit).at
+
+    @property
+    def extension_limit(self) -> Limit | None:
+        return self._in_force.extension
+
+    @property
+    def extension_pending(self) -> bool:
+        return self._order.extension_request is not None
+
+    @property
+    def extension_granted(self) -> bool:
+        return self._order.extension_granted
+
+    @cached_property
+    def _completion(self):
+        return _clock(self._order, COMPLETE_CLOCK)
+
+    @property
+    def completion_past_due(self) -> bool:
+        return self._completion is not None and clocks.past_due(self._completion)
+
+    @property
+    def approval_refused(self) -> str | None:
+        if self._completion is None:
+            return "办结时限尚未开始，无需延期"
+        refused = clocks.extension_refusal(
+            clock=self._completion, limit=asked_extension(self._order), allowed=self.extension_limit
+        )
+        return None if refused is None else refused.message
+
+
+def asked_extension(order: Order) -> Limit:
+    """The extension the pending request asks for."""
+    return Limit(order.extension_request["amount"], Unit(order.extension_request["unit"]))
+
+
+class IllegalAction(Conflict):
+    """409 for an action the order's state, its data or the caller's role does not allow, saying what
+    would be (``facts``: the order's, if already read)."""
+
+    def __init__(
+        self,
+        order: Order,
+        action: str,
+        actors: frozenset[str],
+        message: str | None = None,
+        *,
+        code: str = "illegal_action",
+        facts: Facts | None = None,
+    ):
+        allowed = states.allowed_actions(order.state, actors, facts or Facts(order))
         label = states.ACTION_LABELS.get(action, action)
         super().__init__(
             message or f"工单当前为“{order.state_label}”，不能{label}",
-            code="illegal_action",
+            code=code,
             details={"state": order.state, "state_label": order.state_label, "allowed_actions": allowed},
         )
+
+
+def offered_actions(order: Order, caller: "Caller", **known) -> list[str]:
+    """The actions offered to the caller now: those the state table and the order's data allow, as taking
+    them checks (auto_close is Sandan's alone)."""
+    allowed = states.allowed_actions(order.state, caller.actors, Facts(order, **known))
+    return [a for a in allowed if a != "auto_close"]
 
 
 # Who the caller is to this order
@@ -389,7 +475,8 @@ def announce_placed(*, order_id: int) -> None:
 
 
 def _begin(order: Order, user: Person | None, action: str) -> tuple[Caller, str]:
-    """Lock the order and check the action is allowed to this caller now; return (caller, state before)."""
+    """Lock the order and check the action is allowed to this caller now, by the state table and by the
+    order's data; return (caller, state before)."""
     _lock(order)
     caller = (
         caller_for(order, user) if user is not None else Caller(user=None, actors=frozenset({states.SYSTEM}))
@@ -398,7 +485,19 @@ def _begin(order: Order, user: Person | None, action: str) -> tuple[Caller, str]
         if not caller.actors and user is not None and not can_view(order, user, to_act=True):
             raise NotFound("工单不存在")
         raise IllegalAction(order, action, caller.actors)
+    refused = _refused(order, action, caller.actors, Facts(order))
+    if refused is not None:
+        raise refused
     return caller, order.state
+
+
+def _refused(order: Order, action: str, actors: frozenset[str], facts: Facts) -> IllegalAction | None:
+    """The 409 for an action the order's data refuses (states.refusal), or None."""
+    message = states.refusal(action, facts)
+    if message is None:
+        return None
+    code = states.REFUSAL_CODES.get(action, "illegal_action")
+    return IllegalAction(order, action, actors, message, code=code, facts=facts)
 
 
 # Where an extension request may wait for the secretary; an order leaving them (resolved, cancelled) has no
@@ -583,14 +682,6 @@ def _accept_clock_answers_to(order: Order, organization_id: int | None, *, unles
 def return_order(*, order: Order, actor: Person, reason: str) -> Order:
     """Return a dispatched order to the community (退单), with a reason, within the policy's window."""
     caller, before = _begin(order, actor, "return")
-    policy = _policy(order)
-    if policy.return_within is None:
-        raise IllegalAction(order, "return", caller.actors, f"{order.service_kind_label}服务不允许退单")
-    deadline = load_calendar().add(
-        order.dispatched_at, policy.return_within.calendar_amount(), policy.return_within.unit
-    )
-    if wall.now() > deadline.at:
-        raise IllegalAction(order, "return", caller.actors, f"派单后{policy.return_within.label()}内才能退单")
     org_id = _acting_org(caller, None)
     offer = db.session.get(OrderOffer, (order.id, org_id))
     if offer is not None:
@@ -702,15 +793,6 @@ def request_extension(*, order: Order, actor: Person, amount: float, unit: str, 
     """Ask the secretary for the order's one extension."""
     caller, before = _begin(order, actor, "request_extension")
     allowed = _policy(order).extension
-    if allowed is None:
-        raise IllegalAction(
-            order, "request_extension", caller.actors, f"{order.service_kind_label}服务不允许延期"
-        )
-    if order.extension_granted or order.extension_request is not None:
-        raise IllegalAction(order, "request_extension", caller.actors, "每张工单只能延期一次")
-    completion = _clock(order, COMPLETE_CLOCK)
-    if completion is not None and completion.overdue_at is not None:  # the clock would refuse it anyway
-        raise IllegalAction(order, "request_extension", caller.actors, "已超时，不能再申请延期")
     try:
         wanted = Limit(amount, Unit(unit))
     except ValueError as exc:  # Limit's own words are English, for programmers
@@ -733,18 +815,12 @@ def request_extension(*, order: Order, actor: Person, amount: float, unit: str, 
 def decide_extension(*, order: Order, actor: Person, approve: bool, note: str = "") -> Order:
     """Approve (once) or refuse the pending extension request."""
     action = "approve_extension" if approve else "deny_extension"
+    # Refused with nothing pending, or (approving) what the completion clock would not take: overdue since
+    # it was asked, or the policy changed.
     caller, before = _begin(order, actor, action)
-    if order.extension_request is None:
-        raise IllegalAction(order, action, caller.actors, "没有待审批的延期申请")
-    wanted = Limit(order.extension_request["amount"], Unit(order.extension_request["unit"]))
+    wanted = asked_extension(order)
     if approve:
-        found = _clock(order, COMPLETE_CLOCK)
-        if found is None:
-            raise IllegalAction(order, action, caller.actors, "办结时限尚未开始，无需延期")
-        try:
-            clocks.extend(clock=found, limit=wanted, allowed=_policy(order).extension)
-        except Conflict as refused:  # overdue since it was asked, or the policy changed: the order's 409
-            raise IllegalAction(order, action, caller.actors, refused.message) from None
+        clocks.extend(clock=_clock(order, COMPLETE_CLOCK), limit=wanted, allowed=_policy(order).extension)
         order.extension_granted = True
     order.extension_request = None
     _refresh_due(order)
@@ -789,10 +865,8 @@ def auto_close_after() -> timedelta:
 def _rate(order: Order, level: int, tags: list[str], comment: str, *, again: bool = False) -> Rating:
     """Rate the order once; ``again`` (confirming work redone after a reopen) replaces its rating, so the
     one rating an order has is the resident's last word on it."""
-    allowed = states.allowed_actions(order.state, {states.OWNER}, rated=True)
-    rated = Conflict(
-        "该工单已评价过", code="already_rated", details={"state": order.state, "allowed_actions": allowed}
-    )
+    # Rating again is refused before (states.refusal); this is for two ratings at once.
+    rated = _refused(order, "rate", frozenset({states.OWNER}), Facts(order, rated=True))
     rating = db.session.get(Rating, order.id)
     if rating is not None and not again:
         raise rated
@@ -854,8 +928,6 @@ def rate(*, order: Order, actor: Person, level: int, tags: list[str], comment: s
 def reopen(*, order: Order, actor: Person, reason: str) -> Order:
     """The resident disputes the result within 7 days (重办): dispatched again to the same organization."""
     caller, before = _begin(order, actor, "reopen")
-    if order.resolved_at is None or wall.now() > order.resolved_at + REOPEN_WITHIN:
-        raise IllegalAction(order, "reopen", caller.actors, "回单 7 天后不能再申请重办")
     order.reopen_count += 1
     order.closed_at = None
     order.resolved_at = None

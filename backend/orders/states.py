@@ -2,11 +2,16 @@
 
 Pure: no Flask, no database. The service asks it whether an action is allowed and what comes next; the
 409 for an illegal action lists ``allowed_actions`` for the caller, so the mini-program shows the right
-buttons. Rules that need data (within 2 working days of dispatch, within 7 days of resolution, once only)
-are the service's; this table says only which actions exist in which state and for whom.
+buttons. Beside the table, the rules that need the order's data (within 2 working days of dispatch, within
+7 days of resolution, one extension, a request pending): the service reads the data (``Facts``), these
+rules decide, for the action taken and for the actions offered alike, so a button shown is one that works.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from backend.sla.rules import Limit
 
 STATES = (
     "submitted",
@@ -145,15 +150,94 @@ def can(state: str, action: str, actors: frozenset[str] | set[str]) -> bool:
     return found is not None and bool(found.actors & set(actors))
 
 
-def allowed_actions(state: str, actors: frozenset[str] | set[str], *, rated: bool = False) -> list[str]:
-    """The actions this caller may take in this state, in the table's order; an order is rated once."""
+def allowed_actions(state: str, actors: frozenset[str] | set[str], facts: "Facts | None" = None) -> list[str]:
+    """The actions this caller may take in this state, in the table's order; given the order's ``facts``,
+    only those its data allows now (None: the table alone)."""
     return [
         action
         for (s, action), t in TABLE.items()
-        if s == state and t.actors & set(actors) and not (rated and action == "rate")
+        if s == state and t.actors & set(actors) and (facts is None or refusal(action, facts) is None)
     ]
 
 
 def transition_actors(action: str) -> frozenset[str]:
     """Everyone who may take an action in some state."""
     return frozenset().union(*(t.actors for (_, a), t in TABLE.items() if a == action))
+
+
+# Rules that need the order's data.
+
+REOPEN_WITHIN = timedelta(days=7)
+
+
+class Facts(Protocol):
+    """What the rules read of an order and its policy; the service reads each only when a rule asks, so an
+    order's page pays only for the actions its table leaves the viewer."""
+
+    now: datetime
+    kind_label: str  # the order's service kind, in Chinese
+    rated: bool
+    resolved_at: datetime | None
+    return_within: Limit | None  # the policy's window for returning after dispatch; None: not allowed
+    return_deadline: datetime  # the window's end, in working time from dispatch (read only with a window)
+    extension_limit: Limit | None  # the policy's longest extension; None: not allowed
+    extension_pending: bool
+    extension_granted: bool
+    completion_past_due: bool  # the completion clock's deadline has passed, its red card raised or not
+    approval_refused: str | None  # why the completion clock would not take the extension asked, if not
+
+
+def _rate(facts: Facts) -> str | None:
+    return "该工单已评价过" if facts.rated else None
+
+
+def _reopen(facts: Facts) -> str | None:
+    if facts.resolved_at is None or facts.now > facts.resolved_at + REOPEN_WITHIN:
+        return "回单 7 天后不能再申请重办"
+    return None
+
+
+def _return(facts: Facts) -> str | None:
+    if facts.return_within is None:
+        return f"{facts.kind_label}服务不允许退单"
+    if facts.now > facts.return_deadline:
+        return f"派单后{facts.return_within.label()}内才能退单"
+    return None
+
+
+def _request_extension(facts: Facts) -> str | None:
+    if facts.extension_limit is None:
+        return f"{facts.kind_label}服务不允许延期"
+    if facts.extension_granted or facts.extension_pending:
+        return "每张工单只能延期一次"
+    if facts.completion_past_due:  # the secretary could not approve it
+        return "已超时，不能再申请延期"
+    return None
+
+
+def _deny_extension(facts: Facts) -> str | None:
+    return None if facts.extension_pending else "没有待审批的延期申请"
+
+
+def _approve_extension(facts: Facts) -> str | None:
+    return _deny_extension(facts) or facts.approval_refused
+
+
+_RULES = {
+    "rate": _rate,
+    "reopen": _reopen,
+    "return": _return,
+    "request_extension": _request_extension,
+    "approve_extension": _approve_extension,
+    "deny_extension": _deny_extension,
+}
+
+
+# The 409's code where a refusal has its own, for programs: an order rated already.
+REFUSAL_CODES = {"rate": "already_rated"}
+
+
+def refusal(action: str, facts: Facts) -> str | None:
+    """Why the order's data refuses an action the table allows (the 409's message), or None."""
+    rule = _RULES.get(action)
+    return None if rule is None else rule(facts)

@@ -56,16 +56,11 @@ def with_view(order: Order, viewer: Person) -> Order:
             "tags": rating.tags,
             "comment": rating.comment,
         },
-        "allowed_actions": allowed_actions(order.state, caller.actors, rated=rating is not None),
+        "allowed_actions": service.offered_actions(order, caller, rated=rating is not None),
         "timeline": timeline,
         "actors": _public_ids({e.actor_id for e in timeline if e.actor_id is not None}),
     }
     return order
-
-
-def allowed_actions(state: str, actors, *, rated: bool = False) -> list[str]:
-    """What the caller may do next (auto_close is Sandan's alone)."""
-    return [a for a in states.allowed_actions(state, actors, rated=rated) if a != "auto_close"]
 
 
 def _public_ids(user_ids: set[int]) -> dict[int, str]:

@@ -133,26 +133,39 @@ def resume(*, clock: SlaClock, at: datetime | None = None) -> SlaClock:
     return clock
 
 
-def extend(*, clock: SlaClock, limit: Limit, allowed: Limit | None) -> SlaClock:
-    """Grant the clock's one extension of ``limit``, which may not exceed what the policy ``allowed``."""
+def past_due(clock: SlaClock) -> bool:
+    """Whether the clock's deadline has passed. The red card may not be raised yet (its job runs at the due
+    time, the sweep a minute later, neither while Redis is down): the deadline itself decides."""
+    return clock.overdue_at is not None or (clock.due_at is not None and clock.due_at <= wall.now())
+
+
+def extension_refusal(*, clock: SlaClock, limit: Limit, allowed: Limit | None) -> Conflict | None:
+    """Why ``extend`` would refuse this extension (the Conflict it raises), or None; asked before offering
+    to grant one, so that the offer is not refused."""
     if clock.state == "stopped":
-        raise Conflict("计时已结束，不能延期", details={"state": clock.state})
+        return Conflict("计时已结束，不能延期", details={"state": clock.state})
     if clock.extension_amount is not None:
-        raise Conflict("已延期过一次，不能再次延期", details={"extension": "used"})
+        return Conflict("已延期过一次，不能再次延期", details={"extension": "used"})
     if allowed is None:
-        raise Conflict("该类服务不允许延期", details={"extension": "not_allowed"})
+        return Conflict("该类服务不允许延期", details={"extension": "not_allowed"})
     if clock.overdue_at is not None:
-        raise Conflict("已超时，不能再申请延期", details={"overdue_at": _iso(clock.overdue_at)})
-    # The red card may not be raised yet (its job runs at the due time, the sweep a minute later, neither
-    # while Redis is down): the deadline itself decides, or a late approval would erase the overdue.
-    if clock.due_at is not None and clock.due_at <= wall.now():
-        raise Conflict("已超时，不能再申请延期", details={"due_at": _iso(clock.due_at)})
+        return Conflict("已超时，不能再申请延期", details={"overdue_at": _iso(clock.overdue_at)})
+    if past_due(clock):  # the red card not raised yet: a late approval would erase the overdue
+        return Conflict("已超时，不能再申请延期", details={"due_at": _iso(clock.due_at)})
     if limit.unit != Unit(clock.unit):
         # effective_limit adds the extension to the clock's own amount: another unit cannot be added.
         unit = UNIT_LABELS[Unit(clock.unit)].removeprefix("个")
-        raise Conflict(f"延期须与办结时限同样按{unit}计算", details={"extension": "unit"})
+        return Conflict(f"延期须与办结时限同样按{unit}计算", details={"extension": "unit"})
     if limit.unit != allowed.unit or limit.amount > allowed.amount:
-        raise Conflict(f"延期不能超过{allowed.label()}", details={"extension": "too_long"})
+        return Conflict(f"延期不能超过{allowed.label()}", details={"extension": "too_long"})
+    return None
+
+
+def extend(*, clock: SlaClock, limit: Limit, allowed: Limit | None) -> SlaClock:
+    """Grant the clock's one extension of ``limit``, which may not exceed what the policy ``allowed``."""
+    refused = extension_refusal(clock=clock, limit=limit, allowed=allowed)
+    if refused is not None:
+        raise refused
     clock.extension_amount = limit.amount
     clock.extension_unit = str(limit.unit)
     # A new deadline earns a new yellow card before it.

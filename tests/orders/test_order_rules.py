@@ -33,7 +33,22 @@ def resolved(place, act, world) -> dict:
     return act("org_admin", order, "resolve", note="已办结")
 
 
-# Illegal actions: 409 with the state and what this caller may do instead.
+def offered(client, auth, person: str, order: dict) -> list[str]:
+    """The actions the order's page offers the person now."""
+    return client.get(f"/api/v1/orders/{order['id']}", headers=auth(person)).get_json()["allowed_actions"]
+
+
+def refused_and_not_offered(client, auth, act, person: str, order: dict, action: str, **body) -> dict:
+    """Assert the action is neither offered on the order's page nor taken (409, which does not offer it
+    either); return the 409's body."""
+    assert action not in offered(client, auth, person, order)
+    refused = act(person, order, action.replace("_", "-"), expect=409, **body)
+    assert action not in refused["details"]["allowed_actions"]
+    return refused
+
+
+# Illegal actions: 409 with the state and what this caller may do instead; an action is offered only when
+# it would be taken.
 
 
 def test_an_illegal_action_says_the_state_and_the_allowed_actions(place, act, world):
@@ -65,21 +80,23 @@ def test_actions_that_no_longer_fit_a_taken_order(place, act, world, person, act
     assert refused["details"]["state"] == "taken"
 
 
-def test_a_resolved_order_cannot_be_rated_twice_or_reopened_after_seven_days(place, act, world):
+def test_a_resolved_order_cannot_be_rated_twice_or_reopened_after_seven_days(client, auth, place, act, world):
     order = resolved(place, act, world)
-    act("resident_a1", order, "confirm", level=4)
-    assert act("resident_a1", order, "rate", expect=409, level=3)["code"] == "already_rated"
-    # Resolved eight days ago.
+    assert act("resident_a1", order, "confirm", level=4)["allowed_actions"] == ["reopen"]
+    rated = refused_and_not_offered(client, auth, act, "resident_a1", order, "rate", level=3)
+    assert rated["code"] == "already_rated"
+    # Resolved seven days and a minute ago: nothing left to do with it.
     row = db.session.scalar(select(Order).where(Order.public_id == order["id"]))
-    row.resolved_at = clock.now() - timedelta(days=8)
+    row.resolved_at = clock.now() - timedelta(days=7, minutes=1)
     db.session.commit()
-    refused = act("resident_a1", order, "reopen", expect=409, reason="还是不行")
-    assert "7 天" in refused["message"]
+    refused = refused_and_not_offered(client, auth, act, "resident_a1", order, "reopen", reason="还是不行")
+    assert refused["message"] == "回单 7 天后不能再申请重办"
+    assert offered(client, auth, "resident_a1", order) == []
 
 
 def test_an_order_reopened_after_its_rating_is_confirmed_and_rated_again(place, act, world):
     order = resolved(place, act, world)
-    act("resident_a1", order, "confirm", level=2, comment="还在漏水")
+    assert "reopen" in act("resident_a1", order, "confirm", level=2, comment="还在漏水")["allowed_actions"]
     order = act("resident_a1", order, "reopen", reason="水管还是漏")
     order = act("org_admin", order, "take")
     order = act("org_admin", order, "resolve", note="更换了水管")
@@ -89,15 +106,18 @@ def test_an_order_reopened_after_its_rating_is_confirmed_and_rated_again(place, 
     assert act("resident_a1", order, "rate", expect=409, level=3)["code"] == "already_rated"
 
 
-def test_urgent_orders_cannot_be_returned_or_extended(place, act, world):
+def test_urgent_orders_cannot_be_returned_or_extended(client, auth, place, act, world):
     world.organization.categories[0].category_code = "emergency_help"
     db.session.commit()
     order = place(category="emergency_help", answers={"situation": "fall"}, description="老人在家中跌倒")
     order = act("secretary_a", order, "dispatch", organization_ids=[world.organization.public_id])
-    assert "不允许退单" in act("org_admin", order, "return", expect=409, reason="人手不足")["message"]
+    refused = refused_and_not_offered(client, auth, act, "org_admin", order, "return", reason="人手不足")
+    assert refused["message"] == "紧急性服务不允许退单"
     order = act("org_admin", order, "take")
-    refused = act("org_admin", order, "request-extension", expect=409, amount=1, unit="hours", reason="太远")
-    assert "不允许延期" in refused["message"]
+    refused = refused_and_not_offered(
+        client, auth, act, "org_admin", order, "request_extension", amount=1, unit="hours", reason="太远"
+    )
+    assert refused["message"] == "紧急性服务不允许延期"
 
 
 def test_an_order_accepted_as_urgent_runs_the_urgent_rules(place, act, world):
@@ -132,12 +152,16 @@ def _running_timers(order: dict) -> set[str]:
     )
 
 
-def test_return_only_within_two_working_days_of_dispatch(place, act, world):
+def test_return_only_within_two_working_days_of_dispatch(client, auth, place, act, world):
     with time_machine.travel(local(2026, 11, 23, 10), tick=False) as traveller:  # Monday
         order = dispatched(place, act, world)
+        late = dispatched(place, act, world)
+        traveller.move_to(local(2026, 11, 25, 10))
+        assert "return" in offered(client, auth, "org_admin", order)
+        assert act("org_admin", order, "return", reason="人手不足")["state"] == "returned"
         traveller.move_to(local(2026, 11, 25, 10, 1))
-        refused = act("org_admin", order, "return", expect=409, reason="人手不足")
-    assert "2个工作日" in refused["message"]
+        refused = refused_and_not_offered(client, auth, act, "org_admin", late, "return", reason="人手不足")
+    assert refused["message"] == "派单后2个工作日内才能退单"
 
 
 def board_ids(client, auth) -> list[str]:
@@ -156,35 +180,65 @@ def test_one_extension_only_and_within_the_policy(client, auth, place, act, worl
         "org_admin", order, "request-extension", expect=422, amount=1.5, unit="working_days", reason="等配件"
     )
     assert half["details"] == {"amount": ["工作日须为整数"]}
+    assert "request_extension" in offered(client, auth, "org_admin", order)
     order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
     assert order["id"] in board_ids(client, auth)  # waiting on the secretary
+    again = {"amount": 1, "unit": "working_days", "reason": "再等"}
+    pending = refused_and_not_offered(client, auth, act, "org_admin", order, "request_extension", **again)
+    assert pending["message"] == "每张工单只能延期一次"
     before = order["due_at"]
     order = act("secretary_a", order, "approve-extension")
     assert order["due_at"] > before and order["extension_granted"]
     assert order["id"] not in board_ids(client, auth)  # decided: off the board again
-    refused = act(
-        "org_admin", order, "request-extension", expect=409, amount=1, unit="working_days", reason="再等"
-    )
-    assert "一次" in refused["message"]
+    refused = refused_and_not_offered(client, auth, act, "org_admin", order, "request_extension", **again)
+    assert refused["message"] == "每张工单只能延期一次"
 
 
-def test_an_overdue_order_is_not_extended_and_the_409_says_its_state(place, act, world):
-    order = taken(place, act, world)
-    order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+def _completion_clock(order: dict) -> SlaClock:
     order_id = db.session.scalar(select(Order.id).where(Order.public_id == order["id"]))
-    completion = db.session.scalars(
+    return db.session.scalars(
         select(SlaClock).where(SlaClock.subject_id == order_id, SlaClock.name == "complete")
     ).one()
+
+
+def test_a_decision_on_an_extension_is_offered_only_while_one_is_asked(client, auth, place, act, world):
+    order = taken(place, act, world)
+    assert order["extension_request"] is None
+    for action in ("approve_extension", "deny_extension"):
+        refused = refused_and_not_offered(client, auth, act, "secretary_a", order, action)
+        assert refused["message"] == "没有待审批的延期申请"
+    act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+    assert offered(client, auth, "secretary_a", order) == ["approve_extension", "deny_extension", "cancel"]
+    order = act("secretary_a", order, "deny-extension", note="请按时完成")
+    assert order["extension_request"] is None and not order["extension_granted"]
+    assert order["allowed_actions"] == ["cancel"]
+
+
+def test_no_extension_is_asked_for_once_the_deadline_has_passed(client, auth, place, act, world):
+    order = taken(place, act, world)
+    completion = _completion_clock(order)
+    completion.due_at = clock.now() - timedelta(minutes=1)  # its red card not raised yet
+    db.session.commit()
+    body = {"amount": 1, "unit": "working_days", "reason": "等配件"}
+    refused = refused_and_not_offered(client, auth, act, "org_admin", order, "request_extension", **body)
+    assert refused["message"] == "已超时，不能再申请延期"
+
+
+def test_an_overdue_order_is_not_extended_and_the_409_says_its_state(client, auth, place, act, world):
+    order = taken(place, act, world)
+    order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
+    completion = _completion_clock(order)
     completion.overdue_at = clock.now()  # the red card came before the secretary decided
     db.session.commit()
     refused = act("secretary_a", order, "approve-extension", expect=409)
     assert refused["code"] == "illegal_action" and "超时" in refused["message"]
     assert refused["details"]["state"] == "taken"
-    assert refused["details"]["allowed_actions"] == ["approve_extension", "deny_extension", "cancel"]
+    # Approving is refused now, so the secretary is no longer offered it: deciding is denying.
+    assert refused["details"]["allowed_actions"] == ["deny_extension", "cancel"]
+    assert offered(client, auth, "secretary_a", order) == ["deny_extension", "cancel"]
     act("secretary_a", order, "deny-extension", note="已超时")
-    again = act(
-        "org_admin", order, "request-extension", expect=409, amount=1, unit="working_days", reason="再等"
-    )
+    body = {"amount": 1, "unit": "working_days", "reason": "再等"}
+    again = refused_and_not_offered(client, auth, act, "org_admin", order, "request_extension", **body)
     assert again["code"] == "illegal_action" and again["details"]["state"] == "taken"
 
 

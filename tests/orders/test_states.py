@@ -1,6 +1,10 @@
 """The order state table, pure: consistent with itself and with the URLs of the API."""
 
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
 from backend.orders import states
+from backend.sla.rules import DEFAULT_POLICIES
 
 
 def test_every_transition_names_known_states_and_labelled_actions():
@@ -30,3 +34,49 @@ def test_every_action_a_person_takes_has_its_own_url(app):
     for action in people_actions:
         url = "/api/v1/orders/<string:order_id>/" + action.replace("_", "-")
         assert url in routes, action
+
+
+def _facts(**changes) -> SimpleNamespace:
+    """An order's facts with nothing in the way: the rules' input, as the service reads it."""
+    now = datetime(2026, 11, 23, 2, tzinfo=UTC)
+    facts = {
+        "now": now,
+        "kind_label": "日常性",
+        "rated": False,
+        "resolved_at": now - timedelta(days=1),
+        "return_within": DEFAULT_POLICIES["daily"].return_within,
+        "return_deadline": now + timedelta(days=1),
+        "extension_limit": DEFAULT_POLICIES["daily"].extension,
+        "extension_pending": False,
+        "extension_granted": False,
+        "completion_past_due": False,
+        "approval_refused": None,
+    }
+    return SimpleNamespace(**{**facts, **changes})
+
+
+def test_actions_the_orders_data_refuses_are_not_allowed():
+    ask = {states.OWNER}
+    assert states.allowed_actions("closed", ask, _facts()) == ["reopen", "rate"]
+    assert states.allowed_actions("closed", ask, _facts(rated=True)) == ["reopen"]
+    late = _facts(resolved_at=_facts().now - timedelta(days=7, seconds=1))
+    assert states.allowed_actions("closed", ask, late) == ["rate"]
+    assert states.refusal("reopen", late) == "回单 7 天后不能再申请重办"
+    org = {states.ORG_ADMIN}
+    assert states.allowed_actions("dispatched", org, _facts()) == ["take", "return"]
+    assert states.allowed_actions("dispatched", org, _facts(return_within=None)) == ["take"]
+    last_moment = _facts(return_deadline=_facts().now)
+    assert states.allowed_actions("dispatched", org, last_moment) == ["take", "return"]
+    past = _facts(return_deadline=_facts().now - timedelta(seconds=1))
+    assert states.refusal("return", past) == "派单后2个工作日内才能退单"
+    for refused in ({"extension_limit": None}, {"extension_pending": True}, {"extension_granted": True}):
+        assert "request_extension" not in states.allowed_actions("taken", org, _facts(**refused))
+    assert "request_extension" not in states.allowed_actions("taken", org, _facts(completion_past_due=True))
+    overseer = {states.SECRETARY}
+    assert states.allowed_actions("taken", overseer, _facts()) == ["cancel"]
+    pending = _facts(extension_pending=True)
+    decide = ["approve_extension", "deny_extension"]
+    assert states.allowed_actions("taken", overseer, pending) == [*decide, "cancel"]
+    late = _facts(extension_pending=True, approval_refused="已超时，不能再申请延期")
+    assert states.allowed_actions("taken", overseer, late) == ["deny_extension", "cancel"]
+    assert states.refusal("approve_extension", late) == "已超时，不能再申请延期"
