@@ -76,6 +76,10 @@ ACTION_LABELS = {
     "auto_close": "自动办结",
     "reopen": "重办",
     "cancel": "取消",
+    # What Sandan writes on the timeline by itself.
+    "warning": "黄牌预警",
+    "overdue": "超时",
+    "supervise": "督办",
     # Sandan could not dispatch an urgent order (nobody able to take it, or nobody else left): to a person.
     "auto_dispatch_failed": "转人工派单",
 }

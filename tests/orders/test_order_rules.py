@@ -293,6 +293,8 @@ def test_a_bad_rating_opens_a_supervision_and_lowers_the_dispatch_weight(place, 
     order = act("resident_a1", order, "confirm", level=1, comment="没有解决问题")
     assert order["is_supervised"] and order["rating"]["level_label"] == "不满意"
     assert db.session.query(Supervision).one().reason == "bad_rating"
+    raised = order["timeline"][-2]  # Sandan's, as the rating came, before the confirmation's
+    assert (raised["action"], raised["action_label"], raised["by_system"]) == ("supervise", "督办", True)
     assert db.session.get(Organization, world.organization.id).dispatch_weight == pytest.approx(0.9)
 
 
