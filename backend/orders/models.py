@@ -19,8 +19,9 @@ from backend import clock
 from backend.db import PublicIdMixin, TimestampMixin, UTCDateTime, db
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.crypto import EncryptedText
+from backend.sla.calendar import Unit
 from backend.sla.models import NO_DEADLINE, SlaClock
-from backend.sla.rules import SERVICE_KIND_LABELS
+from backend.sla.rules import SERVICE_KIND_LABELS, Limit
 
 # States a secretary has to act on: accept, dispatch, re-dispatch, chase.
 NEEDS_ACTION = ("submitted", "accepted", "returned", "dispatched")
@@ -37,6 +38,11 @@ HAS_ORGANIZATION_SQL = "organization_id IS NOT NULL"
 # Sorting the dispatch board: urgent first, professional last.
 URGENCY_RANK = {"urgent": 0, "targeted": 1, "daily": 2, "professional": 3}
 RATING_LABELS = {5: "很满意", 4: "满意", 3: "较满意", 2: "基本满意", 1: "不满意"}
+
+
+def extension_asked(request: dict) -> Limit:
+    """The extension an order's pending request (``Order.extension_request``) asks for."""
+    return Limit(request["amount"], Unit(request["unit"]))
 
 
 class Order(PublicIdMixin, TimestampMixin, db.Model):

@@ -3,7 +3,7 @@ import marshmallow as ma
 from backend.auth.service import user_public_id
 from backend.clock import LOCAL_TZ, to_local
 from backend.fields import LocalDateTime, PublicId, Text, within_years
-from backend.orders.models import NO_DEADLINE
+from backend.orders.models import NO_DEADLINE, extension_asked
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
 from backend.sla.calendar import Unit
@@ -153,6 +153,20 @@ class RateSchema(ma.Schema):
     comment = Text(load_default="", validate=ma.validate.Length(max=500))
 
 
+class PendingExtensionSchema(ma.Schema):
+    """An organization's extension request, waiting on the secretary (orders.views._pending_extension)."""
+
+    amount = ma.fields.String(dump_only=True, metadata={"description": "申请延期的时长，十进制数字串，如 3"})
+    unit = ma.fields.String(dump_only=True, validate=ma.validate.OneOf([u.value for u in Unit]))
+    label = ma.fields.Function(
+        lambda request: extension_asked(request).label(),
+        dump_only=True,
+        metadata={"type": "string", "description": "延期时长，给人看的，如 3个工作日、2小时"},
+    )
+    reason = ma.fields.String(dump_only=True)
+    requested_at = ma.fields.String(dump_only=True, metadata={"description": "申请时间，ISO 8601，+08:00"})
+
+
 class EventSchema(ma.Schema):
     at = LocalDateTime(dump_only=True)
     action = ma.fields.String(dump_only=True)
@@ -232,7 +246,7 @@ class OrderSchema(OrderSummarySchema):
     photos = ma.fields.Function(lambda o: o.view["photos"], dump_only=True)
     proof = ma.fields.Function(lambda o: o.view["proof"], dump_only=True)
     resolution_note = ma.fields.String(dump_only=True)
-    extension_request = ma.fields.Dict(dump_only=True, allow_none=True)
+    extension_request = ma.fields.Nested(PendingExtensionSchema, dump_only=True, allow_none=True)
     extension_granted = ma.fields.Boolean(dump_only=True)
     return_count = ma.fields.Integer(dump_only=True)
     reopen_count = ma.fields.Integer(dump_only=True)

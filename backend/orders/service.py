@@ -28,6 +28,7 @@ from backend.orders.models import (
     OrderEvent,
     OrderOffer,
     Rating,
+    extension_asked,
 )
 from backend.organizations.models import Organization, Volunteer
 from backend.outbox import service as outbox
@@ -109,14 +110,11 @@ class Facts:
         if self._completion is None:
             return "办结时限尚未开始，无需延期"
         refused = clocks.extension_refusal(
-            clock=self._completion, limit=asked_extension(self._order), allowed=self.extension_limit
+            clock=self._completion,
+            limit=extension_asked(self._order.extension_request),
+            allowed=self.extension_limit,
         )
         return None if refused is None else refused.message
-
-
-def asked_extension(order: Order) -> Limit:
-    """The extension the pending request asks for."""
-    return Limit(order.extension_request["amount"], Unit(order.extension_request["unit"]))
 
 
 class IllegalAction(Conflict):
@@ -818,7 +816,7 @@ def decide_extension(*, order: Order, actor: Person, approve: bool, note: str = 
     # Refused with nothing pending, or (approving) what the completion clock would not take: overdue since
     # it was asked, or the policy changed.
     caller, before = _begin(order, actor, action)
-    wanted = asked_extension(order)
+    wanted = extension_asked(order.extension_request)
     if approve:
         clocks.extend(clock=_clock(order, COMPLETE_CLOCK), limit=wanted, allowed=_policy(order).extension)
         order.extension_granted = True

@@ -21,6 +21,7 @@ from backend.orders.models import (
     OrderAssignment,
     OrderOffer,
     OrderStateCount,
+    extension_asked,
 )
 from backend.organizations.models import Organization, Volunteer
 from backend.pagination import SMALLINT_BOUND, cursor_int, cursor_time, decode_parts, encode_parts
@@ -114,7 +115,7 @@ def document(order) -> dict:
         photos=view["photos"],
         proof=view["proof"],
         resolution_note=order.resolution_note,
-        extension_request=order.extension_request,
+        extension_request=_pending_extension(order.extension_request),
         extension_granted=order.extension_granted,
         return_count=order.return_count,
         reopen_count=order.reopen_count,
@@ -129,6 +130,11 @@ def document(order) -> dict:
         closed_at=_local(order.closed_at),
     )
     return doc
+
+
+def _pending_extension(request: dict | None) -> dict | None:
+    """An extension request as it is shown (PendingExtensionSchema): as asked, and how long in words."""
+    return None if request is None else {**request, "label": extension_asked(request).label()}
 
 
 def _event_document(event, actors: dict[int, str]) -> dict:

@@ -224,6 +224,15 @@ def test_no_extension_is_asked_for_once_the_deadline_has_passed(client, auth, pl
     assert refused["message"] == "已超时，不能再申请延期"
 
 
+def test_the_secretary_reads_how_long_an_extension_is_asked_for(client, auth, place, act, world):
+    order = taken(place, act, world)
+    act("org_admin", order, "request-extension", amount=3, unit="working_days", reason="配件需订货")
+    seen = client.get(f"/api/v1/orders/{order['id']}", headers=auth("secretary_a")).get_json()
+    asked = seen["extension_request"]
+    assert (asked["amount"], asked["unit"], asked["label"]) == ("3.0", "working_days", "3个工作日")
+    assert asked["reason"] == "配件需订货"
+
+
 def test_an_overdue_order_is_not_extended_and_the_409_says_its_state(client, auth, place, act, world):
     order = taken(place, act, world)
     order = act("org_admin", order, "request-extension", amount=2, unit="working_days", reason="等配件")
