@@ -165,7 +165,8 @@ export async function orderDetail(view, id) {
     );
   };
   if (can.has("reject")) parts.push(reasonRow("reject", "驳回", "驳回理由"));
-  if (can.has("approve_extension")) {
+  // A request the deadline has overtaken can only be refused: deny is offered without approve.
+  if (can.has("approve_extension") || can.has("deny_extension")) {
     const ext = order.extension_request || {};
     parts.push(
       h(
@@ -175,8 +176,8 @@ export async function orderDetail(view, id) {
         h(
           "div",
           { class: "row" },
-          button("批准延期", "do-approve_extension", async () => (await post(`/orders/${order.id}/approve-extension`, {}), view.refresh())),
-          button("不批准", "do-deny_extension", async () => (await post(`/orders/${order.id}/deny-extension`, {}), view.refresh()), "secondary"),
+          can.has("approve_extension") && button("批准延期", "do-approve_extension", async () => (await post(`/orders/${order.id}/approve-extension`, {}), view.refresh())),
+          can.has("deny_extension") && button("不批准", "do-deny_extension", async () => (await post(`/orders/${order.id}/deny-extension`, {}), view.refresh()), "secondary"),
         ),
       ),
     );
