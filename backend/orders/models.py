@@ -11,6 +11,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -225,6 +226,17 @@ class OrderEvent(db.Model):
     @property
     def action_label(self) -> str:
         return ACTION_LABELS.get(self.action, self.action)
+
+
+def shown_event_data(data: dict) -> dict:
+    """An event's data as the API shows it. A placement written before the API named its likely duplicate
+    by public id holds the duplicate's row id: it is shown by its public id too (a lookup by primary key,
+    for those old events alone)."""
+    duplicate = data.get("possible_duplicate_of")
+    if type(duplicate) is not int:
+        return data
+    public_id = db.session.scalar(select(Order.public_id).where(Order.id == duplicate))
+    return {**data, "possible_duplicate_of": public_id}
 
 
 class OrderAssignment(db.Model):

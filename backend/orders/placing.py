@@ -132,9 +132,8 @@ def place_order(
         # Nothing else to do in the transaction: the statement is the transaction (no BEGIN, no COMMIT).
         with autocommit_driver_connection() as alone:
             written = _write_in_one_statement(alone, order, event, claim)
-    order.id, order.number, order.possible_duplicate_of_id = written
-    duplicate = order.possible_duplicate_of_id
-    event.data = {"possible_duplicate_of": duplicate} if duplicate else {}
+    order.id, order.number, order.possible_duplicate_of_id, duplicate = written
+    event.data = _place_data(duplicate)
     uploads = []
     if photo_ids:
         uploads = storage.attach(
@@ -204,8 +203,13 @@ def _placer_view(order, actor: Person, grid: Place, uploads, event) -> dict:
     }
 
 
-# Writing: (id, number, likely duplicate's id) back. On PostgreSQL through psycopg itself (SQLAlchemy's
-# layers around one statement cost more than the statement), its text kept here whole.
+# Writing: (id, number, likely duplicate's id, its public id) back. On PostgreSQL through psycopg itself
+# (SQLAlchemy's layers around one statement cost more than the statement), its text kept here whole.
+
+
+def _place_data(duplicate_public_id: str | None) -> dict:
+    """The place event's data: the likely duplicate by its public id, the only id the API names orders by."""
+    return {"possible_duplicate_of": duplicate_public_id} if duplicate_public_id else {}
 
 
 def _number(day: str, order_id: int) -> str:
@@ -215,6 +219,13 @@ def _number(day: str, order_id: int) -> str:
 _ONE_STATEMENT = """
 WITH new_order AS (
     SELECT nextval('orders_id_seq') AS id
+), duplicate AS (
+    -- Looked up once for its three readers (a WITH query named more than once is computed once). Newest
+    -- first and stop at the first: a prepared statement's generic plan would otherwise aggregate over
+    -- every order the resident ever placed.
+    SELECT id, public_id FROM orders
+    WHERE resident_id = %(resident_id)s AND category_id = %(category_id)s AND state IN ({open_states})
+    ORDER BY id DESC LIMIT 1
 ), placed AS (
     INSERT INTO orders (
         id, public_id, number, resident_id, entered_by_id, entered_by_role, category_id, service_kind,
@@ -230,15 +241,7 @@ WITH new_order AS (
         %(service_kind)s, %(urgency_rank)s, %(community_id)s, %(grid_id)s, %(description)s,
         %(answers)s::json, %(address)s, %(contact_name)s, %(contact_phone)s, %(latitude)s::float8,
         %(longitude)s::float8, %(preferred_start)s::timestamptz, %(preferred_end)s::timestamptz,
-        'submitted', false, %(due_at)s, false, false,
-        (
-            -- Newest first and stop at the first: a prepared statement's generic plan would otherwise
-            -- aggregate over every order the resident ever placed.
-            SELECT id FROM orders
-            WHERE resident_id = %(resident_id)s AND category_id = %(category_id)s
-            AND state IN ({open_states})
-            ORDER BY id DESC LIMIT 1
-        ),
+        'submitted', false, %(due_at)s, false, false, (SELECT id FROM duplicate),
         0, 0, 0, false, '', %(now)s, %(now)s, 1
     FROM new_order
     RETURNING id, number, possible_duplicate_of_id
@@ -246,14 +249,13 @@ WITH new_order AS (
     INSERT INTO order_events (order_id, at, actor_id, actor_role, action, from_state, to_state, note, data)
     SELECT
         id, %(now)s, %(actor_id)s, %(actor_role)s, 'place', NULL, 'submitted', %(note)s,
-        CASE WHEN possible_duplicate_of_id IS NULL THEN '{{}}'::json
-        ELSE json_build_object('possible_duplicate_of', possible_duplicate_of_id) END
+        COALESCE((SELECT json_build_object('possible_duplicate_of', public_id) FROM duplicate), '{{}}'::json)
     FROM placed
 ), announced AS (
     INSERT INTO outbox_messages (job, args, queue, created_at, attempts, next_attempt_at)
     SELECT %(job)s, json_build_object('order_id', id), 'default', %(now)s, 0, %(now)s FROM placed
 ){remembered}
-SELECT id, number, possible_duplicate_of_id FROM placed
+SELECT id, number, possible_duplicate_of_id, (SELECT public_id FROM duplicate) FROM placed
 """
 _REMEMBERED = """, remembered AS (
     INSERT INTO idempotent_requests (user_id, endpoint, key, request_hash, resource_id, created_at)
@@ -308,7 +310,7 @@ _DERIVED = ("id", "number", "possible_duplicate_of_id")
 
 def _write_in_steps(connection, order, event, claim: Claim | None) -> tuple:
     duplicate = connection.execute(
-        select(Order.id)
+        select(Order.id, Order.public_id)
         .where(
             Order.resident_id == order.resident_id,
             Order.category_id == order.category_id,
@@ -316,14 +318,14 @@ def _write_in_steps(connection, order, event, claim: Claim | None) -> tuple:
         )
         .order_by(Order.id.desc())
         .limit(1)
-    ).scalar()
+    ).first()
+    duplicate_id, duplicate_public_id = duplicate or (None, None)
     written = {c.key: getattr(order, c.key) for c in Order.__table__.columns if c.key not in _DERIVED}
     order_id = connection.execute(
-        insert(Order).values(**written, number="", possible_duplicate_of_id=duplicate).returning(Order.id)
+        insert(Order).values(**written, number="", possible_duplicate_of_id=duplicate_id).returning(Order.id)
     ).scalar_one()
     number = _number(f"{clock.to_local(order.created_at):%Y%m%d}", order_id)
     connection.execute(update(Order).where(Order.id == order_id).values(number=number))
-    data = {"possible_duplicate_of": duplicate} if duplicate else {}
     connection.execute(
         insert(OrderEvent).values(
             order_id=order_id,
@@ -334,10 +336,10 @@ def _write_in_steps(connection, order, event, claim: Claim | None) -> tuple:
             from_state=None,
             to_state=event.to_state,
             note=event.note,
-            data=data,
+            data=_place_data(duplicate_public_id),
         )
     )
     outbox.record(job=ANNOUNCE_JOB, args={"order_id": order_id})
     if claim is not None:
         db.session.add(IdempotentRequest(**claim.row(order_id)))
-    return order_id, number, duplicate
+    return order_id, number, duplicate_id, duplicate_public_id

@@ -3,7 +3,7 @@ import marshmallow as ma
 from backend.auth.service import user_public_id
 from backend.clock import LOCAL_TZ, to_local
 from backend.fields import LocalDateTime, PublicId, Text, within_years
-from backend.orders.models import NO_DEADLINE, extension_asked
+from backend.orders.models import NO_DEADLINE, extension_asked, shown_event_data
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
 from backend.sla.calendar import Unit
@@ -180,7 +180,7 @@ class EventSchema(ma.Schema):
     to_state = ma.fields.String(dump_only=True)
     to_state_label = ma.fields.Function(lambda e: STATE_LABELS[e.to_state], dump_only=True)
     note = ma.fields.String(dump_only=True)
-    data = ma.fields.Dict(dump_only=True)
+    data = ma.fields.Function(lambda e: shown_event_data(e.data), dump_only=True, metadata={"type": "object"})
 
 
 class RatingSchema(ma.Schema):

@@ -22,6 +22,7 @@ from backend.orders.models import (
     OrderOffer,
     OrderStateCount,
     extension_asked,
+    shown_event_data,
 )
 from backend.organizations.models import Organization, Volunteer
 from backend.pagination import SMALLINT_BOUND, cursor_int, cursor_time, decode_parts, encode_parts
@@ -150,7 +151,7 @@ def _event_document(event, actors: dict[int, str]) -> dict:
         "to_state": event.to_state,
         "to_state_label": states.STATE_LABELS[event.to_state],
         "note": event.note,
-        "data": event.data,
+        "data": shown_event_data(event.data),
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from backend import clock
 from backend.db import db
 from backend.notify.models import Notification
-from backend.orders.models import Order, Rating
+from backend.orders.models import Order, OrderEvent, Rating
 from backend.organizations.models import Organization
 from backend.sla.models import SlaClock
 from backend.supervision.models import Supervision
@@ -588,10 +588,21 @@ def test_a_duplicate_is_the_newest_open_order_of_the_same_kind(client, auth, pla
     third = place()
     timeline = client.get(f"/api/v1/orders/{third['id']}", headers=auth("resident_a1")).get_json()["timeline"]
     shown = client.get(f"/api/v1/orders/{first['id']}", headers=auth("secretary_a")).get_json()
+    # Named by its public id, as the API names every order (not by its row id).
+    assert third["possible_duplicate"]
+    assert third["timeline"][0]["data"] == timeline[0]["data"] == {"possible_duplicate_of": first["id"]}
+    assert not shown["possible_duplicate"] and shown["timeline"][0]["data"] == {}
+
+
+def test_a_duplicate_named_by_its_row_id_before_is_shown_by_its_public_id(client, auth, place):
+    first, second = place(), place()
     db.session.expire_all()
-    first_id = db.session.scalar(select(Order.id).where(Order.public_id == first["id"]))
-    assert third["possible_duplicate"] and timeline[0]["data"] == {"possible_duplicate_of": first_id}
-    assert not shown["possible_duplicate"]
+    ids = dict(db.session.execute(select(Order.public_id, Order.id)).all())
+    placed = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == ids[second["id"]])).one()
+    placed.data = {"possible_duplicate_of": ids[first["id"]]}  # as placements wrote it before
+    db.session.commit()
+    seen = client.get(f"/api/v1/orders/{second['id']}", headers=auth("secretary_a")).get_json()
+    assert seen["timeline"][0]["data"] == {"possible_duplicate_of": first["id"]}
 
 
 def _cursor(values) -> str:
