@@ -168,7 +168,7 @@ def availability(args, point_id):
 
 
 @blp.post("/appointments")
-@access.roles(*BOOKERS)
+@access.roles(*BOOKERS, refusal=service.no_residence)
 @blp.arguments(BookingCreateSchema)
 @blp.response(201, BookingSchema)
 @blp.doc(**idempotency.DOC)

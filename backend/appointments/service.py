@@ -33,6 +33,7 @@ from backend.appointments.models import (
 )
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
+from backend.auth.service import residence_required
 from backend.community.models import Community, Grid, Street
 from backend.community.service import get_community
 from backend.db import db
@@ -467,6 +468,11 @@ def _has_active_booking(occurrence_id: int, resident_id: int) -> bool:
         )
         is not None
     )
+
+
+def no_residence() -> Forbidden:
+    """The route's answer to booking by anyone holding no role that books (most likely someone new)."""
+    return residence_required("预约")
 
 
 def already_booked() -> Conflict:

@@ -19,6 +19,8 @@ ScopeNode = tuple[str, int]
 ScopeResolver = Callable[[dict], list[ScopeNode]]
 # Return the Principal behind the request, or raise Unauthorized (default: the Bearer header).
 Authenticator = Callable[[], object]
+# Return the error for a caller who holds none of an endpoint's roles, saying how to come by one.
+Refusal = Callable[[], Exception]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class AccessRule:
     scope: ScopeResolver | None = None
     # Only for pages a browser opens (it cannot send a Bearer header): the queue dashboard's cookie.
     authenticate: Authenticator | None = None
+    # For a caller holding none of the roles in any scope, instead of the generic 403: a newcomer placing
+    # an order is told to register where they live, which makes them a resident.
+    refusal: Refusal | None = None
 
     def describe(self) -> str:
         if self.public:
@@ -60,11 +65,12 @@ def signed_in(view):
     return _mark(AccessRule())(view)
 
 
-def roles(*names: Role | str, scope: ScopeResolver | None = None):
-    """Only holders of one of these roles (within the target's scope, when a resolver is given)."""
+def roles(*names: Role | str, scope: ScopeResolver | None = None, refusal: Refusal | None = None):
+    """Only holders of one of these roles (within the target's scope, when a resolver is given); a caller
+    holding none of them anywhere gets ``refusal()`` when given."""
     if not names:
         raise ValueError("access.roles needs at least one role")
-    return _mark(AccessRule(roles=frozenset(str(n) for n in names), scope=scope))
+    return _mark(AccessRule(roles=frozenset(str(n) for n in names), scope=scope, refusal=refusal))
 
 
 def declare_endpoint(endpoint: str, rule: AccessRule) -> None:
@@ -116,11 +122,11 @@ def enforce() -> None:
     if not rule.roles:
         return
     target = rule.scope(current.view_args or {}) if rule.scope else None
-    if not holds(principal, rule.roles, target):
-        raise Forbidden(
-            "当前角色或管辖范围无权进行此操作",
-            details={"required_roles": sorted(rule.roles)},
-        )
+    if holds(principal, rule.roles, target):
+        return
+    if rule.refusal is not None and not holds(principal, rule.roles, None):
+        raise rule.refusal()
+    raise Forbidden("当前角色或管辖范围无权进行此操作", details={"required_roles": sorted(rule.roles)})
 
 
 class RequestGlobals(_AppCtxGlobals):

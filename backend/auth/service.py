@@ -242,6 +242,12 @@ def grant_role(*, user: User, role: str, scope_type: str, scope_id: int) -> Role
     return membership
 
 
+def residence_required(doing: str) -> Forbidden:
+    """The 403 for someone who would ``doing`` (点单, 预约) for themself with no residence registered: where
+    they live comes first (POST /me/residence), and makes them a resident."""
+    return Forbidden(f"请先登记居住的网格再{doing}", code="residence_required")
+
+
 def register_residence(*, user: User, grid_public_id: str) -> User:
     """Register the user as a resident of a grid (idempotent)."""
     grid_id = resolve_scope(ScopeType.GRID, grid_public_id)

@@ -139,7 +139,7 @@ def _commit_and_show(errand: Errand):
 
 
 @blp.post("/errands")
-@access.roles(Role.RESIDENT, Role.SECRETARY)
+@access.roles(Role.RESIDENT, Role.SECRETARY, refusal=service.no_residence)
 @blp.arguments(ErrandCreateSchema)
 @blp.response(201, ErrandSchema)
 @blp.doc(**idempotency.DOC)

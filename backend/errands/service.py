@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from backend import clock as wall
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
+from backend.auth.service import residence_required
 from backend.community.models import Community, Grid
 from backend.db import db, flush_unless_taken
 from backend.errands import definitions, states
@@ -388,12 +389,18 @@ def _resident_grid_ids(user: User) -> set[int]:
     return _membership_ids(user, Role.RESIDENT, ScopeType.GRID)
 
 
+def no_residence() -> Forbidden:
+    """For booking an errand for oneself with no residence registered; the route's answer, too, to anyone
+    holding no role that books (most likely someone new)."""
+    return residence_required("预约代办")
+
+
 def _for_whom(actor: User, resident_public_id: str | None) -> tuple[User, Grid, bool]:
     """(resident, grid, entered on behalf): the resident themself, or a secretary for a resident."""
     if resident_public_id is None:
         homes = _resident_grid_ids(actor)
         if not homes:
-            raise Forbidden("请先登记居住的网格再预约代办", code="residence_required")
+            raise no_residence()
         return actor, db.session.get(Grid, min(homes)), False
     resident = db.session.scalar(select(User).where(User.public_id == resident_public_id))
     if resident is None or not _resident_grid_ids(resident):

@@ -21,6 +21,7 @@ from backend import clock
 from backend.auth.models import User
 from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
+from backend.auth.service import residence_required
 from backend.catalog import questions
 from backend.catalog.service import catalog
 from backend.community.service import Place, places
@@ -150,6 +151,12 @@ def place_order(
     return Placed(order)
 
 
+def no_residence() -> Forbidden:
+    """For placing one's own order with no residence registered; the route's answer, too, to anyone holding
+    no role that places (most likely someone new)."""
+    return residence_required("点单")
+
+
 def _placing_for(actor: Person, resident_public_id: str | None, grid_public_id: str | None):
     """Return (resident id, grid, entered_by_role): the resident themself, or a grid worker's or a
     secretary's 代录 for a resident of their grid or community."""
@@ -162,7 +169,7 @@ def _placing_for(actor: Person, resident_public_id: str | None, grid_public_id: 
     if resident_public_id is None or resident_public_id == actor.public_id:  # naming oneself is no 代录
         homes = service.scope_ids(actor, Role.RESIDENT, ScopeType.GRID)
         if not homes:
-            raise Forbidden("请先登记居住的网格再点单", code="residence_required")
+            raise no_residence()
         if grid is None:
             if len(homes) > 1:
                 raise ValidationFailed(details={"grid_id": ["您登记了多个网格，请选择本次服务的网格"]})

@@ -66,7 +66,7 @@ def _commit_and_show(order: Order):
 
 
 @blp.post("/orders")
-@access.roles(*PLACERS)
+@access.roles(*PLACERS, refusal=placing.no_residence)
 @blp.arguments(OrderCreateSchema)
 @blp.response(201, OrderSchema)
 @blp.doc(**idempotency.DOC)

@@ -71,7 +71,9 @@ def test_a_full_slot_refuses_with_slot_full(book, world, neighbour):
     assert late["code"] == "slot_full" and late["message"] == "该时段已约满，请选择其他时段"
     assert late["details"] == {"remaining": 0}
     assert _booked(world.slots["sat"], SATURDAY) == 2
-    assert book(person="grid_worker_a1", slot="sat", date=SATURDAY, expect=403)["code"] == "forbidden"
+    # Holding no role that books: told to register where they live, as anyone new is.
+    refused = book(person="grid_worker_a1", slot="sat", date=SATURDAY, expect=403)
+    assert refused["code"] == "residence_required"
 
 
 @pytest.mark.parametrize(
@@ -123,6 +125,12 @@ def test_a_secretary_books_for_a_resident_of_their_community(book, world, auth, 
     other = book(person="secretary_b", resident_id=resident.public_id, expect=422)
     assert "resident_id" in other["details"]
     assert book(person="secretary_a", expect=403)["code"] == "not_a_resident"
+
+
+@pytest.mark.parametrize("person", ["newcomer", "grid_worker_a1"])
+def test_someone_not_registered_in_a_grid_is_told_to_register_before_booking(book, person):
+    refused = book(person=person, expect=403)
+    assert (refused["code"], refused["message"]) == ("residence_required", "请先登记居住的网格再预约")
 
 
 def test_moving_gives_the_old_place_back_and_takes_the_new_one(book, act, world):

@@ -1,9 +1,12 @@
 """Every endpoint declares who may call it; roles and scopes are enforced before the view runs."""
 
+from types import SimpleNamespace
+
 import pytest
 from flask import Flask
 
 from backend.auth import access
+from backend.errors import Forbidden
 
 
 def test_every_endpoint_declares_access(app):
@@ -59,6 +62,38 @@ def test_wrong_role_is_403(client, auth):
     response = client.get("/api/v1/privacy/access-logs", headers=auth("resident_a1"))
     assert response.status_code == 403
     assert response.get_json()["details"]["required_roles"] == ["street_admin"]
+
+
+def test_a_declared_refusal_answers_those_who_hold_none_of_the_roles(monkeypatch):
+    """Out of the target's scope is the generic 403 still; holding none of the roles anywhere, the
+    declaration's own refusal (which can say how to come by one)."""
+    from backend.auth import service
+
+    bare = Flask("probe", static_folder=None)
+    caller = SimpleNamespace(memberships=[])
+    monkeypatch.setattr(service, "authenticate_bearer", lambda header: caller)
+
+    @bare.get("/communities/<int:community_id>/probe")
+    @access.roles(
+        "secretary",
+        scope=lambda args: [("community", args["community_id"])],
+        refusal=lambda: Forbidden("请先登记", code="registration_required"),
+    )
+    def probe(community_id):
+        return "in"
+
+    def answer(community_id: int) -> str:
+        with bare.test_request_context(f"/communities/{community_id}/probe"):
+            try:
+                access.enforce()
+            except Forbidden as refused:
+                return refused.code
+            return "allowed"
+
+    assert answer(1) == "registration_required"
+    caller.memberships = [SimpleNamespace(role="secretary", scope_type="community", scope_id=2)]
+    assert answer(1) == "forbidden"
+    assert answer(2) == "allowed"
 
 
 @pytest.mark.parametrize(

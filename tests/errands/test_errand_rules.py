@@ -550,6 +550,12 @@ def test_an_errand_is_not_given_to_a_disabled_agent(create, act, world):
     assert row(errand).agent_id == world.users["agent_a"].id
 
 
+@pytest.mark.parametrize("person", ["newcomer", "agent_a", "grid_worker_a1"])
+def test_someone_not_registered_in_a_grid_is_told_to_register_before_booking_an_errand(create, person):
+    refused = create(person, expect=403)
+    assert (refused["code"], refused["message"]) == ("residence_required", "请先登记居住的网格再预约代办")
+
+
 def test_a_secretary_books_for_a_resident_of_their_community_only(create, world):
     errand = create(
         "secretary_a", resident_id=world.users["resident_a1"].public_id, type="disability_certificate"

@@ -552,8 +552,14 @@ def test_someone_elses_photo_cannot_be_attached(client, auth):
     assert response.status_code == 422 and "photo_ids" in response.get_json()["details"]
 
 
-def test_someone_not_registered_in_a_grid_cannot_order(client, auth):
-    assert client.post("/api/v1/orders", json=_body(), headers=auth("newcomer")).status_code == 403
+@pytest.mark.parametrize("person", ["newcomer", "org_admin", "volunteer"])
+def test_someone_not_registered_in_a_grid_is_told_to_register_before_ordering(client, auth, person):
+    """Holding no role that places (someone new, most likely), the answer says what to do first; it was the
+    generic 403 naming the roles, in English."""
+    refused = client.post("/api/v1/orders", json=_body(), headers=auth(person))
+    assert refused.status_code == 403
+    body = refused.get_json()
+    assert (body["code"], body["message"]) == ("residence_required", "请先登记居住的网格再点单")
 
 
 def test_bad_action_bodies(place, act, world):
