@@ -171,6 +171,8 @@ def test_openapi_says_which_operations_need_the_bearer_token(client):
     board = operations[("GET", "/api/v1/orders/board")]
     assert board["security"] == [{"bearerAuth": []}]
     assert board["x-access"] == "roles: secretary, street_admin"
+    placing = operations[("POST", "/api/v1/orders")]["x-access"]
+    assert placing == "roles: grid_worker, resident, secretary; holding none of them: 403 residence_required"
 
 
 def test_docs_page_and_its_assets_are_served_locally(client):

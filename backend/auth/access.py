@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, request
 from flask.ctx import _AppCtxGlobals
 
 from backend.auth.roles import Role
-from backend.errors import Forbidden
+from backend.errors import ApiError, Forbidden
 
 # A scope node is ("street" | "community" | "grid" | "organization", integer id).
 ScopeNode = tuple[str, int]
@@ -20,7 +20,7 @@ ScopeResolver = Callable[[dict], list[ScopeNode]]
 # Return the Principal behind the request, or raise Unauthorized (default: the Bearer header).
 Authenticator = Callable[[], object]
 # Return the error for a caller who holds none of an endpoint's roles, saying how to come by one.
-Refusal = Callable[[], Exception]
+Refusal = Callable[[], ApiError]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class AccessRule:
         if not self.roles:
             return "any signed-in user"
         where = " in the target's scope" if self.scope else ""
-        return "roles: " + ", ".join(sorted(self.roles)) + where
+        others = "" if self.refusal is None else f"; holding none of them: 403 {self.refusal().code}"
+        return "roles: " + ", ".join(sorted(self.roles)) + where + others
 
 
 _ATTR = "_sandan_access"
