@@ -510,6 +510,40 @@ def test_bad_orders_are_refused_by_field(client, auth, changes, field):
     assert field in response.get_json()["details"], response.get_json()
 
 
+@pytest.mark.parametrize(
+    ("window", "field"),
+    [
+        (
+            {"preferred_start": "2026-12-03T08:00:00+08:00", "preferred_end": "2026-12-03T09:00:00+08:00"},
+            "preferred_end",
+        ),
+        ({"preferred_start": "2026-12-03T09:59:00+08:00"}, "preferred_start"),
+        ({"preferred_end": "2026-12-03T10:00:00+08:00"}, "preferred_end"),
+        (
+            {"preferred_start": "2020-05-01T09:00:00+08:00", "preferred_end": "2020-05-01T10:00:00+08:00"},
+            "preferred_end",
+        ),
+    ],
+)
+def test_a_preferred_time_already_past_is_refused(client, auth, window, field):
+    with time_machine.travel(local(2026, 12, 3, 10, 0), tick=False):
+        response = client.post("/api/v1/orders", json=_body(**window), headers=auth("resident_a1"))
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"] == {field: ["期望服务时间已过，请重新选择"]}
+
+
+def test_a_preferred_window_that_has_begun_is_kept(client, auth):
+    window = {"preferred_start": "2026-12-03T09:00:00+08:00", "preferred_end": "2026-12-03T18:00:00+08:00"}
+    with time_machine.travel(local(2026, 12, 3, 10, 0), tick=False):
+        response = client.post("/api/v1/orders", json=_body(**window), headers=auth("resident_a1"))
+    assert response.status_code == 201, response.get_json()
+    placed = response.get_json()
+    assert (placed["preferred_start"], placed["preferred_end"]) == (
+        window["preferred_start"],
+        window["preferred_end"],
+    )
+
+
 def test_what_people_type_is_kept_without_the_spaces_around_it(client, auth):
     body = _body(contact_name=" 王秀英\u3000", description="  独居老人，希望有人陪聊 \n")
     placed = client.post("/api/v1/orders", json=body, headers=auth("resident_a1")).get_json()
