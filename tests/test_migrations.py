@@ -349,3 +349,37 @@ def test_0020_encrypts_the_drug_lists_already_stored(app, spare_database_url):
         with db.engine.connect() as conn:
             clear = conn.execute(sa.text("SELECT id, items FROM errands ORDER BY id")).all()
         assert [(i, json.loads(v) if isinstance(v, str) else v) for i, v in clear] == [(1, drugs), (2, [])]
+
+
+def test_0021_stops_the_residents_own_steps_escalating(app, spare_database_url):
+    """Only the open clocks of a step the errand's type gives the resident stop escalating."""
+    from flask_migrate import downgrade
+
+    steps = [
+        {"state": "accepted", "owner": "proxy_agent", "limit": {"amount": 2, "unit": "working_days"}},
+        {
+            "state": "returned_to_resident",
+            "owner": "resident",
+            "limit": {"amount": 5, "unit": "working_days"},
+        },
+    ]
+    version = (
+        "errand_type_versions",
+        {"id": 1, "type_id": 1, "version": 1, "definition": json.dumps({"steps": steps})},
+    )
+    rows = [
+        *[
+            version if table == "errand_type_versions" else (table, values)
+            for table, values in TWO_STREETS_AND_AN_ERRAND
+        ],
+        ("sla_clocks", {**_clock(1, "errand", 1, "running", NOW, None)[1], "name": "returned_to_resident"}),
+        ("sla_clocks", {**_clock(2, "errand", 1, "stopped", NOW, None)[1], "name": "returned_to_resident"}),
+        ("sla_clocks", {**_clock(3, "errand", 1, "running", NOW, None)[1], "name": "accepted"}),
+    ]
+    with upgraded_with(app, spare_database_url, rows, after="0020"):
+        read = sa.text("SELECT id, escalates FROM sla_clocks ORDER BY id")
+        with db.engine.connect() as conn:
+            assert [(i, bool(e)) for i, e in conn.execute(read)] == [(1, False), (2, True), (3, True)]
+        downgrade(revision="0020")
+        with db.engine.connect() as conn:
+            assert [bool(e) for _, e in conn.execute(read)] == [True, True, True]

@@ -355,8 +355,16 @@ def _move_clocks(errand: Errand, before: str, after: str) -> None:
             name=after,
             limit=limit,
             community_id=errand.community_id,
+            # The resident's own step (居民确认) is nobody's to be warned of or supervised for: run out,
+            # it completes the errand (_on_overdue).
+            escalates=not _residents_step(errand, after),
         )
     _refresh_due(errand)
+
+
+def _residents_step(errand: Errand, state: str) -> bool:
+    step = definitions.step_of(errand.definition, state)
+    return step is not None and step.get("owner") == "resident"
 
 
 def _step(
@@ -982,8 +990,20 @@ def _on_overdue(sla_clock) -> None:
     errand = db.session.get(Errand, sla_clock.subject_id)
     if errand is None or errand.state in states.FINAL_STATES:
         return
+    if errand.state == sla_clock.name and _residents_step(errand, errand.state):
+        _complete_unconfirmed(errand, sla_clock)
+        return
     errand.is_overdue = True
     _system_event(errand, "overdue", data={"step": sla_clock.name})
+
+
+def _complete_unconfirmed(errand: Errand, sla_clock) -> None:
+    """The resident had the result back and did not confirm within their step's limit: the errand is done
+    (办结) all the same, as an order resolved and never confirmed closes by itself."""
+    caller, before = _begin(errand, None, "complete")
+    errand.completed_at = errand.closed_at = wall.now()
+    limit = Limit(sla_clock.amount, sla_clock.unit)
+    _step(errand, caller, "complete", before, note=f"居民{limit.label()}内未确认，系统自动办结")
 
 
 def _on_warning(sla_clock) -> None:

@@ -130,7 +130,8 @@ TABLE: dict[tuple[str, str], Transition] = {
     ("lodged", "record_result"): _t("result", AGENT),
     ("under_review", "record_result"): _t("result", AGENT),
     ("result", "return_to_resident"): _t("returned_to_resident", AGENT),
-    ("returned_to_resident", "complete"): _t("completed", OWNER, AGENT, SECRETARY, STREET_ADMIN),
+    # SYSTEM: the resident's confirmation step, run out, completes by itself (service._on_overdue).
+    ("returned_to_resident", "complete"): _t("completed", OWNER, AGENT, SECRETARY, STREET_ADMIN, SYSTEM),
     ("completed", "rate"): _t("completed", OWNER),
 }
 for _state in OPEN_STATES:

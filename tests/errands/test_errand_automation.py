@@ -180,3 +180,43 @@ def test_a_reminder_that_meets_the_materials_arriving_says_nothing(create, act, 
     db.session.commit()
     assert sent is False and reminders(errand) == []
     assert "remind_materials" not in [e.action for e in service.timeline(row(errand))]
+
+
+def test_a_result_the_resident_never_confirms_completes_by_itself(create, act, world, connection):
+    """The resident's own step (居民确认, 5 working days) warns nobody and raises no 督办 when it runs out:
+    the errand is done (办结) by the system, as an order resolved and never confirmed closes by itself."""
+    from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS
+
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        errand = create()
+        errand = act(
+            "secretary_a",
+            errand,
+            "accept",
+            agent_id=world.users["agent_a"].public_id,
+            eligibility_note="符合",
+        )
+        act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+        act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-1")
+        act("agent_a", errand, "record_result", outcome="approved", note="符合条件", amount_fen=76000)
+        errand = act("agent_a", errand, "return_to_resident", note="结果通知书已交还")
+        confirming = next(c for c in service.step_clocks(row(errand)) if c.name == "returned_to_resident")
+        assert not confirming.escalates
+        run_due_jobs(connection)
+        traveller.move_to(confirming.warn_at + timedelta(seconds=1))
+        run_due_jobs(connection)
+        assert row(errand).state == "returned_to_resident"
+        traveller.move_to(confirming.due_at + timedelta(seconds=1))
+        run_due_jobs(connection)
+    db.session.expire_all()
+    done = row(errand)
+    assert done.state == "completed" and not done.is_overdue and done.completed_at is not None
+    last = service.timeline(done)[-1]
+    assert (last.action, last.actor_id, last.note) == (
+        "complete",
+        None,
+        "居民5个工作日内未确认，系统自动办结",
+    )
+    assert "warning" not in [e.action for e in service.timeline(done)]
+    assert db.session.scalar(select(func.count()).select_from(Supervision)) == 0
