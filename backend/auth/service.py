@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend import clock, wechat
@@ -73,14 +73,40 @@ def login_with_wechat_code(*, code: str, nickname: str | None = None) -> TokenPa
     return _issue(session, refresh)
 
 
-def _rotate(session: AuthSession) -> str:
-    """Give the session a new refresh token, and a new lifetime; return the token (only its hash is kept)."""
+def _new_refresh_token(session: AuthSession) -> tuple[str, dict]:
+    """A new refresh token for the session, and the columns that make it the session's: its hash (only the
+    hash is kept) and a new lifetime."""
     token = tokens.new_refresh_token(
         session_public_id=session.public_id, secret=current_app.config["SECRET_KEY"]
     )
-    session.refresh_token_hash = tokens.hash_refresh_token(token)
-    session.refresh_expires_at = clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    expires_at = clock.now() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    return token, {"refresh_token_hash": tokens.hash_refresh_token(token), "refresh_expires_at": expires_at}
+
+
+def _rotate(session: AuthSession) -> str:
+    """Give a new session its refresh token, and its lifetime; return the token."""
+    token, columns = _new_refresh_token(session)
+    for name, value in columns.items():
+        setattr(session, name, value)
     return token
+
+
+def _rotate_if_current(session: AuthSession, digest: str, **columns) -> str | None:
+    """Give the session a new refresh token only while ``digest`` is still its token's hash; return the new
+    token, or None when another refresh rotated the presented token first.
+
+    The condition is in the UPDATE itself: of one token presented several times at once, exactly one
+    rotates it, on every database. A lock taken on reading (FOR UPDATE) made the others wait on
+    PostgreSQL, but SQLite ignores it, and each request read the token as current and rotated it.
+    """
+    token, rotated = _new_refresh_token(session)
+    result = db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session.id, AuthSession.refresh_token_hash == digest)
+        .values(**rotated, **columns)
+        .execution_options(synchronize_session=False)
+    )
+    return token if result.rowcount == 1 else None
 
 
 def _revoke_for_reuse(session: AuthSession) -> None:
@@ -90,14 +116,18 @@ def _revoke_for_reuse(session: AuthSession) -> None:
         db.session.commit()
 
 
+def _refresh_token_invalid() -> Unauthorized:
+    return Unauthorized("刷新凭证无效，请重新登录", code="refresh_token_invalid")
+
+
 def _session_of_refresh_token(refresh_token: str, digest: str) -> AuthSession:
-    """The session a refresh token is the current token of. A token the session spent revokes it: a copy
-    was taken, and whoever refreshed with it first (the thief or the owner) must not go on."""
-    invalid = Unauthorized("刷新凭证无效，请重新登录", code="refresh_token_invalid")
+    """The session a refresh token is the current token of, as read (refresh_session rotates it only if it
+    still is). A token the session spent revokes it: a copy was taken, and whoever refreshed with it first
+    (the thief or the owner) must not go on."""
+    invalid = _refresh_token_invalid()
     named = tokens.refresh_token_session(refresh_token)
-    locked = select(AuthSession).with_for_update(of=AuthSession)
     if named is None:  # issued before tokens named their session: known by its hash alone
-        session = db.session.scalar(locked.where(AuthSession.refresh_token_hash == digest))
+        session = db.session.scalar(select(AuthSession).where(AuthSession.refresh_token_hash == digest))
         if session is None:
             replayed = db.session.scalar(
                 select(AuthSession).where(AuthSession.previous_refresh_token_hash == digest)
@@ -106,8 +136,7 @@ def _session_of_refresh_token(refresh_token: str, digest: str) -> AuthSession:
                 _revoke_for_reuse(replayed)
             raise invalid
         return session
-    # Locked: a second refresh with the same token waits for the first, then finds it spent.
-    session = db.session.scalar(locked.where(AuthSession.public_id == named))
+    session = db.session.scalar(select(AuthSession).where(AuthSession.public_id == named))
     if session is None:
         raise invalid
     if not hmac.compare_digest(session.refresh_token_hash, digest):
@@ -127,11 +156,19 @@ def refresh_session(*, refresh_token: str) -> TokenPair:
         raise Unauthorized("登录已过期，请重新登录", code="refresh_token_expired")
     if not session.user.is_active:
         raise Forbidden("该账号已停用", code="user_disabled")
+    kept = {}
     if tokens.refresh_token_session(refresh_token) is None:
         # The session's last token from before tokens named their session: its reuse is still caught by
         # this hash, however many rotations later (the tokens after it are caught by naming the session).
-        session.previous_refresh_token_hash = digest
-    new_token = _rotate(session)
+        kept["previous_refresh_token_hash"] = digest
+    new_token = _rotate_if_current(session, digest, **kept)
+    if new_token is None:
+        # The same token rotated by another request a moment ago: it is spent, and presented again, as a
+        # copy racing the owner would present it (nothing tells the owner's own double refresh from a
+        # thief's), so the reuse rule applies. The winner's new pair ends with the session: as PostgreSQL
+        # did already, where the loser waited for the winner's row lock and then found the token spent.
+        _revoke_for_reuse(session)
+        raise _refresh_token_invalid()
     db.session.commit()
     return _issue(session, new_token)
 

@@ -12,6 +12,7 @@ from backend import clock
 from backend.auth import tokens
 from backend.auth.models import AuthSession, User
 from backend.db import db
+from tests.factories import send_at_once
 
 
 def _login(client, code, **extra):
@@ -244,6 +245,30 @@ def test_a_refresh_token_spent_rotations_ago_still_revokes_the_session(client, s
     assert replay.status_code == 401 and replay.get_json()["code"] == "refresh_token_invalid"
     assert _me(client, third["access_token"]).get_json()["code"] == "session_revoked"
     assert _refresh(client, third["refresh_token"]).get_json()["code"] == "session_revoked"
+    assert _session(signed_in).revoked_reason == "refresh_token_reused"
+
+
+@pytest.mark.parametrize("issued", ["naming_its_session", "before_tokens_named_their_session"])
+def test_one_refresh_token_presented_at_once_rotates_once_and_ends_the_session(
+    client, signed_in, server, issued
+):
+    # Four copies of one token at the same instant (a thief racing the owner, or an app refreshing twice):
+    # exactly one rotates it, on every database. SQLite ignores FOR UPDATE, so each read the token as
+    # current and rotated it. The others presented a token the session no longer holds: a reuse, which
+    # ends the session, the winner's new pair with it (a race cannot tell the owner from the thief).
+    token = signed_in["refresh_token"]
+    if issued == "before_tokens_named_their_session":
+        token = secrets.token_urlsafe(32)
+        _session(signed_in).refresh_token_hash = tokens.hash_refresh_token(token)
+        db.session.commit()
+    body = {"refresh_token": token}
+    answers = send_at_once([(server + "/api/v1/auth/refresh", body, {})] * 4)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 401, 401, 401], [a.json() for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 401} == {"refresh_token_invalid"}
+    won = next(a.json() for a in answers if a.status_code == 200)
+    assert _me(client, won["access_token"]).get_json()["code"] == "session_revoked"
+    db.session.expire_all()
     assert _session(signed_in).revoked_reason == "refresh_token_reused"
 
 
