@@ -168,9 +168,25 @@ def public_notice(*, viewer: User, type_code: str, community_public_id: str | No
     return [{"name": name, "amount_fen": amount} for name, amount in rows]
 
 
+# A text cell beginning with one of these is a formula to a spreadsheet (Excel, WPS): "=HYPERLINK(...)" typed
+# as a name would run in whoever opens the export.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value):
+    """A text cell a spreadsheet shows as typed: led by a single quote where it would start a formula (the
+    OWASP advice for CSV injection). Numbers are written as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def notice_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=NOTICE_COLUMNS, lineterminator="\n")
+    # Lines end in CRLF (RFC 4180): the writer then quotes a cell holding either line break. With "\n" alone
+    # it left a bare CR unquoted, which a spreadsheet reads as a new row: "x\r=cmd..." was a row of its own
+    # starting with a formula, past the quote above.
+    writer = csv.DictWriter(out, fieldnames=NOTICE_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({column: _as_text(value) for column, value in row.items()} for row in rows)
     return out.getvalue()

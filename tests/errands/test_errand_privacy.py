@@ -168,7 +168,7 @@ def test_the_public_notice_carries_name_and_amount_only(create, act, world, clie
     assert notice.get_json() == {"items": [{"name": "王秀英", "amount_fen": 76000}]}
     csv = client.get("/api/v1/errands/public-notice?format=csv", headers=auth("street_admin"))
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
-    assert csv.get_data(as_text=True) == "name,amount_fen\n王秀英,76000\n"
+    assert csv.get_data(as_text=True) == "name,amount_fen\r\n王秀英,76000\r\n"
     for person in ("resident_a1", "agent_a"):
         assert client.get("/api/v1/errands/public-notice", headers=auth(person)).status_code == 403
     assert client.get("/api/v1/errands/public-notice", headers=auth("secretary_b")).get_json() == {
@@ -180,6 +180,47 @@ def test_the_public_notice_carries_name_and_amount_only(create, act, world, clie
         client.get("/api/v1/errands/public-notice?format=xlsx", headers=auth("secretary_a")).status_code
         == 422
     )
+
+
+def test_the_public_notice_csv_carries_no_formula(create, act, world, client, auth):
+    # applicant_name is the resident's free text: written as it came, "=HYPERLINK(...)" ran as a formula
+    # in the spreadsheet that opens the street's export (CSV injection). The JSON keeps the name as typed.
+    name = '=HYPERLINK("http://evil.example","点我")'
+    errand = accepted(create, act, world, applicant_name=name)
+    act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-1")
+    act("agent_a", errand, "record_result", outcome="approved", note="符合条件", amount_fen=76000)
+    notice = client.get("/api/v1/errands/public-notice", headers=auth("secretary_a"))
+    assert notice.get_json() == {"items": [{"name": name, "amount_fen": 76000}]}
+    csv = client.get("/api/v1/errands/public-notice?format=csv", headers=auth("street_admin"))
+    assert csv.status_code == 200
+    assert csv.get_data(as_text=True) == (
+        'name,amount_fen\r\n"\'=HYPERLINK(""http://evil.example"",""点我"")",76000\r\n'
+    )
+
+
+def test_every_text_cell_a_spreadsheet_would_run_is_written_as_text():
+    import csv
+    import io
+
+    from backend.errands.views import notice_csv
+
+    names = ["=1+1", "+86 138", "-2", "@SUM(A1)", "\tcmd", "\rcmd", "王秀英", "李-桂兰", ""]
+    names.append("x\r=cmd|' /c calc'!A1")
+    rows = [{"name": name, "amount_fen": -5 if i == 0 else i} for i, name in enumerate(names)]
+    written = list(csv.reader(io.StringIO(notice_csv(rows), newline="")))[1:]
+    assert written == [
+        ["'=1+1", "-5"],  # a number is written as it is
+        ["'+86 138", "1"],
+        ["'-2", "2"],
+        ["'@SUM(A1)", "3"],
+        ["'\tcmd", "4"],
+        ["'\rcmd", "5"],
+        ["王秀英", "6"],
+        ["李-桂兰", "7"],
+        ["", "8"],
+        ["x\r=cmd|' /c calc'!A1", "9"],  # one cell: a spreadsheet starts no row at its CR
+    ]
 
 
 def test_withdrawing_a_consent_erases_the_errand_values_stored_under_it(create, act, world, client, auth):
