@@ -14,7 +14,9 @@ Days: official holidays (the working calendar, backend.sla) offer no slots; any 
 of its own weekday. Make-up workdays (调休上班, a working Saturday or Sunday) follow the same rule: they
 offer the point's slots for that weekday, if it has any, and do not borrow a Monday's.
 
-For the errands domain: ``get_booking(public_id)`` and ``mark_attended(booking, errand_id=...)``.
+For the errands domain: ``get_booking(public_id)``, ``link_errand`` (an errand made from a booking: the
+booking stays booked until the visit), ``mark_attended`` (the errand was accepted: the resident came) and
+``cancel_for_errand`` (the errand was called off before the visit).
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -560,14 +562,16 @@ def can_view(booking: Booking, user: User) -> bool:
 
 
 def allowed_actions(booking: Booking, user: User) -> list[str]:
-    """What the user may still do to the booking: move and cancel until the visit starts."""
+    """What the user may still do to the booking: move and cancel until the visit starts. A booking an
+    errand was made from is cancelled with its errand (cancelling the errand gives the place back), not on
+    its own: the errand would wait for a visit nobody is coming to."""
     if booking.state != "booked" or booking.starts_at <= clock.now():
         return []
     standing = _actor_standing(booking, user)
     actions = []
     if standing & {Role.RESIDENT.value, Role.SECRETARY.value}:
         actions.append("move")
-    if standing:
+    if standing and booking.errand_id is None:
         actions.append("cancel")
     return actions
 
@@ -598,6 +602,9 @@ def _check_open(booking: Booking, user: User, action: str, label: str) -> None:
             raise _refuse(booking, action, f"预约当前为“{booking.state_label}”，不能{label}")
         if booking.starts_at <= clock.now():
             raise _refuse(booking, action, f"预约时段已开始，不能{label}", code="too_late")
+        if action == "cancel" and booking.errand_id is not None and _actor_standing(booking, user):
+            message = "该预约已转为代办，请取消代办事项（预约随之取消）"
+            raise _refuse(booking, action, message, code="appointment_used")
         raise Forbidden(f"无权{label}该预约")
 
 
@@ -651,6 +658,14 @@ def move(*, actor: User, booking: Booking, slot_public_id: str, day: date) -> Bo
 def cancel(*, actor: User, booking: Booking, reason: str = "") -> Booking:
     """Cancel a booking before its visit starts, giving its place back."""
     _check_open(booking, actor, "cancel", "取消")
+    if not _cancelled(booking, actor_id=actor.id, reason=reason):
+        raise _lost_race(booking)
+    return booking
+
+
+def _cancelled(booking: Booking, *, actor_id: int, reason: str) -> bool:
+    """Cancel the booking as read (still booked, not moved since) and give its place back; False when another
+    change came first."""
     now = clock.now()
     cancelled = db.session.execute(
         update(Booking)
@@ -662,17 +677,17 @@ def cancel(*, actor: User, booking: Booking, reason: str = "") -> Booking:
         .values(
             state="cancelled",
             cancelled_at=now,
-            cancelled_by_id=actor.id,
+            cancelled_by_id=actor_id,
             cancel_reason=reason,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )
     if cancelled.rowcount != 1:
-        raise _lost_race(booking)
+        return False
     _give_back_seat(booking.occurrence_id)
     db.session.refresh(booking)
-    return booking
+    return True
 
 
 def bookings_page(
@@ -766,33 +781,51 @@ def get_booking(public_id: str) -> Booking:
     return booking
 
 
-def mark_attended(booking: Booking, *, errand_id: int | None = None) -> Booking:
-    """Record that the resident came (and, if given, the errand the visit became); in the caller's
-    transaction. Idempotent for an attended booking; 409 for a cancelled one, and 409 appointment_used when
-    another errand came from it. The place stays taken."""
-    now = clock.now()
+def link_errand(booking: Booking, *, errand_id: int) -> Booking:
+    """Record the errand made from a booking (the mini-program books a slot, then the errand at once); in the
+    caller's transaction. The booking stays booked: the resident has not come yet, so the reminder still
+    goes the evening before and the visit can still be moved. 409 appointment_used when another errand was
+    made from it first; 409 for a booking no longer booked."""
+    # Conditional: of two errands made from one booking at once, one links it.
+    db.session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.state == "booked", Booking.errand_id.is_(None))
+        .values(errand_id=errand_id, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(booking)
+    if booking.errand_id is not None and booking.errand_id != errand_id:
+        raise _refuse(booking, "link", "该预约已转为代办", code="appointment_used")
+    if booking.errand_id is None:
+        raise _refuse(booking, "link", f"预约当前为“{booking.state_label}”，不能转为代办")
+    return booking
+
+
+def mark_attended(booking: Booking) -> Booking:
+    """Record that the resident came: the errand made from the booking was accepted at the counter (受理,
+    the errand's first step there; there is no check-in of its own). In the caller's transaction.
+    Idempotent for an attended booking; 409 for a cancelled one. The place stays taken."""
     if booking.state == "booked":
-        values = {"state": "attended", "attended_at": now, "updated_at": now}
-        if errand_id is not None:
-            values["errand_id"] = errand_id
+        now = clock.now()
         db.session.execute(
             update(Booking)
             .where(Booking.id == booking.id, Booking.state == "booked")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.refresh(booking)
-    if errand_id is not None and booking.state == "attended" and booking.errand_id is None:
-        # Conditional, as the state's change above: of two errands made from one visit at once, one links it.
-        db.session.execute(
-            update(Booking)
-            .where(Booking.id == booking.id, Booking.errand_id.is_(None))
-            .values(errand_id=errand_id, updated_at=now)
+            .values(state="attended", attended_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         db.session.refresh(booking)
     if booking.state != "attended":
         raise _refuse(booking, "attend", f"预约当前为“{booking.state_label}”，不能登记到场")
-    if errand_id is not None and booking.errand_id != errand_id:
-        raise _refuse(booking, "attend", "该预约已转为代办", code="appointment_used")
     return booking
+
+
+def cancel_for_errand(booking: Booking, *, actor_id: int, reason: str) -> bool:
+    """Cancel a booking because the errand made from it was called off before the resident came (cancelled,
+    or failed, while still appointed): its place goes back and no reminder follows. Nothing for a booking
+    no longer booked or whose visit has begun. In the caller's transaction; the errand's own notice tells
+    the resident. Whether it was cancelled."""
+    while booking.state == "booked" and booking.starts_at > clock.now():
+        if _cancelled(booking, actor_id=actor_id, reason=reason):
+            return True
+        db.session.refresh(booking)  # moved meanwhile: cancelled where it is now
+    return False

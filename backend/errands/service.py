@@ -561,8 +561,12 @@ def create_errand(
     return errand
 
 
-# Appointments (网上预约): an errand booked from an appointment marks the booking attended and linked to it,
-# through the appointments domain's own service.
+# Appointments (网上预约), through the appointments domain's own service. An errand made from a booking is
+# linked to it, and the booking stays booked until the visit: the reminder goes the evening before, and the
+# resident may still move it. The visit is the errand's acceptance at the counter (受理: eligibility and
+# materials checked, an agent assigned), which marks the booking attended. Called off before then (cancelled,
+# or failed), the errand takes its booking with it, giving the place back; a booking is not cancelled on its
+# own while its errand waits for it.
 
 
 def _appointment(public_id: str, resident: User, type_code: str):
@@ -584,10 +588,34 @@ def _appointment(public_id: str, resident: User, type_code: str):
 
 
 def link_appointment(booking, errand: Errand) -> None:
-    """Mark the appointment booking attended, linked to this errand."""
+    """Link the appointment booking to this errand; it stays booked until the resident comes."""
     from backend.appointments import service as appointments
 
-    appointments.mark_attended(booking, errand_id=errand.id)
+    appointments.link_errand(booking, errand_id=errand.id)
+
+
+def _booking_of(errand: Errand):
+    from backend.appointments import service as appointments
+
+    return appointments.get_booking(errand.appointment_id) if errand.appointment_id else None
+
+
+def _visit_made(errand: Errand) -> None:
+    """The errand was accepted at the counter: its booking, if still booked, was attended."""
+    from backend.appointments import service as appointments
+
+    booking = _booking_of(errand)
+    if booking is not None and booking.state == "booked":
+        appointments.mark_attended(booking)
+
+
+def _visit_called_off(errand: Errand, actor: User, reason: str) -> None:
+    """The errand ended before the visit: its booking is cancelled, the place given back."""
+    from backend.appointments import service as appointments
+
+    booking = _booking_of(errand)
+    if booking is not None:
+        appointments.cancel_for_errand(booking, actor_id=actor.id, reason=reason)
 
 
 # Acting
@@ -622,6 +650,7 @@ def accept(
     errand.materials = {code: True for code in materials}
     errand.accepted_at = wall.now()
     _step(errand, caller, "accept", before, note=eligibility_note, data={"agent": agent.public_id})
+    _visit_made(errand)
     return errand
 
 
@@ -886,6 +915,8 @@ def cancel(
     errand.close_reason = reason
     errand.closed_at = wall.now()
     _step(errand, caller, "cancel", before, note=reason)
+    if before == "appointed":
+        _visit_called_off(errand, actor, reason)
     return errand
 
 
@@ -896,6 +927,8 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
     errand.close_reason = reason
     errand.closed_at = wall.now()
     _step(errand, caller, "fail", before, note=reason)
+    if before == "appointed":
+        _visit_called_off(errand, actor, reason)
     return errand
 
 

@@ -1,5 +1,5 @@
 """Booking, moving and cancelling: the rules each refusal stands on, 代约 by a secretary, who sees what, and
-the two calls the errands domain makes (get_booking, mark_attended)."""
+the calls the errands domain makes (get_booking, link_errand, mark_attended)."""
 
 from datetime import date, datetime
 
@@ -261,23 +261,29 @@ def test_a_list_filtered_to_a_day_no_visit_can_fall_on_is_422(client, auth, day)
     assert list(response.get_json()["details"]) == ["date"]
 
 
-def test_the_errands_domain_finds_a_booking_and_marks_it_attended(book, act):
+def test_the_errands_domain_links_a_booking_then_marks_it_attended(book, act):
     booking = service.get_booking(book()["id"])
-    attended = service.mark_attended(booking, errand_id=42)
+    linked = service.link_errand(booking, errand_id=42)
     db.session.commit()
-    assert (attended.state, attended.state_label, attended.errand_id) == ("attended", "已到场办理", 42)
-    assert service.mark_attended(booking, errand_id=42).state == "attended"  # idempotent
+    # Made into an errand, still to come: booked (reminded, movable), cancelled only with its errand.
+    assert (linked.state, linked.errand_id, linked.attended_at) == ("booked", 42, None)
+    assert act("resident_a1", {"id": booking.public_id}, "cancel", expect=409)["code"] == "appointment_used"
     # One visit, one errand: a second errand made from it (a duplicate submission, or two at once) is refused.
     with pytest.raises(Conflict) as refused:
-        service.mark_attended(booking, errand_id=43)
+        service.link_errand(booking, errand_id=43)
     assert refused.value.code == "appointment_used"
     db.session.rollback()
-    assert service.get_booking(booking.public_id).errand_id == 42
+    attended = service.mark_attended(service.get_booking(booking.public_id))
+    db.session.commit()
+    assert (attended.state, attended.state_label, attended.errand_id) == ("attended", "已到场办理", 42)
+    assert service.mark_attended(booking).state == "attended"  # idempotent
     act("resident_a1", {"id": booking.public_id}, "cancel", expect=409)
 
     cancelled = book(slot="wed", date=WEDNESDAY)
     act("resident_a1", cancelled, "cancel")
     with pytest.raises(Conflict):
         service.mark_attended(service.get_booking(cancelled["id"]))
+    with pytest.raises(Conflict):
+        service.link_errand(service.get_booking(cancelled["id"]), errand_id=44)
     with pytest.raises(NotFound):
         service.get_booking("ap_missing")

@@ -60,7 +60,7 @@ def test_subsistence_allowance_pauses_for_materials_survives_a_redis_flush_and_i
             appointment_id=book("resident_a1", "subsistence_allowance"),
         )
         booking = client.get(f"/api/v1/appointments/{errand['appointment_id']}", headers=auth("resident_a1"))
-        assert booking.get_json()["state"] == "attended"  # the booking became this errand
+        assert booking.get_json()["state"] == "booked"  # this errand's, until the visit (its acceptance)
         errand = act(
             "secretary_a",
             errand,
@@ -70,6 +70,8 @@ def test_subsistence_allowance_pauses_for_materials_survives_a_redis_flush_and_i
             materials=["application_form", "household_register"],
         )
         settled(world, errand, "the acceptance notice")
+        booking = client.get(f"/api/v1/appointments/{errand['appointment_id']}", headers=auth("resident_a1"))
+        assert booking.get_json()["state"] == "attended"
         agent_told = wait_for(
             lambda: step_notices(world.users["agent_a"], errand) == 1, what="the agent's notice"
         )

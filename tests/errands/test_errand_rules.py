@@ -529,6 +529,86 @@ def test_an_appointment_becomes_one_errand_only(create, book, client, auth):
     assert [e["id"] for e in mine] == [first["id"]]
 
 
+def _booking(client, auth, booking_id: str, person: str = "resident_a1") -> dict:
+    return client.get(f"/api/v1/appointments/{booking_id}", headers=auth(person)).get_json()
+
+
+def _free_occurrences(client, booking: dict) -> list[dict]:
+    found = client.get(f"/api/v1/service-points/{booking['service_point']['id']}/availability").get_json()[
+        "items"
+    ]
+    return [o for o in found if o["available"]]
+
+
+def test_an_errand_made_from_a_booking_leaves_it_booked_until_the_visit(
+    create, book, act, world, client, auth
+):
+    # The mini-program books a slot, then makes the errand at once: the booking was marked attended then,
+    # days before the visit, so the evening-before reminder never went and the resident could not move it.
+    from backend.appointments import service as appointments
+    from backend.db import db
+
+    booking_id = book("resident_a1", "subsistence_allowance")
+    errand = create(appointment_id=booking_id)
+    assert errand["appointment_id"] == booking_id
+    booking = _booking(client, auth, booking_id)
+    assert (booking["state"], booking["state_label"], booking["attended_at"]) == ("booked", "已预约", None)
+    assert booking["allowed_actions"] == ["move"]
+    found = appointments.get_booking(booking_id)
+    assert found.errand_id == row(errand).id
+    assert appointments.send_reminder(booking_id=found.id, schedule_version=found.schedule_version)
+    db.session.commit()
+    # Moved, the errand keeps its booking (the same one, at its new time).
+    later = next(o for o in _free_occurrences(client, booking) if o["starts_at"] != booking["starts_at"])
+    moved = act_on_booking(client, auth, booking_id, "move", slot_id=later["slot_id"], date=later["date"])
+    assert moved["starts_at"] == later["starts_at"]
+    assert (
+        client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()[
+            "appointment_id"
+        ]
+        == booking_id
+    )
+    # The visit: the secretary accepts the errand at the counter, and the booking was attended.
+    act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="资格初审通过",
+    )
+    booking = _booking(client, auth, booking_id)
+    assert (booking["state"], booking["state_label"]) == ("attended", "已到场办理")
+    assert booking["attended_at"] is not None and booking["allowed_actions"] == []
+
+
+def act_on_booking(client, auth, booking_id: str, action: str, person="resident_a1", expect=200, **body):
+    response = client.post(f"/api/v1/appointments/{booking_id}/{action}", json=body, headers=auth(person))
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize(("person", "action"), [("resident_a1", "cancel"), ("secretary_a", "fail")])
+def test_an_errand_called_off_before_the_visit_gives_its_booking_back(
+    create, book, act, client, auth, person, action
+):
+    booking_id = book("resident_a1", "subsistence_allowance")
+    errand = create(appointment_id=booking_id)
+    seats = {
+        o["slot_id"] + o["date"]: o["remaining"]
+        for o in _free_occurrences(client, _booking(client, auth, booking_id))
+    }
+    # Not the booking alone: the errand would wait for a visit nobody is coming to.
+    for who in ("resident_a1", "secretary_a", "street_admin"):
+        refused = act_on_booking(client, auth, booking_id, "cancel", person=who, expect=409)
+        assert refused["code"] == "appointment_used", refused
+    act(person, errand, action, reason="子女回来了，自己去办")
+    booking = _booking(client, auth, booking_id)
+    assert (booking["state"], booking["cancel_reason"]) == ("cancelled", "子女回来了，自己去办")
+    after = {o["slot_id"] + o["date"]: o["remaining"] for o in _free_occurrences(client, booking)}
+    key = booking["slot_id"] + booking["date"]
+    assert after[key] == seats[key] + 1
+
+
 def test_an_errand_is_not_given_to_a_disabled_agent(create, act, world):
     from backend.db import db
 
