@@ -914,7 +914,10 @@ def cancel(
     errand.cancelled_by_resident = states.OWNER in caller.actors or at_resident_request
     errand.close_reason = reason
     errand.closed_at = wall.now()
-    _step(errand, caller, "cancel", before, note=reason)
+    # What the agent holds of the resident's money and must give back (all of it before a result, the
+    # change after one): their notice says so (step_actions).
+    held = errand.change_returned_fen if errand.cash_received_fen is not None else None
+    _step(errand, caller, "cancel", before, note=reason, data={"cash_to_return_fen": held} if held else None)
     if before == "appointed":
         _visit_called_off(errand, actor, reason)
     return errand
@@ -982,7 +985,8 @@ def _notify(errand: Errand, user_ids, *, state: str, note: str = "", at: datetim
 
 
 def step_actions(*, errand_id: int, event_id: int) -> bool:
-    """A step's automatic actions: tell the resident in plain words, put the errand in the agent's queue."""
+    """A step's automatic actions: tell the resident in plain words, put the errand in the agent's queue, and
+    take it out of it when someone else calls it off."""
     errand = db.session.get(Errand, errand_id)
     event = db.session.get(ErrandEvent, event_id)
     if errand is None or event is None or event.errand_id != errand.id:
@@ -996,6 +1000,14 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
         and errand.state not in states.FINAL_STATES
     ):
         _notify(errand, [errand.agent_id], state="新代办", note=errand.applicant_name, at=event.at)
+    if event.action == "cancel" and errand.agent_id is not None and event.actor_id != errand.agent_id:
+        # The agent may be on the way to the office, or holding the resident's cash: they stop, and give
+        # the cash back.
+        cash = (event.data or {}).get("cash_to_return_fen")
+        state, note = "停止办理", event.note
+        if cash:
+            state, note = "退还现金", f"现金 {cash / 100:.2f} 元；{event.note}"
+        _notify(errand, [errand.agent_id], state=state, note=note, at=event.at)
     return True
 
 

@@ -101,7 +101,17 @@ EVENTS: dict[str, Event] = {
             steps={"已取消": ("工单已取消", "「{subject}」已取消。")},
         ),
         Event("order_overdue", "工单已超时", "「{subject}」已超过办理时限，请尽快处理。", "已超时"),
-        Event("errand_step_changed", "代办进度更新", "您的代办「{subject}」进度：{state}。", "已更新"),
+        Event(
+            "errand_step_changed",
+            "代办进度更新",
+            "您的代办「{subject}」进度：{state}。",
+            "已更新",
+            steps={
+                # To the agent, when the resident (or the community) calls off an errand in their hands.
+                "停止办理": ("代办已取消", "「{subject}」已取消，请停止办理。"),
+                "退还现金": ("代办已取消", "「{subject}」已取消，请停止办理，并将代收的现金退还居民。"),
+            },
+        ),
         Event("appointment_reminder", "预约提醒", "您预约的「{subject}」即将开始，请按时前往。", "待办理"),
         Event("sla_warning", "黄牌预警", "「{subject}」临近办理时限，请抓紧办理。", "将到期", False),
         Event("supervision_raised", "督办提醒", "「{subject}」已列入督办，请尽快处理。", "督办", False),

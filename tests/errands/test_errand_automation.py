@@ -1,6 +1,7 @@
 """What Sandan does to errands by itself, walked with a frozen clock through real RQ jobs: reminders about
 missing materials (surviving a Redis flush, never twice), a paused step that never runs out, and a step
-that does, raising its red card and landing on the overdue list."""
+that does, raising its red card and landing on the overdue list; and the agent told when someone calls
+their errand off."""
 
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from backend.notify.models import Notification
 from backend.outbox.models import OutboxMessage
 from backend.sla import clocks
 from backend.supervision.models import Supervision
-from tests.errands.errand_helpers import row
+from tests.errands.errand_helpers import HANDOVER, consent, row
 from tests.factories import login_headers
 from tests.worker_process import run_due_jobs
 
@@ -220,3 +221,57 @@ def test_a_result_the_resident_never_confirms_completes_by_itself(create, act, w
     )
     assert "warning" not in [e.action for e in service.timeline(done)]
     assert db.session.scalar(select(func.count()).select_from(Supervision)) == 0
+
+
+def _run_step_actions(errand: dict) -> None:
+    """What the worker does with the errand's errands.step_actions jobs (each event's, once)."""
+    for event in service.timeline(row(errand)):
+        service.step_actions(errand_id=row(errand).id, event_id=event.id)
+    db.session.commit()
+
+
+def _inbox(user) -> list[Notification]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
+        )
+    )
+
+
+@pytest.mark.parametrize("collected", [False, True], ids=["before_collecting", "holding_the_cash"])
+def test_the_agent_hears_that_their_errand_was_called_off(create, act, world, collected):
+    # The agent heard of new work only: called off by the resident, they went on with it, the resident's
+    # cash in their pocket.
+    consent(world, "resident_a1", "entrustment", "health")
+    items = [{"drug_name": "维生素C", "quantity": "1瓶"}]
+    errand = create(type="medicine_purchase", items=items)
+    act(
+        "secretary_a",
+        errand,
+        "accept",
+        agent_id=world.users["agent_a"].public_id,
+        eligibility_note="高龄独居",
+    )
+    money = {}
+    if collected:
+        materials = ["drug_list", "insurance_card", "cash"]
+        act("agent_a", errand, "collect", materials=materials, handover=HANDOVER, cash_received_fen=10000)
+        money = {"change_returned_fen": 10000}
+    _run_step_actions(errand)
+    agent = world.users["agent_a"]
+    before = len(_inbox(agent))
+    act("resident_a1", errand, "cancel", reason="家人已代买", **money)
+    _run_step_actions(errand)
+    told = _inbox(agent)[before:]
+    assert [(n.title, n.event, n.page) for n in told] == [
+        ("代办已取消", "errand_step_changed", f"pages/errands/detail?id={errand['id']}")
+    ]
+    if collected:
+        assert told[0].body.startswith("「代购药品」已取消，请停止办理，并将代收的现金退还居民。\n")
+        assert "备注：现金 100.00 元；家人已代买" in told[0].body
+    else:
+        assert told[0].body.startswith("「代购药品」已取消，请停止办理。\n")
+        assert "备注：家人已代买" in told[0].body
+    # The resident did it themself: nothing for them.
+    assert not [n for n in _inbox(world.users["resident_a1"]) if "取消" in n.title + n.body]
