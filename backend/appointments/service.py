@@ -47,6 +47,9 @@ from backend.sla.calendar import WorkCalendar
 from backend.sla.service import load_calendar
 
 SUBJECT = "appointment"
+# The state words of the resident's notices when the community cancels or moves their booking
+# (backend.notify.events: the appointment's template carries them).
+CANCELLED, MOVED = "已取消", "已改约"
 REMIND_JOB = "appointments.remind"
 # The reminder goes out at this local time on the day before the visit (or at once when that has passed).
 REMIND_AT = time(18, 0)
@@ -652,6 +655,7 @@ def move(*, actor: User, booking: Booking, slot_public_id: str, day: date) -> Bo
             _give_back_seat(old_id)
     db.session.refresh(booking)
     _schedule_reminder(booking)
+    _tell_resident(booking, actor, state=MOVED, note=booking.point.address)
     return booking
 
 
@@ -660,7 +664,35 @@ def cancel(*, actor: User, booking: Booking, reason: str = "") -> Booking:
     _check_open(booking, actor, "cancel", "取消")
     if not _cancelled(booking, actor_id=actor.id, reason=reason):
         raise _lost_race(booking)
+    _tell_resident(booking, actor, state=CANCELLED, note=reason)
     return booking
+
+
+def _tell_resident(booking: Booking, actor: User, *, state: str, note: str) -> None:
+    """Tell the resident what the community (a secretary, a street admin) did to their booking: they would
+    otherwise learn of a cancelled visit at the counter, or go at the old time. Nothing when they did it
+    themselves. In the caller's transaction."""
+    if actor.id != booking.resident_id:
+        _notify_resident(booking, state=state, note=note)
+
+
+def _notify_resident(booking: Booking, *, state: str | None, note: str | None) -> None:
+    """A notice to the resident about their booking, through the appointment's template (reminder, cancel,
+    move: its ``state`` word picks the inbox's title and sentence)."""
+    notify(
+        user_id=booking.resident_id,
+        event="appointment_reminder",
+        fields={
+            "subject": f"{booking.errand_type_label}预约",
+            "state": state,
+            "at": clock.to_local(booking.starts_at).isoformat(),
+            "place": booking.point.name,
+            "note": note or None,
+        },
+        page=f"pages/appointments/detail?id={booking.public_id}",
+        subject_type=SUBJECT,
+        subject_id=booking.id,
+    )
 
 
 def _cancelled(booking: Booking, *, actor_id: int, reason: str) -> bool:
@@ -752,20 +784,7 @@ def send_reminder(*, booking_id: int, schedule_version: int) -> bool:
         or booking.starts_at <= clock.now()
     ):
         return False
-    point = booking.point
-    notify(
-        user_id=booking.resident_id,
-        event="appointment_reminder",
-        fields={
-            "subject": f"{booking.errand_type_label}预约",
-            "at": clock.to_local(booking.starts_at).isoformat(),
-            "place": point.name,
-            "note": point.address,
-        },
-        page=f"pages/appointments/detail?id={booking.public_id}",
-        subject_type=SUBJECT,
-        subject_id=booking.id,
-    )
+    _notify_resident(booking, state=None, note=booking.point.address)
     booking.reminded_version = schedule_version
     return True
 

@@ -112,7 +112,16 @@ EVENTS: dict[str, Event] = {
                 "退还现金": ("代办已取消", "「{subject}」已取消，请停止办理，并将代收的现金退还居民。"),
             },
         ),
-        Event("appointment_reminder", "预约提醒", "您预约的「{subject}」即将开始，请按时前往。", "待办理"),
+        Event(
+            "appointment_reminder",
+            "预约提醒",
+            "您预约的「{subject}」即将开始，请按时前往。",
+            "待办理",
+            steps={
+                "已取消": ("预约已取消", "您预约的「{subject}」已被社区取消，如仍需办理请重新预约。"),
+                "已改约": ("预约已改期", "社区已将您预约的「{subject}」改到以下时间，请按时前往。"),
+            },
+        ),
         Event("sla_warning", "黄牌预警", "「{subject}」临近办理时限，请抓紧办理。", "将到期", False),
         Event("supervision_raised", "督办提醒", "「{subject}」已列入督办，请尽快处理。", "督办", False),
     )

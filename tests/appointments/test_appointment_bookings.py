@@ -12,6 +12,7 @@ from backend.auth.roles import Role, ScopeType
 from backend.clock import LOCAL_TZ
 from backend.db import db
 from backend.errors import Conflict, NotFound
+from backend.notify.models import Notification
 from tests.appointments.conftest import HOLIDAY_TUESDAY, SATURDAY, TUESDAY, WEDNESDAY
 from tests.factories import login_headers, make_member
 
@@ -203,6 +204,48 @@ def test_secretaries_and_street_admins_cancel_for_residents(book, act):
     # A street admin may cancel, not move.
     third = book(slot="sat", date=SATURDAY)
     assert act("street_admin", third, "move", slot_id=third["slot_id"], date=SATURDAY, expect=403)
+
+
+def _notices(world, person: str) -> list[tuple[str, str]]:
+    db.session.expire_all()
+    found = db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == world.users[person].id, Notification.event == "appointment_reminder")
+        .order_by(Notification.id)
+    )
+    return [(n.title, n.body) for n in found]
+
+
+def test_the_resident_hears_when_the_community_cancels_or_moves_their_booking(book, act, world):
+    # They heard nothing: a visit cancelled for them was learnt of at the counter, a moved one missed.
+    first, second = book(slot="tue"), book(slot="wed", date=WEDNESDAY)
+    third = book(slot="sat", date=SATURDAY)
+    act("secretary_a", first, "cancel", reason="窗口临时停办")
+    act("street_admin", second, "cancel")
+    act("secretary_a", third, "move", slot_id=world.slots["tue"].public_id, date=TUESDAY)
+    assert _notices(world, "resident_a1") == [
+        (
+            "预约已取消",
+            "您预约的「低保申请预约」已被社区取消，如仍需办理请重新预约。\n"
+            "状态：已取消\n时间：2026年09月29日 09:00\n备注：窗口临时停办\n"
+            "地点：阳光社区党群服务中心代办窗口",
+        ),
+        (
+            "预约已取消",
+            "您预约的「低保申请预约」已被社区取消，如仍需办理请重新预约。\n"
+            "状态：已取消\n时间：2026年09月30日 14:00\n地点：阳光社区党群服务中心代办窗口",
+        ),
+        (
+            "预约已改期",
+            "社区已将您预约的「低保申请预约」改到以下时间，请按时前往。\n"
+            "状态：已改约\n时间：2026年09月29日 09:00\n备注：阳光社区幸福路 8 号\n"
+            "地点：阳光社区党群服务中心代办窗口",
+        ),
+    ]
+    # What the resident does themself they are not told of.
+    act("resident_a1", third, "move", slot_id=world.slots["wed"].public_id, date=WEDNESDAY)
+    act("resident_a1", third, "cancel", reason="临时有事")
+    assert len(_notices(world, "resident_a1")) == 3
 
 
 def test_each_role_sees_only_its_own_scope(book, client, auth, world):
