@@ -52,11 +52,21 @@ export async function busy(button, action) {
   }
 }
 
+// Beijing time, whatever zone the phone or browser is in, as the API's times (+08:00) and the inbox's text
+// read: a browser's own zone showed 03:11 on 12-02 as 12月1日 19:11.
+const BEIJING = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai",
+  month: "numeric",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
+
 export function fmtTime(iso) {
   if (!iso) return "";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getMonth() + 1}月${d.getDate()}日 ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const part = Object.fromEntries(BEIJING.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${part.month}月${part.day}日 ${part.hour}:${part.minute}`;
 }
 
 function duration(ms) {

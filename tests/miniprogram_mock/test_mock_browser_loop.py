@@ -123,8 +123,8 @@ class Phones:
         self.errors: list[str] = []
         self.saved: dict[str, Path] = {}
 
-    def sign_in(self, mode: str, openid: str):
-        context = self.browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai")
+    def sign_in(self, mode: str, openid: str, timezone_id: str = "Asia/Shanghai"):
+        context = self.browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id=timezone_id)
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"{openid}: {exc}"))
@@ -302,3 +302,18 @@ def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_di
         DOCS.mkdir(exist_ok=True)
         for name in ("resident-order", "secretary-board", "organization-board"):
             shutil.copyfile(phones.saved[name], DOCS / f"mock-{name}.png")
+
+
+def test_times_read_in_beijing_time_whatever_the_browsers_zone(demo, browser, artifacts_dir):
+    # A phone abroad, a headless browser on a UTC server: fmtTime used the browser's own zone, and an order
+    # placed at 03:11 on 12-02 showed as "12月1日 19:11" beside the inbox's "2026年12月02日 03:11".
+    resident = Phones(browser, demo[0], artifacts_dir).sign_in("resident", "demo-resident-1", "UTC")
+    expect(resident.locator("#nav-who")).not_to_be_empty()
+    shown = resident.evaluate(
+        """async () => {
+          const { fmtTime } = await import("/demo/ui.js");
+          const times = ["2026-12-02T03:11:00+08:00", "2026-12-01T19:11:00Z", "2026-03-09T23:59:00+08:00"];
+          return times.map(fmtTime);
+        }"""
+    )
+    assert shown == ["12月2日 03:11", "12月2日 03:11", "3月9日 23:59"]
