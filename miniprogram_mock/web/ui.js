@@ -28,13 +28,67 @@ export function toast(message, { error = false } = {}) {
   toastTimer = setTimeout(() => (el.hidden = true), error ? 4000 : 2000);
 }
 
-/** Show an API error the way the mini-program would: its Chinese message, field details if any. */
+// The API's field names as the mock's forms label them, for a 422's messages; a field not named here shows
+// its message alone. Nobody reads "contact_phone".
+const FIELD_NAMES = {
+  category: "服务",
+  description: "需求描述",
+  address: "地址",
+  contact_name: "联系人",
+  contact_phone: "联系电话",
+  photo_ids: "照片",
+  proof_ids: "凭证照片",
+  reason: "原因",
+  comment: "评价",
+  note: "说明",
+  type: "代办事项",
+  errand_type: "代办事项",
+  slot_id: "预约时段",
+  date: "预约日期",
+  agent_id: "代办员",
+  eligibility_note: "资格初审",
+  materials: "材料",
+  missing: "缺少的材料",
+  handover: "交接单",
+  number: "交接单编号",
+  handed_over_by: "交件人",
+  received_by: "收件人",
+  cash_received_fen: "收到的购药现金",
+  office: "办理部门",
+  receipt_number: "回执号",
+  amount_fen: "每月保障金额",
+  certificate_number: "证书编号",
+  valid_until: "有效期至",
+  amount_spent_fen: "实付",
+  change_returned_fen: "退还现金",
+  receipt_photo_id: "购药票据照片",
+  items: "药品清单",
+};
+
+function fieldName(key, parent) {
+  return FIELD_NAMES[key] || FIELD_NAMES[String(key).split(".")[0]] || parent;
+}
+
+/** A 422's per-field messages ({field: [message]}, nested for lists), each with the field's Chinese name. */
+function fieldMessages(details, name = null) {
+  if (typeof details === "string") return [name ? `${name}：${details}` : details];
+  if (Array.isArray(details)) return details.flatMap((d) => fieldMessages(d, name));
+  if (details && typeof details === "object") {
+    return Object.entries(details).flatMap(([key, value]) => fieldMessages(value, fieldName(key, name)));
+  }
+  return [];
+}
+
+/**
+ * Show an API error the way the mini-program would: its Chinese message, and for a 422 what is wrong with
+ * each field. Other details are for programs (a 409's state and allowed_actions): its message says it.
+ */
 export function showError(err) {
   let message = err.message || String(err);
-  const details = err.body && err.body.details;
-  if (details && typeof details === "object") {
-    const parts = Object.entries(details).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join("；") : JSON.stringify(v)}`);
-    if (parts.length) message += "（" + parts.join("，") + "）";
+  const body = err.body || {};
+  if (err.status === 422 || body.code === "validation_failed") {
+    const parts = [...new Set(fieldMessages(body.details))].filter((part) => part !== message);
+    if (parts.length) message += "（" + parts.join("；") + "）";
   }
   toast(message, { error: true });
 }

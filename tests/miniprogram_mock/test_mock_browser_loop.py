@@ -317,3 +317,46 @@ def test_times_read_in_beijing_time_whatever_the_browsers_zone(demo, browser, ar
         }"""
     )
     assert shown == ["12月2日 03:11", "12月2日 03:11", "3月9日 23:59"]
+
+
+def test_an_error_toast_shows_the_messages_not_the_apis_keys(demo, browser, artifacts_dir):
+    # Residents read "contact_phone: 请输入 11 位手机号", and after a 409
+    # 'allowed_actions: approve_extension；deny_extension；cancel，state: "taken"'.
+    phones = Phones(browser, demo[0], artifacts_dir)
+    resident = phones.sign_in("resident", "demo-resident-1")
+    resident.get_by_test_id("new-order").click()
+    resident.get_by_test_id("category").select_option("companionship")
+    resident.locator("select[data-question=frequency]").select_option("weekly")
+    resident.get_by_test_id("description").fill("独居老人，希望每周有人上门陪聊")
+    resident.get_by_test_id("address").fill("阳光社区3号楼2单元501")
+    resident.get_by_test_id("contact-name").fill("王秀英")
+    resident.get_by_test_id("contact-phone").fill("1381234")
+    resident.get_by_test_id("submit-order").click()
+    toast = resident.locator("#toast")
+    expect(toast).to_contain_text("联系电话：")
+    assert "contact_phone" not in toast.text_content()
+    shown = resident.evaluate(
+        """async () => {
+          const { showError } = await import("/demo/ui.js");
+          const { ApiError } = await import("/demo/api.js");
+          const toast = (status, body) => {
+            showError(new ApiError(status, body));
+            return document.getElementById("toast").textContent;
+          };
+          return [
+            toast(422, { code: "validation_failed", message: "提交的内容有误", details: {
+              contact_phone: ["请输入 11 位手机号"], "items.0.quantity": ["不能为空"],
+              items: { 1: { drug_name: ["不能为空"] } }, _schema: ["请至少填写一项"], cash: ["必填"] } }),
+            toast(409, { code: "illegal_action", message: "工单当前为“已签收”，不能取消", details: {
+              state: "taken", state_label: "已签收", allowed_actions: ["approve_extension", "cancel"] } }),
+            toast(422, { code: "validation_failed", message: "处方药须凭已有处方代购", details: {
+              "items.0.prescription_present": ["处方药须凭已有处方代购"] } }),
+          ];
+        }"""
+    )
+    assert shown == [
+        "提交的内容有误（联系电话：请输入 11 位手机号；药品清单：不能为空；请至少填写一项；必填）",
+        "工单当前为“已签收”，不能取消",
+        "处方药须凭已有处方代购（药品清单：处方药须凭已有处方代购）",
+    ]
+    assert phones.errors == []
