@@ -89,7 +89,17 @@ export async function signOut() {
   }
 }
 
-async function refresh() {
+// One refresh at a time: calls that find the access token expired together ("我的" reads /me and
+// the inbox at once) wait for the same one. The API takes a refresh token presented twice for a stolen copy
+// and ends the session.
+let refreshing = null;
+
+function refresh() {
+  if (!refreshing) refreshing = refreshOnce().finally(() => (refreshing = null));
+  return refreshing;
+}
+
+async function refreshOnce() {
   const current = session();
   const response = await fetch(API + "/auth/refresh", {
     method: "POST",
@@ -120,11 +130,13 @@ async function send(method, path, { json, form, headers } = {}) {
 
 /** Call the API signed in; refreshes once on token_expired like the mini-program does. */
 export async function api(method, path, options = {}) {
+  const sentWith = session() && session().access_token;
   let response = await send(method, path, options);
   if (response.status === 401 && session()) {
     const body = await parse(response.clone());
     if (body && body.code === "token_expired") {
-      await refresh();
+      // Refreshed meanwhile by another call (its answer came first): the new token, not another refresh.
+      if (session().access_token === sentWith) await refresh();
       response = await send(method, path, options);
     }
   }

@@ -4,6 +4,7 @@ assigns, the volunteer resolves with a proof photo, the resident confirms and ra
 the mini-program does and is saved as a screenshot (test artifacts; SANDAN_DOCS_SCREENSHOTS=1 also refreshes
 the README's screenshots under docs/)."""
 
+import json
 import os
 import shutil
 import signal
@@ -359,4 +360,32 @@ def test_an_error_toast_shows_the_messages_not_the_apis_keys(demo, browser, arti
         "工单当前为“已签收”，不能取消",
         "处方药须凭已有处方代购（药品清单：处方药须凭已有处方代购）",
     ]
+    assert phones.errors == []
+
+
+def test_calls_that_find_the_access_token_expired_together_refresh_it_once(demo, browser, artifacts_dir):
+    # "我的" reads /me and the inbox at once; each found the token expired and refreshed with the same refresh
+    # token, and the API took the second for a stolen copy: the session ended, the person was signed out.
+    phones = Phones(browser, demo[0], artifacts_dir)
+    resident = phones.sign_in("resident", "demo-resident-1")
+    expect(resident.locator("#nav-who")).not_to_be_empty()
+    expired = {"code": "token_expired", "message": "登录已过期，请刷新或重新登录", "details": None}
+    for path in ("**/api/v1/me", "**/api/v1/notifications?*"):
+        resident.route(path, lambda route: route.fulfill(status=401, json=expired), times=1)
+    presented = []
+    resident.on(
+        "request",
+        lambda r: (
+            presented.append(json.loads(r.post_data)["refresh_token"])
+            if r.url.endswith("/auth/refresh")
+            else None
+        ),
+    )
+    resident.locator("[data-tab='#/me']").click()
+    expect(resident.get_by_test_id("switch-person")).to_be_visible()
+    assert presented and len(set(presented)) == len(presented), presented  # no token twice
+    # Still signed in: the next screen reads with the refreshed pair.
+    resident.locator("[data-tab='#/resident']").click()
+    expect(resident.get_by_test_id("my-orders")).to_be_visible()
+    assert resident.evaluate("() => sessionStorage.getItem('sandan.demo.session')") is not None
     assert phones.errors == []
