@@ -40,3 +40,9 @@ def consent(world, person: str, *kinds: str) -> None:
 def row(errand: dict) -> Errand:
     db.session.expire_all()
     return db.session.scalar(select(Errand).where(Errand.public_id == errand["id"]))
+
+
+def accept(act, world, errand: dict, note: str = "资格初审通过") -> dict:
+    """The secretary accepts the errand (受理) and gives it to agent_a."""
+    agent = world.users["agent_a"].public_id
+    return act("secretary_a", errand, "accept", agent_id=agent, eligibility_note=note)

@@ -18,7 +18,7 @@ from backend.notify.models import Notification
 from backend.outbox.models import OutboxMessage
 from backend.sla import clocks
 from backend.supervision.models import Supervision
-from tests.errands.errand_helpers import HANDOVER, consent, row
+from tests.errands.errand_helpers import HANDOVER, accept, consent, row
 from tests.factories import login_headers
 from tests.worker_process import run_due_jobs
 
@@ -246,13 +246,7 @@ def test_the_agent_hears_that_their_errand_was_called_off(create, act, world, co
     consent(world, "resident_a1", "entrustment", "health")
     items = [{"drug_name": "维生素C", "quantity": "1瓶"}]
     errand = create(type="medicine_purchase", items=items)
-    act(
-        "secretary_a",
-        errand,
-        "accept",
-        agent_id=world.users["agent_a"].public_id,
-        eligibility_note="高龄独居",
-    )
+    accept(act, world, errand, note="高龄独居")
     money = {}
     if collected:
         materials = ["drug_list", "insurance_card", "cash"]

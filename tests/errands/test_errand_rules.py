@@ -5,7 +5,14 @@ import pytest
 
 from backend import clock
 from backend.errands import service, states
-from tests.errands.errand_helpers import ELDERLY_ALLOWANCE, HANDOVER, SUBSISTENCE_MATERIALS, consent, row
+from tests.errands.errand_helpers import (
+    ELDERLY_ALLOWANCE,
+    HANDOVER,
+    SUBSISTENCE_MATERIALS,
+    accept,
+    consent,
+    row,
+)
 
 FIRST_MATERIAL = {
     "subsistence_allowance": "application_form",
@@ -569,13 +576,7 @@ def test_an_errand_made_from_a_booking_leaves_it_booked_until_the_visit(
         == booking_id
     )
     # The visit: the secretary accepts the errand at the counter, and the booking was attended.
-    act(
-        "secretary_a",
-        errand,
-        "accept",
-        agent_id=world.users["agent_a"].public_id,
-        eligibility_note="资格初审通过",
-    )
+    accept(act, world, errand)
     booking = _booking(client, auth, booking_id)
     assert (booking["state"], booking["state_label"]) == ("attended", "已到场办理")
     assert booking["attended_at"] is not None and booking["allowed_actions"] == []

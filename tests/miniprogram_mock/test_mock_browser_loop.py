@@ -153,6 +153,17 @@ def _images_loaded(page, selector: str, count: int) -> None:
     )
 
 
+def fill_order_form(page, *, contact_phone: str) -> None:
+    """A resident's order for weekly companionship, filled in on 我要点单 (not yet submitted)."""
+    page.get_by_test_id("new-order").click()
+    page.get_by_test_id("category").select_option("companionship")
+    page.locator("select[data-question=frequency]").select_option("weekly")
+    page.get_by_test_id("description").fill("独居老人，希望每周有人上门陪聊")
+    page.get_by_test_id("address").fill("阳光社区3号楼2单元501")
+    page.get_by_test_id("contact-name").fill("王秀英")
+    page.get_by_test_id("contact-phone").fill(contact_phone)
+
+
 def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_dir):
     from backend.demo import ORGANIZATIONS
 
@@ -163,13 +174,7 @@ def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_di
     resident = phones.sign_in("resident", "demo-resident-1")
     expect(resident.get_by_test_id("my-orders")).to_contain_text("还没有工单")
     expect(resident.locator("#nav-who")).not_to_be_empty()
-    resident.get_by_test_id("new-order").click()
-    resident.get_by_test_id("category").select_option("companionship")
-    resident.locator("select[data-question=frequency]").select_option("weekly")
-    resident.get_by_test_id("description").fill("独居老人，希望每周有人上门陪聊")
-    resident.get_by_test_id("address").fill("阳光社区3号楼2单元501")
-    resident.get_by_test_id("contact-name").fill("王秀英")
-    resident.get_by_test_id("contact-phone").fill("13812348000")
+    fill_order_form(resident, contact_phone="13812348000")
     resident.get_by_test_id("photos").set_input_files(
         {"name": "door.png", "mimeType": "image/png", "buffer": _png(96, 96, (230, 160, 60))}
     )
@@ -325,13 +330,7 @@ def test_an_error_toast_shows_the_messages_not_the_apis_keys(demo, browser, arti
     # 'allowed_actions: approve_extension；deny_extension；cancel，state: "taken"'.
     phones = Phones(browser, demo[0], artifacts_dir)
     resident = phones.sign_in("resident", "demo-resident-1")
-    resident.get_by_test_id("new-order").click()
-    resident.get_by_test_id("category").select_option("companionship")
-    resident.locator("select[data-question=frequency]").select_option("weekly")
-    resident.get_by_test_id("description").fill("独居老人，希望每周有人上门陪聊")
-    resident.get_by_test_id("address").fill("阳光社区3号楼2单元501")
-    resident.get_by_test_id("contact-name").fill("王秀英")
-    resident.get_by_test_id("contact-phone").fill("1381234")
+    fill_order_form(resident, contact_phone="1381234")
     resident.get_by_test_id("submit-order").click()
     toast = resident.locator("#toast")
     expect(toast).to_contain_text("联系电话：")
