@@ -544,6 +544,9 @@ def create_errand(
             name="appointed",
             limit=limit,
             community_id=errand.community_id,
+            # Booked for a visit: the community receives it (受理) at the counter, so its time runs from
+            # then, not from the booking days before (which ran out before the resident came).
+            at=max(booking.starts_at, wall.now()) if booking is not None else None,
         )
     _refresh_due(errand)
     event = _event(

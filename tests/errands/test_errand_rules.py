@@ -536,6 +536,26 @@ def test_an_appointment_becomes_one_errand_only(create, book, client, auth):
     assert [e["id"] for e in mine] == [first["id"]]
 
 
+def test_an_errand_booked_for_a_visit_is_timed_from_the_visit(create, book, client, auth):
+    """受理 happens at the counter: the community's 2 working days run from the visit, not from the booking
+    (a visit a week ahead ran out, and raised a 督办, before the resident came)."""
+    import time_machine
+
+    from tests.sla.calendar_data import local
+
+    with time_machine.travel(local(2026, 12, 7, 10, 0), tick=False):  # a Monday
+        first = _booking(client, auth, book("resident_a1", "subsistence_allowance"))
+        later = next(o for o in _free_occurrences(client, first) if o["date"] == "2026-12-14")
+        body = {"slot_id": later["slot_id"], "date": later["date"], "errand_type": "subsistence_allowance"}
+        visit = client.post("/api/v1/appointments", json=body, headers=auth("resident_a1")).get_json()
+        errand = create(appointment_id=visit["id"])
+    appointed = next(c for c in service.step_clocks(row(errand)) if c.name == "appointed")
+    assert (
+        clock.to_local(appointed.started_at).isoformat() == visit["starts_at"] == "2026-12-14T09:00:00+08:00"
+    )
+    assert errand["due_at"] == "2026-12-15T17:30:00+08:00"  # two working days, the visit's day the first
+
+
 def _booking(client, auth, booking_id: str, person: str = "resident_a1") -> dict:
     return client.get(f"/api/v1/appointments/{booking_id}", headers=auth(person)).get_json()
 
