@@ -917,13 +917,17 @@ def cancel(
     errand.cancelled_by_resident = states.OWNER in caller.actors or at_resident_request
     errand.close_reason = reason
     errand.closed_at = wall.now()
-    # What the agent holds of the resident's money and must give back (all of it before a result, the
-    # change after one): their notice says so (step_actions).
-    held = errand.change_returned_fen if errand.cash_received_fen is not None else None
-    _step(errand, caller, "cancel", before, note=reason, data={"cash_to_return_fen": held} if held else None)
+    _step(errand, caller, "cancel", before, note=reason, data=_cash_to_return(errand))
     if before == "appointed":
         _visit_called_off(errand, actor, reason)
     return errand
+
+
+def _cash_to_return(errand: Errand) -> dict | None:
+    """What the agent holds of the resident's money and must give back when the errand stops (all of it
+    before a result, the change after one), for their notice (step_actions)."""
+    held = errand.change_returned_fen if errand.cash_received_fen is not None else None
+    return {"cash_to_return_fen": held} if held else None
 
 
 def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int | None = None) -> Errand:
@@ -932,7 +936,7 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
     _hand_back_cash(errand, change_returned_fen)
     errand.close_reason = reason
     errand.closed_at = wall.now()
-    _step(errand, caller, "fail", before, note=reason)
+    _step(errand, caller, "fail", before, note=reason, data=_cash_to_return(errand))
     if before == "appointed":
         _visit_called_off(errand, actor, reason)
     return errand
@@ -1003,15 +1007,21 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
         and errand.state not in states.FINAL_STATES
     ):
         _notify(errand, [errand.agent_id], state="新代办", note=errand.applicant_name, at=event.at)
-    if event.action == "cancel" and errand.agent_id is not None and event.actor_id != errand.agent_id:
+    stop = CALLED_OFF.get(event.action)
+    if stop is not None and errand.agent_id is not None and event.actor_id != errand.agent_id:
         # The agent may be on the way to the office, or holding the resident's cash: they stop, and give
         # the cash back.
         cash = (event.data or {}).get("cash_to_return_fen")
-        state, note = "停止办理", event.note
+        state, note = stop[0], event.note
         if cash:
-            state, note = "退还现金", f"现金 {cash / 100:.2f} 元；{event.note}"
+            state, note = stop[1], f"现金 {cash / 100:.2f} 元；{event.note}"
         _notify(errand, [errand.agent_id], state=state, note=note, at=event.at)
     return True
+
+
+# Ending an errand someone else holds: the steps (notify.events) of the agent's notice, without cash and
+# with cash to hand back.
+CALLED_OFF = {"cancel": ("停止办理", "退还现金"), "fail": ("终止办理", "终止并退还现金")}
 
 
 def remind_materials(*, errand_id: int, pending_since: str, count: int) -> bool:

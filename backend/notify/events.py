@@ -110,6 +110,12 @@ EVENTS: dict[str, Event] = {
                 # To the agent, when the resident (or the community) calls off an errand in their hands.
                 "停止办理": ("代办已取消", "「{subject}」已取消，请停止办理。"),
                 "退还现金": ("代办已取消", "「{subject}」已取消，请停止办理，并将代收的现金退还居民。"),
+                # ...or the community ends it as one that cannot be done (办理失败).
+                "终止办理": ("代办已终止", "「{subject}」已按办理失败终止，请停止办理。"),
+                "终止并退还现金": (
+                    "代办已终止",
+                    "「{subject}」已按办理失败终止，请停止办理，并将代收的现金退还居民。",
+                ),
             },
         ),
         Event(

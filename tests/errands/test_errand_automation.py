@@ -239,10 +239,20 @@ def _inbox(user) -> list[Notification]:
     )
 
 
+@pytest.mark.parametrize(
+    ("who", "ending", "title", "said"),
+    [
+        ("resident_a1", "cancel", "代办已取消", "已取消"),
+        ("secretary_a", "fail", "代办已终止", "已按办理失败终止"),
+    ],
+    ids=["cancelled_by_the_resident", "failed_by_the_community"],
+)
 @pytest.mark.parametrize("collected", [False, True], ids=["before_collecting", "holding_the_cash"])
-def test_the_agent_hears_that_their_errand_was_called_off(create, act, world, collected):
-    # The agent heard of new work only: called off by the resident, they went on with it, the resident's
-    # cash in their pocket.
+def test_the_agent_hears_that_their_errand_was_called_off(
+    create, act, world, collected, who, ending, title, said
+):
+    # The agent heard of new work only: called off by the resident (or ended by the community), they went on
+    # with it, the resident's cash in their pocket.
     consent(world, "resident_a1", "entrustment", "health")
     items = [{"drug_name": "维生素C", "quantity": "1瓶"}]
     errand = create(type="medicine_purchase", items=items)
@@ -255,17 +265,19 @@ def test_the_agent_hears_that_their_errand_was_called_off(create, act, world, co
     _run_step_actions(errand)
     agent = world.users["agent_a"]
     before = len(_inbox(agent))
-    act("resident_a1", errand, "cancel", reason="家人已代买", **money)
+    act(who, errand, ending, reason="家人已代买", **money)
     _run_step_actions(errand)
     told = _inbox(agent)[before:]
     assert [(n.title, n.event, n.page) for n in told] == [
-        ("代办已取消", "errand_step_changed", f"pages/errands/detail?id={errand['id']}")
+        (title, "errand_step_changed", f"pages/errands/detail?id={errand['id']}")
     ]
     if collected:
-        assert told[0].body.startswith("「代购药品」已取消，请停止办理，并将代收的现金退还居民。\n")
+        assert told[0].body.startswith(f"「代购药品」{said}，请停止办理，并将代收的现金退还居民。\n")
         assert "备注：现金 100.00 元；家人已代买" in told[0].body
     else:
-        assert told[0].body.startswith("「代购药品」已取消，请停止办理。\n")
+        assert told[0].body.startswith(f"「代购药品」{said}，请停止办理。\n")
         assert "备注：家人已代买" in told[0].body
+    if who != "resident_a1":
+        return
     # The resident did it themself: nothing for them.
     assert not [n for n in _inbox(world.users["resident_a1"]) if "取消" in n.title + n.body]
