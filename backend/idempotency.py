@@ -71,12 +71,17 @@ def _canonical(body) -> bytes:
 def body_hash(body) -> str:
     """A keyed digest of a request body that ignores key order. Keyed: a body carries personal values (an ID
     number, a phone number, a drug list), which a plain digest would let anyone reading the table confirm."""
-    return crypto.keyed_digest("idempotent-request", _canonical(body))
+    return _keyed(_canonical(body))
+
+
+def _keyed(canonical: bytes) -> str:
+    return crypto.keyed_digest("idempotent-request", canonical)
 
 
 def _same_body(recorded: str, body) -> bool:
+    canonical = _canonical(body)
     # Keys recorded before the digest was keyed hold a plain SHA-256; they are forgotten within KEPT.
-    return recorded in (body_hash(body), hashlib.sha256(_canonical(body)).hexdigest())
+    return recorded in (_keyed(canonical), hashlib.sha256(canonical).hexdigest())
 
 
 def earlier(*, user_id: int, endpoint: str, key: str, body) -> int | None:

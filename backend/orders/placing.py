@@ -77,9 +77,11 @@ def place_order(
         raise ValidationFailed(details={"preferred_end": ["结束时间须晚于开始时间"]})
     now = clock.now()
     # A window that has already ended asks for nothing anyone can do (a start alone: that moment).
-    latest = ("preferred_end", preferred_end) if preferred_end else ("preferred_start", preferred_start)
-    if latest[1] is not None and latest[1] <= now:
-        raise ValidationFailed(details={latest[0]: ["期望服务时间已过，请重新选择"]})
+    field, latest = "preferred_end", preferred_end
+    if latest is None:
+        field, latest = "preferred_start", preferred_start
+    if latest is not None and latest <= now:
+        raise ValidationFailed(details={field: ["期望服务时间已过，请重新选择"]})
     resident_id, grid, entered_by_role = _placing_for(actor, resident_public_id, grid_public_id)
     order = SimpleNamespace(
         public_id=new_public_id(Order.PUBLIC_ID_PREFIX),

@@ -186,18 +186,11 @@ def test_a_reminder_that_meets_the_materials_arriving_says_nothing(create, act, 
 def test_a_result_the_resident_never_confirms_completes_by_itself(create, act, world, connection):
     """The resident's own step (居民确认, 5 working days) warns nobody and raises no 督办 when it runs out:
     the errand is done (办结) by the system, as an order resolved and never confirmed closes by itself."""
-    from tests.errands.errand_helpers import HANDOVER, SUBSISTENCE_MATERIALS
+    from tests.errands.errand_helpers import SUBSISTENCE_MATERIALS
 
     start = clock.now()
     with time_machine.travel(start, tick=False) as traveller:
-        errand = create()
-        errand = act(
-            "secretary_a",
-            errand,
-            "accept",
-            agent_id=world.users["agent_a"].public_id,
-            eligibility_note="符合",
-        )
+        errand = accept(act, world, create(), note="符合")
         act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
         act("agent_a", errand, "lodge", office="幸福街道社会救助窗口", receipt_number="SJ-1")
         act("agent_a", errand, "record_result", outcome="approved", note="符合条件", amount_fen=76000)
