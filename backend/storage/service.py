@@ -1,4 +1,5 @@
-"""Uploads: check what a file is by its bytes (not its name), store it, attach it to what it documents."""
+"""Uploads: check what a file is by decoding it (not by its name), keep it without its metadata, attach it
+to what it documents."""
 
 import hashlib
 import logging
@@ -12,14 +13,10 @@ from sqlalchemy import delete, select, update
 from backend import clock
 from backend.db import db
 from backend.errors import NotFound, ValidationFailed
+from backend.storage import images
 from backend.storage.backends import LocalStorage, Storage
 from backend.storage.models import Upload
 
-# Photos only: what a phone camera produces. Recognized by their first bytes.
-SIGNATURES = {
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-}
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PER_ITEM = 9  # the mini-program's image picker allows nine
 # A photo never attached is kept this long (a resident may upload, then finish the form later), then
@@ -39,16 +36,6 @@ def storage() -> Storage:
     return backend
 
 
-def sniff(data: bytes) -> str | None:
-    """Return the image type the bytes are, or None."""
-    for content_type, prefixes in SIGNATURES.items():
-        if any(data.startswith(p) for p in prefixes):
-            return content_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def _commit_now(write: Callable[[], Upload]) -> Upload:
     upload = write()
     db.session.commit()
@@ -58,7 +45,8 @@ def _commit_now(write: Callable[[], Upload]) -> Upload:
 def save_upload(
     *, owner_id: int, data: bytes, commit: Callable[[Callable[[], Upload]], Upload] = _commit_now
 ) -> Upload:
-    """Store a photo for its owner; refuse anything too big or not a JPEG, PNG or WebP image.
+    """Store a photo for its owner, cleaned (storage.images: upright, no larger than needed, without its
+    metadata); refuse anything too big or not a JPEG, PNG or WebP image.
 
     ``commit(write)`` runs ``write`` (the file, then its row) and commits, or returns an upload made before
     (a retry under the same Idempotency-Key). The file is written first so that no row ever names a missing
@@ -69,19 +57,17 @@ def save_upload(
         raise ValidationFailed(details={"file": ["文件为空"]})
     if len(data) > MAX_BYTES:
         raise ValidationFailed(details={"file": [f"图片不能超过 {MAX_BYTES // (1024 * 1024)} MB"]})
-    content_type = sniff(data)
-    if content_type is None:
-        raise ValidationFailed(details={"file": ["只能上传 JPG、PNG 或 WebP 图片"]})
+    photo = images.clean(data)
     key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
 
     def write() -> Upload:
-        storage().save(key, data)
+        storage().save(key, photo.data)
         upload = Upload(
             owner_id=owner_id,
             storage_key=key,
-            content_type=content_type,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            content_type=photo.content_type,
+            size=len(photo.data),
+            sha256=hashlib.sha256(photo.data).hexdigest(),
         )
         db.session.add(upload)
         db.session.flush()

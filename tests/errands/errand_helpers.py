@@ -5,8 +5,8 @@ from sqlalchemy import select
 from backend.db import db
 from backend.errands.models import Errand
 from backend.privacy import service as privacy
+from tests.images import PNG  # noqa: F401 - the errand tests import it from here
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 HANDOVER = {"number": "JJ-0001", "handed_over_by": "王秀英", "received_by": "代办员小李", "signed": True}
 # A type a street admin adds after the shipped three.
 ELDERLY_ALLOWANCE = {

@@ -106,9 +106,9 @@ def test_retries_of_one_placement_at_once_make_one_order(auth, world, server, ch
 
 
 def test_one_photo_placed_with_several_orders_at_once_goes_to_one(client, auth, world, server):
+    from tests.images import PNG as png
     from tests.orders.conftest import ORDER
 
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
     photo = client.post(
         "/api/v1/uploads",
         data={"file": (io.BytesIO(png), "a.png")},

@@ -9,9 +9,8 @@ from sqlalchemy import select
 from backend.db import db
 from backend.notify import service as notify
 from backend.notify.models import Notification
+from tests.images import PNG, same_picture
 from tests.worker_process import running_worker, wait_for
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def upload(client, headers) -> str:
@@ -96,7 +95,7 @@ def test_resident_orders_secretary_dispatches_organization_takes_volunteer_resol
     order = act("volunteer", order, "resolve", note="已上门陪伴两小时，约好下周再来", proof_ids=[proof])
     assert order["state"] == "resolved" and len(order["proof"]) == 1
     proof_url = order["proof"][0]["url"]
-    assert client.get(proof_url, headers=auth("resident_a1")).data == PNG
+    assert same_picture(client.get(proof_url, headers=auth("resident_a1")).data, PNG)
 
     order = act("resident_a1", order, "confirm", level=5, tags=["准时", "耐心"], comment="谢谢志愿者")
     assert order["state"] == "closed" and order["rating"]["level_label"] == "很满意"

@@ -573,7 +573,8 @@ def test_an_idempotency_key_reused_for_another_body_is_refused(client, auth):
 
 
 def test_someone_elses_photo_cannot_be_attached(client, auth):
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+    from tests.images import PNG as png
+
     uploaded = client.post(
         "/api/v1/uploads",
         data={"file": (io.BytesIO(png), "a.png")},

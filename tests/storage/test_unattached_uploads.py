@@ -11,10 +11,9 @@ from backend.db import db
 from backend.errors import ValidationFailed
 from backend.storage import service as storage
 from backend.storage.models import Upload
+from tests.images import PNG
 from tests.sla.calendar_data import local
 from workers.storage import purge_unattached_uploads
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 def _file_exists(key: str) -> bool:

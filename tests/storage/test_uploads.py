@@ -16,9 +16,9 @@ from backend import clock
 from backend.db import db
 from backend.storage import service as storage
 from backend.storage.models import Upload
+from tests.images import PNG, png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-OTHER_PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+OTHER_PNG = png(colour=(20, 90, 200))
 
 
 def _upload(client, headers, data=PNG, key=None):
