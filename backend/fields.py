@@ -61,3 +61,14 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class PeriodQuery(ma.Schema):
+    """A query over a period [since, until): a period that ends before it begins asks for nothing, and says so
+    rather than answering with zeros."""
+
+    @ma.validates_schema
+    def _until_after_since(self, data, **kwargs):
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and until <= since:
+            raise ma.ValidationError("须晚于开始时间（since）", field_name="until")

@@ -7,7 +7,15 @@ from backend.clock import to_local
 from backend.errands.definitions import SENSITIVE_FIELDS
 from backend.errands.models import NO_DEADLINE, OUTCOME_LABELS, OUTCOMES, RATING_LABELS
 from backend.errands.states import ACTION_LABELS, STATE_LABELS, STATES
-from backend.fields import LocalDateTime, Masked, PublicId, Text, valid_id_number, within_years
+from backend.fields import (
+    LocalDateTime,
+    Masked,
+    PeriodQuery,
+    PublicId,
+    Text,
+    valid_id_number,
+    within_years,
+)
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 FEN = ma.validate.Range(min=0, max=100_000_000)
@@ -388,7 +396,7 @@ class ErrandNoticeSchema(ma.Schema):
 # Metrics
 
 
-class ErrandMetricsQuerySchema(ma.Schema):
+class ErrandMetricsQuerySchema(PeriodQuery):
     group_by = ma.fields.String(
         load_default="type", validate=ma.validate.OneOf(["type", "community", "month"])
     )

@@ -2,7 +2,7 @@ import marshmallow as ma
 
 from backend.auth.service import user_public_id
 from backend.clock import LOCAL_TZ, to_local
-from backend.fields import LocalDateTime, PublicId, Text, within_years
+from backend.fields import LocalDateTime, PeriodQuery, PublicId, Text, within_years
 from backend.orders.models import NO_DEADLINE, extension_asked, shown_event_data
 from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
@@ -344,7 +344,7 @@ class CandidateListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(CandidateSchema), required=True)
 
 
-class RatingStatsQuerySchema(ma.Schema):
+class RatingStatsQuerySchema(PeriodQuery):
     group_by = ma.fields.String(
         load_default="organization", validate=ma.validate.OneOf(["organization", "community"])
     )

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from backend.clock import LOCAL_TZ
-from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE, LocalDateTime, Text, within_years
+from backend.fields import MAX_YEAR, MIN_YEAR, YEAR_MESSAGE, LocalDateTime, PeriodQuery, Text, within_years
 from backend.sla.calendar import Unit
 from backend.sla.models import DAY_KINDS
 from backend.sla.rules import SERVICE_KIND_LABELS
@@ -183,7 +183,7 @@ class PolicyListSchema(ma.Schema):
 DATETIME_MESSAGE = "时间格式应为 ISO 8601，如 2026-09-30T10:00:00+08:00"
 
 
-class OverdueQuerySchema(ma.Schema):
+class OverdueQuerySchema(PeriodQuery):
     group_by = ma.fields.String(
         load_default="community", validate=ma.validate.OneOf(["community", "organization"])
     )
