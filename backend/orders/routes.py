@@ -127,6 +127,7 @@ def dispatch_board(args):
         overdue=args["overdue"],
         supervised=args["supervised"],
         needs_action=args["needs_action"],
+        number=args["number"],
         limit=args["limit"],
         cursor=args["cursor"],
     )

@@ -310,6 +310,11 @@ class BoardQuerySchema(OrderListQuerySchema):
     needs_action = ma.fields.Boolean(
         load_default=True, metadata={"description": "只看待受理、待派单、已退单、待签收或待批延期的工单"}
     )
+    number = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[0-9]{16,18}\Z", error="工单号为 16 至 18 位数字"),
+        metadata={"description": "按工单号查找（居民来电报的号码）：任何状态都找，不受 needs_action 限制"},
+    )
 
 
 class OrderPageSchema(ma.Schema):

@@ -339,7 +339,17 @@ def _board_statement(one_community: bool, filters: frozenset[str], needs_action:
     )
 
 
-_BOARD_FILTERS = ("state", "service_kind", "category_id", "grid_id", "is_overdue", "is_supervised")
+_BOARD_FILTERS = (
+    "id", "number", "state", "service_kind", "category_id", "grid_id", "is_overdue", "is_supervised"
+)  # fmt: skip
+_LARGEST_ID = 2**31 - 1  # orders.id is an INTEGER
+
+
+def _id_in_number(number: str) -> int:
+    """The order id a number names (its day, then the id: placing._number); an id no order can have when
+    the digits are too many for one."""
+    order_id = int(number[8:])
+    return order_id if order_id <= _LARGEST_ID else 0
 
 
 def _board_cursor(cursor: str) -> dict:
@@ -362,11 +372,12 @@ def dispatch_board(
     overdue: bool | None = None,
     supervised: bool | None = None,
     needs_action: bool = True,
+    number: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> dict:
     """The secretary's board: their community's orders, most urgent and nearest deadline first, with how
-    many of them are in each open state."""
+    many of them are in each open state; or, given a ``number``, the order of that number (in any state)."""
     community_ids = _community_filter(viewer, community_public_id)
     one_community = len(community_ids) == 1
     params: dict = {"limit": limit + 1}
@@ -379,13 +390,16 @@ def dispatch_board(
         "grid_id": _grid_id(grid_public_id) if grid_public_id else None,
         "is_overdue": overdue,
         "is_supervised": supervised,
+        # Found by its id, which the number holds, and held to the whole number (a wrong day finds nothing).
+        "id": _id_in_number(number) if number else None,
+        "number": number,
     }
     filters = {column: value for column, value in filters.items() if value is not None}
     params.update(filters)
     if cursor:
         params.update(_board_cursor(cursor))
     statement = _board_statement(
-        one_community, frozenset(filters), needs_action and not state, cursor is not None
+        one_community, frozenset(filters), needs_action and not state and not number, cursor is not None
     )
     if one_community:
         rows = fetch_all(statement, params)

@@ -17,7 +17,7 @@ const STATE_LABELS = {
 const KINDS = { urgent: "紧急性", daily: "日常性", targeted: "针对性", professional: "专业性" };
 
 // Kept while the page lives, so coming back to the board keeps the filters.
-const filters = { state: "", service_kind: "", overdue: false, supervised: false, all: false };
+const filters = { state: "", service_kind: "", overdue: false, supervised: false, all: false, number: "" };
 
 function select(name, options, value, testid) {
   const el = h("select", { name, "data-testid": testid }, options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
@@ -27,7 +27,9 @@ function select(name, options, value, testid) {
 export async function board(view) {
   view.title("派单台");
   const query = { limit: 50 };
-  if (filters.state) query.state = filters.state;
+  // A number a resident reads out on the phone finds their order in any state.
+  if (filters.number) query.number = filters.number;
+  else if (filters.state) query.state = filters.state;
   else query.needs_action = !filters.all;
   if (filters.service_kind) query.service_kind = filters.service_kind;
   if (filters.overdue) query.overdue = true;
@@ -43,15 +45,17 @@ export async function board(view) {
   const kindSelect = select("service_kind", [["", "全部类型"], ...Object.entries(KINDS)], filters.service_kind, "filter-kind");
   const overdue = h("input", { type: "checkbox", checked: filters.overdue, "data-testid": "filter-overdue" });
   const supervised = h("input", { type: "checkbox", checked: filters.supervised, "data-testid": "filter-supervised" });
+  const number = h("input", { type: "search", inputmode: "numeric", placeholder: "按工单号查找", value: filters.number, "data-testid": "filter-number" });
   const apply = () => {
     filters.all = stateSelect.value === "*";
     filters.state = filters.all ? "" : stateSelect.value;
     filters.service_kind = kindSelect.value;
     filters.overdue = overdue.checked;
     filters.supervised = supervised.checked;
+    filters.number = number.value.trim();
     view.refresh();
   };
-  for (const el of [stateSelect, kindSelect, overdue, supervised]) el.addEventListener("change", apply);
+  for (const el of [stateSelect, kindSelect, overdue, supervised, number]) el.addEventListener("change", apply);
 
   return h(
     "div",
@@ -68,6 +72,7 @@ export async function board(view) {
       kindSelect,
       h("label", null, overdue, "只看超时"),
       h("label", null, supervised, "只看督办"),
+      number,
     ),
     h(
       "div",

@@ -190,7 +190,7 @@ def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_di
     # Another resident of the community orders from a scripted phone, so the board holds two orders.
     with Phone(demo, wechat_url, openid="demo-resident-2") as neighbour:
         neighbour.login()
-        neighbour.post(
+        neighbours_order = neighbour.post(
             "/orders",
             json={
                 "category": "home_repair",
@@ -214,6 +214,14 @@ def test_three_order_loop_through_the_clickable_mock(demo, browser, artifacts_di
     secretary.get_by_test_id("filter-kind").select_option("targeted")
     expect(secretary.locator("[data-testid=board] a.list-item")).to_have_count(1)
     secretary.get_by_test_id("filter-kind").select_option("")
+    expect(secretary.locator("[data-testid=board] a.list-item")).to_have_count(2)
+    # A resident on the phone reads out their order's number.
+    secretary.get_by_test_id("filter-number").fill(neighbours_order["number"])
+    secretary.get_by_test_id("filter-number").press("Enter")
+    expect(secretary.locator("[data-testid=board] a.list-item")).to_have_count(1)
+    expect(secretary.locator("[data-testid=board] a.list-item")).to_contain_text("水电维修")
+    secretary.get_by_test_id("filter-number").fill("")
+    secretary.get_by_test_id("filter-number").press("Enter")
     expect(secretary.locator("[data-testid=board] a.list-item")).to_have_count(2)
     board_item.click()
     secretary.get_by_test_id("do-accept").click()

@@ -103,3 +103,33 @@ def test_one_order_says_what_the_order_schema_says_to_every_viewer(client, auth,
     assert any(d["contact_masked"] for d in seen) and any(not d["contact_masked"] for d in seen)
     assert any(d["rating"] for d in seen) and any(d["volunteers"] for d in seen)
     assert any(d["offered_to"] for d in seen) and any(len(d["timeline"]) > 4 for d in seen)
+
+
+def test_a_secretary_finds_an_order_by_the_number_a_resident_reads_out(client, auth, place, act, world):
+    def board(person: str, **query) -> list[str]:
+        response = client.get("/api/v1/orders/board", query_string=query, headers=auth(person))
+        assert response.status_code == 200, response.get_json()
+        return [o["number"] for o in response.get_json()["items"]]
+
+    _orders_in_many_states(place, act, world)
+    taken = act(
+        "org_admin",
+        act("secretary_a", place(), "dispatch", organization_ids=[world.organization.public_id]),
+        "take",
+    )
+    number = taken["number"]
+    # Found in any state: a taken order needs no action and is not on the board by default.
+    assert number not in board("secretary_a")
+    assert board("secretary_a", number=number) == [number]
+    assert board("street_admin", number=number) == [number]
+    # Another community's secretary, a wrong day, or an id too large for one: nothing.
+    assert board("secretary_b", number=number) == []
+    assert board("secretary_a", number="19990101" + number[8:]) == []
+    assert board("secretary_a", number=number[:8] + "9999999999") == []
+    for bad in ("12345", "2026120100000001x", "2026120100000001" + "000"):
+        response = client.get(
+            "/api/v1/orders/board", query_string={"number": bad}, headers=auth("secretary_a")
+        )
+        assert response.status_code == 422 and response.get_json()["details"] == {
+            "number": ["工单号为 16 至 18 位数字"]
+        }
