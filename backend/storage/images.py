@@ -48,7 +48,8 @@ def clean(data: bytes, field: str = "file") -> Photo:
         raise ValidationFailed(details={field: [TOO_LARGE]}) from None
     except (OSError, ValueError, SyntaxError):
         raise ValidationFailed(details={field: [DAMAGED]}) from None
-    kind = image.format
+    # A JPEG with more pictures in it (MPO: a phone's depth map or preview) is kept as its first picture.
+    kind = "JPEG" if image.format == "MPO" else image.format
     if image.width * image.height > MAX_PIXELS[kind]:
         raise ValidationFailed(details={field: [TOO_LARGE]})
     try:

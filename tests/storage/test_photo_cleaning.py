@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import func, select
 
@@ -134,3 +135,32 @@ def test_a_picture_too_large_to_decode_is_refused(client, auth):
     assert _refusal(client, headers, _png_claiming(5_000, 5_000)) == images.TOO_LARGE  # ours
     assert _refusal(client, headers, _png_claiming(20_000, 20_000)) == images.TOO_LARGE  # Pillow's too
     assert _nothing_kept()
+
+
+def _several(kind: str, **save) -> bytes:
+    first, second = Image.new("RGB", (30, 20), (200, 0, 0)), Image.new("RGB", (30, 20), (0, 200, 0))
+    out = io.BytesIO()
+    first.save(out, format=kind, save_all=True, append_images=[second], **save)
+    return out.getvalue()
+
+
+ODD_BUT_REAL = {
+    # A phone's JPEG holding a second picture (MPO): kept as a JPEG of its first.
+    "multi-picture JPEG": (_several("MPO", exif=_exif().tobytes()), "image/jpeg"),
+    "CMYK JPEG": (image_bytes("JPEG", (30, 20), (10, 20, 30, 40), mode="CMYK"), "image/jpeg"),
+    "progressive JPEG": (jpeg(size=(300, 200), progressive=True), "image/jpeg"),
+    "16-bit PNG": (image_bytes("PNG", (30, 20), 1000, mode="I;16"), "image/png"),
+    "palette PNG with transparency": (image_bytes("PNG", (30, 20), 3, mode="P", transparency=3), "image/png"),
+    "animated PNG": (_several("PNG"), "image/png"),
+    "animated WebP": (_several("WEBP"), "image/webp"),
+}
+
+
+@pytest.mark.parametrize("name", ODD_BUT_REAL)
+def test_photos_phones_really_make_are_kept(client, auth, name):
+    data, content_type = ODD_BUT_REAL[name]
+    body, kept = _kept(client, auth("resident_a1"), data)
+    photo = Image.open(io.BytesIO(kept))
+    photo.load()
+    assert body["content_type"] == content_type and photo.size[0] in (30, 300)
+    assert getattr(photo, "n_frames", 1) == 1 and not photo.getexif()
