@@ -8,6 +8,7 @@ import copy
 import functools
 import itertools
 import json
+import re
 import secrets
 import signal
 import string
@@ -53,6 +54,43 @@ CORS_PATHS = frozenset({"/_mock/login-code", "/_mock/phone-code"})
 TOKEN_OVERLAP = 300
 
 _CODE_ALPHABET = string.ascii_letters + string.digits
+
+# What WeChat accepts as a subscribe message's value, by its keyword's kind (thing1 → thing): the
+# "订阅消息参数值内容限制" table of subscribeMessage.send. A value breaking its rule fails the whole message
+# with 47003, "argument invalid! data.<key>.value invalid".
+_KEYWORD = re.compile(
+    r"^(thing|character_string|phrase|time|date|number|letter|symbol|amount|name|phone_number|car_number)"
+    r"[0-9]+$"
+)
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff"
+_VALUE_RULES = {
+    "thing": re.compile(r"^.{1,20}$", re.S),  # 20 characters: Chinese, digits, letters or symbols
+    "phrase": re.compile(rf"^[{_HAN}]{{1,5}}$"),  # 5 Chinese characters, nothing else
+    "character_string": re.compile(r"^[\x21-\x7e]{1,32}$"),  # 32 digits, letters or symbols
+    "number": re.compile(r"^(?=.{1,32}$)[0-9]+(\.[0-9]+)?$"),  # digits, with a decimal point
+    "letter": re.compile(r"^[A-Za-z]{1,32}$"),
+    "symbol": re.compile(r"^[\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]{1,5}$"),
+    "amount": re.compile(r"^[¥￥$€£]?[0-9]{1,10}(\.[0-9]+)?元?$"),  # a currency sign, 10 digits, 元
+    "phone_number": re.compile(r"^[0-9+\-() ]{1,17}$"),
+    "car_number": re.compile(rf"^[{_HAN}A-Za-z0-9][A-Za-z0-9]{{0,6}}[{_HAN}A-Za-z0-9]?$"),
+    # 10 characters with any Chinese in them, else 20 letters or symbols
+    "name": re.compile(rf"^(?:(?=.*[{_HAN}]).{{1,10}}|[^{_HAN}]{{1,20}})$", re.S),
+    "time": re.compile(r"^.{1,40}$", re.S),
+    "date": re.compile(r"^.{1,40}$", re.S),
+}
+
+
+def value_problem(key: str, value) -> str | None:
+    """Why WeChat would refuse this value for this keyword (its errmsg), or None when it takes it."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return f"argument invalid! data.{key}.value invalid"
+    text = str(value)
+    if not text.strip():
+        return f"argument invalid! data.{key}.value is empty"
+    kind = _KEYWORD.match(key)
+    if kind is not None and not _VALUE_RULES[kind.group(1)].match(text):
+        return f"argument invalid! data.{key}.value invalid"
+    return None
 
 
 class WeChatError(Exception):
@@ -332,6 +370,9 @@ class FakeWeChatState:
         for key, item in data.items():
             if not isinstance(item, dict) or "value" not in item:
                 raise WeChatError(47003, f"argument invalid! data.{key}.value is empty")
+            problem = value_problem(key, item["value"])
+            if problem is not None:
+                raise WeChatError(47003, problem)
         with self._lock:
             if (touser, template_id) in self._refusals:
                 raise WeChatError(43101)

@@ -148,20 +148,14 @@ WECHAT_KEY = re.compile(
     r"^(thing|character_string|phrase|time|date|number|letter|symbol|amount|name|phone_number|car_number)"
     r"([0-9]{1,2})$"
 )
+# The kinds a semantic field can fill: text (thing), a code (character_string), a state word (phrase), a time
+# (time, date). WeChat refuses text in the others (number: digits only, name: a person's name, amount, ...).
+FILLABLE_KINDS = ("thing", "character_string", "phrase", "time", "date")
 # Longest value WeChat accepts per kind (characters).
-VALUE_LIMITS = {
-    "thing": 20,
-    "character_string": 32,
-    "phrase": 5,
-    "number": 32,
-    "letter": 32,
-    "symbol": 5,
-    "amount": 32,
-    "name": 10,
-    "phone_number": 17,
-    "car_number": 8,
-}
+VALUE_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5}
 _NOT_ASCII_PRINTABLE = re.compile(r"[^\x21-\x7e]")
+# A phrase is Chinese characters only (5个以内纯汉字): no digit, letter, space, bracket or "…".
+_NOT_HAN = re.compile(r"[^\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def parse_time(value: str) -> datetime:
@@ -176,20 +170,24 @@ def format_time(value: str) -> str:
 
 
 def fit_value(key: str, value: str) -> str:
-    """Cut a value to what WeChat accepts for the kind of key (thing ≤ 20, phrase ≤ 5...), marking cuts."""
+    """Make a value what WeChat accepts for the kind of key (thing ≤ 20, phrase ≤ 5 Chinese characters...):
+    cut where it is too long, marked where the kind allows a mark."""
     match = WECHAT_KEY.match(key)
     kind = match.group(1) if match else "thing"
     if kind == "time":
         return format_time(value)
     if kind == "date":
         return clock.to_local(parse_time(value)).strftime("%Y年%m月%d日")
-    if kind in ("character_string", "letter", "number", "phone_number"):
+    if kind == "phrase":
+        # Cut without a mark: "…" is no Chinese character, and WeChat would refuse the whole message.
+        return _NOT_HAN.sub("", value)[: VALUE_LIMITS["phrase"]] or "无"
+    if kind == "character_string":
         # ASCII only: a cut is marked with "..." rather than a character WeChat would refuse.
         value = _NOT_ASCII_PRINTABLE.sub("", value) or "-"
         limit = VALUE_LIMITS[kind]
         return value if len(value) <= limit else value[: limit - 3] + "..."
     value = " ".join(value.split()) or "无"
-    limit = VALUE_LIMITS.get(kind, 20)
+    limit = VALUE_LIMITS["thing"]
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
@@ -200,6 +198,9 @@ def mapping_errors(mapping: dict) -> dict[str, list[str]]:
         match = WECHAT_KEY.match(key) if isinstance(key, str) else None
         if match is None:
             errors[str(key)] = ["不是微信订阅消息的关键词，如 thing1、character_string2、time4"]
+        elif match.group(1) not in FILLABLE_KINDS:
+            kinds = "、".join(FILLABLE_KINDS)
+            errors[key] = [f"该类关键词只收数字、姓名、金额等固定格式，请改用 {kinds} 类关键词"]
         elif field not in SEMANTIC_FIELDS:
             errors[key] = ["只能填 " + "、".join(SEMANTIC_FIELDS)]
         elif match.group(1) in ("time", "date") and field != "at":

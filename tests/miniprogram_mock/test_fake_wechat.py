@@ -457,3 +457,51 @@ def test_main_serves_until_sigterm():
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("thing1", "一二三四五六七八九十一二三四五六七八九十一"),  # 21 characters
+        ("phrase3", "终止并退还现金"),  # more than 5
+        ("phrase3", "社区已受…"),  # not Chinese characters only
+        ("phrase3", "OK"),
+        ("character_string2", "工单SD001"),  # digits, letters and symbols only
+        ("character_string2", "A" * 33),
+        ("number4", "SD001"),  # digits only, with a decimal point
+        ("letter5", "abc1"),
+        ("symbol6", "abc"),
+        ("amount7", "十元"),
+        ("phone_number8", "1" * 18),
+        ("car_number9", "粤A8Z888挂挂"),
+        ("name10", "欧阳一二三四五六七八九"),  # 11 Chinese characters
+        ("thing1", ""),
+    ],
+)
+def test_subscribe_send_enforces_wechats_value_rules(wx, state, key, value):
+    """WeChat checks each value by its keyword's kind (thing ≤ 20 characters, phrase ≤ 5 Chinese characters
+    only, ...) and refuses the message with 47003 naming the keyword."""
+    with pytest.raises(WeChatClientException) as caught:
+        wx.wxa.send_subscribe_message("o-user", TEMPLATE, {key: {"value": value}})
+    assert caught.value.errcode == 47003
+    assert f"data.{key}.value" in caught.value.errmsg
+    assert state.messages() == []
+
+
+def test_subscribe_send_takes_values_within_the_rules(wx, state):
+    data = {
+        "thing1": {"value": "一二三四五六七八九十一二三四五六七八九十"},
+        "phrase3": {"value": "部门审核中"},
+        "character_string2": {"value": "SD20260501-001"},
+        "time4": {"value": "2026年05月01日 09:30"},
+        "date5": {"value": "2026年05月01日"},
+        "number6": {"value": "12.50"},
+        "letter7": {"value": "abc"},
+        "symbol8": {"value": "+-"},
+        "amount9": {"value": "¥12.50元"},
+        "phone_number10": {"value": "+86-0766-66888866"},
+        "car_number11": {"value": "粤A8Z888挂"},
+        "name12": {"value": "欧阳娜娜"},
+    }
+    assert wx.wxa.send_subscribe_message("o-user", TEMPLATE, data)["errcode"] == 0
+    assert state.messages()[0]["data"] == data

@@ -136,7 +136,8 @@ def test_a_grant_is_consumed_by_one_send(world, templates, grant, run_due, fake_
     assert message["data"] == {
         "thing1": {"value": "小区东门水管漏水需要紧急维修请尽快上门…"},
         "character_string2": {"value": "SD20260501001"},
-        "phrase3": {"value": "社区已受…"},
+        # WeChat takes 5 Chinese characters and nothing else here: cut, with no mark.
+        "phrase3": {"value": "社区已受理"},
         "time4": {"value": "2026年05月01日 09:30"},
         "thing5": {"value": "请保持电话畅通"},
     }
@@ -147,6 +148,24 @@ def test_a_grant_is_consumed_by_one_send(world, templates, grant, run_due, fake_
     assert notification.attempts == 1
     assert outcomes(notification) == ["queued", "sent"]
     assert remaining(resident, template) == 0
+
+
+def test_a_long_state_word_is_cut_to_what_wechat_takes_and_sent(world, grant, run_due, fake_wechat):
+    """The agent's notice of an errand ended while they hold the resident's cash says 终止并退还现金 (7
+    characters): its phrase keyword takes 5 Chinese characters only, so it is sent cut, not refused by WeChat
+    (47003), which failed the notice for good."""
+    agent = world.users["volunteer"]
+    grant(agent, "errand_step_changed")
+    fields = {"subject": "代购药品", "number": "DB001", "state": "终止并退还现金", "note": "现金 50.00 元"}
+    notification = service.notify(user_id=agent.id, event="errand_step_changed", fields=fields)
+    db.session.commit()
+    run_due()
+    db.session.refresh(notification)
+    assert notification.status == "sent", (notification.errcode, notification.errmsg)
+    [message] = fake_wechat.state.messages(agent.openid)
+    assert message["data"]["phrase3"] == {"value": "终止并退还"}
+    assert message["data"]["thing5"] == {"value": "现金 50.00 元"}
+    assert notification.title == "代办已终止"
 
 
 def test_without_a_grant_nothing_is_sent_and_that_is_recorded(world, run_due, fake_wechat):

@@ -268,3 +268,15 @@ def test_bad_template_edits_are_refused(client, auth):
     )
     assert inbox_only.status_code == 422
     assert "event" in inbox_only.get_json()["details"]
+
+
+def test_a_keyword_our_fields_cannot_fill_is_refused_by_name(client, auth):
+    """A template's amount or name keyword would fail every message (WeChat wants money or a person's name
+    there): the street admin hears so when mapping it, not from messages that never arrive."""
+    response = client.put(
+        "/api/v1/notifications/templates/order_accepted",
+        json={"template_id": "AbC-real-id", "fields": {"thing1": "subject", "amount2": "number"}},
+        headers=auth("street_admin"),
+    )
+    assert response.status_code == 422
+    assert list(response.get_json()["details"]["fields"]) == ["amount2"]
