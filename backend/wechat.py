@@ -126,10 +126,20 @@ ERRCODE_TO_API = {
     40125: (503, "wechat_secret_invalid", "小程序配置有误，请联系管理员"),
     -1: (503, "wechat_busy", "微信服务繁忙，请稍后再试"),
 }
+# getPhoneNumber's code refused: the person taps 获取手机号 again; their login stands.
+PHONE_CODE_MESSAGES = {
+    40029: "手机号授权已失效，请重新获取手机号",
+    40163: "手机号授权已使用过，请重新获取手机号",
+}
 
 
 def call(fn, *args, **kwargs):
     """Call a wechatpy method, turning WeChat's failures into API errors (never a 500)."""
+    return _call(fn, args, kwargs)
+
+
+def _call(fn, args, kwargs, messages: dict[int, str] | None = None):
+    """``call``, with ``messages`` in place of the usual words for some of WeChat's error codes."""
     try:
         return fn(*args, **kwargs)
     except WeChatClientException as exc:
@@ -138,6 +148,7 @@ def call(fn, *args, **kwargs):
         status, code, message = ERRCODE_TO_API.get(
             exc.errcode, (502, "wechat_error", "微信接口返回错误，请稍后再试")
         )
+        message = (messages or {}).get(exc.errcode, message)
         raise ApiError(message, code=code, status=status, details={"errcode": exc.errcode}) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise ServiceUnavailable("无法连接微信服务，请稍后再试", code="wechat_unreachable") from exc
@@ -145,16 +156,17 @@ def call(fn, *args, **kwargs):
         raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
 
 
-def exchange_code(code: str, fn, *args, **kwargs):
-    """``call`` for a one-time code (wx.login's, getPhoneNumber's), exchanged once per request.
+def exchange_code(code: str, fn, *args, messages: dict[int, str] | None = None, **kwargs):
+    """``call`` for a one-time code (wx.login's, getPhoneNumber's), exchanged once per request; ``messages``
+    word the code's refusals where the login's words (请重新登录) do not fit (PHONE_CODE_MESSAGES).
 
     WeChat refuses a spent code (40163), so a request that runs again (the embedded default's retry when
     SQLite is busy) must not send it twice: the run again gets the first run's answer."""
     if not has_request_context():
-        return call(fn, *args, **kwargs)
+        return _call(fn, args, kwargs, messages)
     answers = request.environ.setdefault("sandan.wechat_codes", {})
     if code not in answers:
-        answers[code] = call(fn, *args, **kwargs)
+        answers[code] = _call(fn, args, kwargs, messages)
     return answers[code]
 
 

@@ -206,7 +206,11 @@ def bind_phone(*, user: User, phone_code: str) -> User:
     privacy.require_consent(user_id=user.id, kind="phone")
     wx = wechat.client()
     result = wechat.exchange_code(
-        phone_code, wx.wxa._post, "wxa/business/getuserphonenumber", data={"code": phone_code}
+        phone_code,
+        wx.wxa._post,
+        "wxa/business/getuserphonenumber",
+        data={"code": phone_code},
+        messages=wechat.PHONE_CODE_MESSAGES,
     )
     info = result.get("phone_info") or {}
     phone = info.get("purePhoneNumber") or info.get("phoneNumber")

@@ -346,3 +346,25 @@ def test_bind_phone_with_bad_code_is_400(client, signed_in):
     response = client.post("/api/v1/me/phone", json={"code": "bogus"}, headers=headers)
     assert response.status_code == 400
     assert response.get_json()["code"] == "wechat_code_invalid"
+
+
+def test_a_spent_or_stale_phone_code_asks_for_the_phone_again_not_a_new_login(client, fake_wechat, signed_in):
+    """getPhoneNumber's code is not the login: a resident whose phone code was used or ran out is asked to
+    tap 获取手机号 again, while still signed in (the login's words, 请重新登录, sent them to sign in again for
+    nothing)."""
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
+    code = fake_wechat.state.issue_phone_code("13800138000")
+    assert client.post("/api/v1/me/phone", json={"code": code}, headers=headers).status_code == 200
+    used = client.post("/api/v1/me/phone", json={"code": code}, headers=headers)
+    assert used.status_code == 400
+    assert used.get_json()["code"] == "wechat_code_used"
+    assert used.get_json()["message"] == "手机号授权已使用过，请重新获取手机号"
+    stale = client.post("/api/v1/me/phone", json={"code": "bogus"}, headers=headers)
+    assert stale.status_code == 400
+    assert stale.get_json()["code"] == "wechat_code_invalid"
+    assert stale.get_json()["message"] == "手机号授权已失效，请重新获取手机号"
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    # The login's own code keeps the login's words.
+    login = client.post("/api/v1/auth/login", json={"code": "bogus"})
+    assert login.get_json()["message"] == "登录凭证无效，请重新登录"
