@@ -112,11 +112,22 @@ def cmd_fake_wechat(args) -> None:
 
 def cmd_rotate_keys(args) -> None:
     """Re-encrypt every sensitive value under the first key of SANDAN_ENCRYPTION_KEYS."""
+    from backend.privacy.crypto import KeyConfigError
     from backend.privacy.service import rotate_all_keys
 
     app = _app()
     with app.app_context():
-        print(f"已用新密钥重新加密 {rotate_all_keys()} 个敏感字段")
+        try:
+            count = rotate_all_keys()
+        except KeyConfigError as exc:
+            print(
+                f"无法轮换密钥，未做任何修改：{exc}。\n"
+                "SANDAN_ENCRYPTION_KEYS 应为“新密钥,旧密钥”：新密钥在前用于加密，旧密钥须保留在后面，"
+                "直到本命令完成后才能删去。",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+    print(f"已用新密钥重新加密 {count} 个敏感字段")
 
 
 def cmd_demo(args) -> None:

@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+from backend import cli
 from backend.cli import build_parser, main
 
 
@@ -26,3 +29,25 @@ def test_every_documented_command_exists():
         "fake-wechat",
         "rotate-keys",
     } <= set(commands)
+
+
+def test_rotate_keys_without_the_old_key_says_what_to_do_not_a_traceback(app, world, monkeypatch, capsys):
+    """`sandan rotate-keys` run with the old key already dropped: a message in Chinese naming the fix (keep
+    the old key after the new one until the rotation is done) and exit status 1, not cryptography's bare
+    InvalidToken traceback."""
+    from backend.db import db
+    from backend.privacy import service as privacy
+    from tests.factories import rotating_keys
+
+    resident = world.users["resident_a1"]
+    privacy.grant_consent(user_id=resident.id, kind="phone", text_version="2026-11")
+    privacy.store(resident, "phone", "13800138000", subject_user_id=resident.id)
+    db.session.commit()
+    monkeypatch.setattr(cli, "_app", lambda: app)
+    with rotating_keys(app) as drop_old_key:
+        drop_old_key()
+        with pytest.raises(SystemExit) as exit:
+            main(["rotate-keys"])
+    assert exit.value.code == 1
+    err = capsys.readouterr().err
+    assert "SANDAN_ENCRYPTION_KEYS" in err and "旧密钥" in err and "users.phone" in err

@@ -54,7 +54,10 @@ def decrypt(token: str) -> str:
 
 def rotate(token: str) -> str:
     """Re-encrypt a stored value under the current (first) key."""
-    return _fernet().rotate(token.encode()).decode()
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise KeyConfigError("a stored value cannot be decrypted with any configured key") from exc
 
 
 def blind_index(kind: str, normalized_value: str) -> str:

@@ -12,6 +12,7 @@ from backend.auth.roles import ROLE_LABELS, Role, ScopeType
 from backend.db import db
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.privacy import crypto
+from backend.privacy.crypto import KeyConfigError
 from backend.privacy.kinds import CONSENT_LABELS, KINDS
 from backend.privacy.models import Consent, SensitiveAccessLog
 
@@ -257,7 +258,18 @@ def encrypted_columns() -> list[tuple[str, str]]:
 
 
 def rotate_all_keys() -> int:
-    """Re-encrypt every stored sensitive value under the current (first) key; return how many changed."""
+    """Re-encrypt every stored sensitive value under the current (first) key; return how many changed.
+
+    All or nothing: a value no configured key opens (the old key left out of the list too soon) rewrites
+    nothing, and the KeyConfigError names where it is."""
+    try:
+        return _rotate_all_keys()
+    except KeyConfigError:
+        db.session.rollback()
+        raise
+
+
+def _rotate_all_keys() -> int:
     count = 0
     for table_name, column_name in encrypted_columns():
         # A plain-Text view of the table reads and writes the ciphertext itself, bypassing EncryptedText.
@@ -265,7 +277,12 @@ def rotate_all_keys() -> int:
         column = raw.c[column_name]
         rows = db.session.execute(sa.select(raw.c.id, column).where(column.is_not(None))).all()
         for row_id, token in rows:
-            rotated = crypto.rotate(token)
+            try:
+                rotated = crypto.rotate(token)
+            except KeyConfigError as exc:
+                raise KeyConfigError(
+                    f"{table_name}.{column_name} (id {row_id}) cannot be decrypted with any configured key"
+                ) from exc
             if rotated != token:
                 # Only if the value is still the one read: one saved meanwhile (a new phone number) is
                 # already under the current key, and must not be put back to the old value.

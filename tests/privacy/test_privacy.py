@@ -323,6 +323,21 @@ def test_a_value_saved_while_keys_rotate_is_not_put_back(app, world, monkeypatch
         assert db.session.get(User, resident.id).phone == "13900139000"
 
 
+def test_rotating_without_the_old_key_names_the_value_and_rewrites_nothing(app, world):
+    """An operator who lists only the new key (SANDAN_ENCRYPTION_KEYS="new") is told which stored value no
+    key opens, and nothing is rewritten: the old key, put back, still reads everything."""
+    _give_phone(world.users["resident_a1"], "13800138000")
+    _give_phone(world.users["resident_b1"], "13900139000")
+    with rotating_keys(app) as drop_old_key:
+        drop_old_key()
+        with pytest.raises(crypto.KeyConfigError) as caught:
+            privacy.rotate_all_keys()
+        assert "users.phone" in str(caught.value)
+    db.session.expire_all()
+    assert db.session.get(User, world.users["resident_a1"].id).phone == "13800138000"
+    assert db.session.get(User, world.users["resident_b1"].id).phone == "13900139000"
+
+
 def test_a_value_under_an_unknown_key_fails_loudly(app):
     token = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
     with pytest.raises(crypto.KeyConfigError):
