@@ -20,8 +20,12 @@ blp = Blueprint("catalog", __name__, description="服务目录")
 @blp.arguments(CategoryQuerySchema, location="query")
 @blp.response(200, CategoryListSchema)
 def list_categories(args):
-    """可点单的服务分类（含问题和办理时限），可按服务类型筛选。"""
-    return {"items": service.list_categories(service_kind=args["service_kind"])}
+    """可点单的服务分类（含问题和办理时限），可按服务类型筛选；include_disabled=true 连同已停用的。"""
+    return {
+        "items": service.list_categories(
+            service_kind=args["service_kind"], include_disabled=args["include_disabled"]
+        )
+    }
 
 
 @blp.get("/catalog/categories/<string:code>")

@@ -56,6 +56,9 @@ class CategoryListSchema(ma.Schema):
 
 class CategoryQuerySchema(ma.Schema):
     service_kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SERVICE_KINDS))
+    include_disabled = ma.fields.Boolean(
+        load_default=False, metadata={"description": "连同已停用的分类（管理员重新启用时用）"}
+    )
 
 
 class CategoryCreateSchema(ma.Schema):

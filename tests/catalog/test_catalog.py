@@ -152,3 +152,22 @@ def test_a_category_code_ending_in_a_newline_is_refused(client, auth):
     body = {"code": "pet_care\n", "name": "宠物照看", "service_kind": "daily"}
     response = client.post("/api/v1/catalog/categories", json=body, headers=auth("street_admin"))
     assert response.status_code == 422 and "code" in response.get_json()["details"]
+
+
+def test_a_disabled_category_stays_listed_for_whoever_turns_it_back_on(client, auth, catalog):
+    """The street admin who stopped offering 家政保洁 finds it again in the catalog (include_disabled) to
+    offer it again; it was in no list at all, so turning it back on took remembering its code."""
+    headers = auth("street_admin")
+    off = client.patch("/api/v1/catalog/categories/cleaning", json={"enabled": False}, headers=headers)
+    assert off.status_code == 200
+    offered = client.get("/api/v1/catalog/categories").get_json()["items"]
+    assert "cleaning" not in [i["code"] for i in offered]
+    everything = client.get("/api/v1/catalog/categories?include_disabled=true", headers=headers)
+    assert everything.status_code == 200
+    items = {i["code"]: i for i in everything.get_json()["items"]}
+    assert items["cleaning"]["enabled"] is False
+    assert len(items) == len(offered) + 1
+    daily = client.get("/api/v1/catalog/categories?include_disabled=true&service_kind=daily").get_json()
+    assert "cleaning" in [i["code"] for i in daily["items"]]
+    bad = client.get("/api/v1/catalog/categories?include_disabled=maybe")
+    assert bad.status_code == 422 and "include_disabled" in bad.get_json()["details"]
