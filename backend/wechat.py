@@ -141,7 +141,7 @@ def call(fn, *args, **kwargs):
 def _call(fn, args, kwargs, messages: dict[int, str] | None = None):
     """``call``, with ``messages`` in place of the usual words for some of WeChat's error codes."""
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except WeChatClientException as exc:
         if exc.errcode is None:  # an HTTP-level failure (5xx from WeChat)
             raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
@@ -154,6 +154,12 @@ def _call(fn, args, kwargs, messages: dict[int, str] | None = None):
         raise ServiceUnavailable("无法连接微信服务，请稍后再试", code="wechat_unreachable") from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
+    if isinstance(result, requests.Response):
+        # wechatpy hands back the raw response when its body is not JSON (a proxy's page with status 200):
+        # nothing WeChat said, so it is unavailable, as for a 5xx.
+        log.warning("wechat answered %s without JSON", result.status_code)
+        raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable")
+    return result
 
 
 def exchange_code(code: str, fn, *args, messages: dict[int, str] | None = None, **kwargs):

@@ -112,6 +112,27 @@ def test_wechat_server_error_is_503(client, fake_wechat):
     assert response.get_json()["code"] == "wechat_unavailable"
 
 
+def test_an_answer_that_is_not_json_is_503_and_the_code_still_works(client, fake_wechat, signed_in):
+    """A page with status 200 where WeChat's JSON should be (a proxy's or a captive portal's): wechatpy hands
+    back the raw response, which login and phone binding read as a dict, a 500. It is WeChat unavailable
+    (503), and the code, which WeChat never saw, signs in on the retry."""
+    fake_wechat.state.inject_fault("jscode2session", http_status=200)
+    code, _ = fake_wechat.state.issue_login_code()
+    response = _login(client, code)
+    assert response.status_code == 503, response.get_json()
+    assert response.get_json()["code"] == "wechat_unavailable"
+    assert _login(client, code).status_code == 200
+
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
+    fake_wechat.state.inject_fault("getuserphonenumber", http_status=200)
+    phone_code = fake_wechat.state.issue_phone_code("13800138000")
+    bound = client.post("/api/v1/me/phone", json={"code": phone_code}, headers=headers)
+    assert bound.status_code == 503, bound.get_json()
+    assert bound.get_json()["code"] == "wechat_unavailable"
+    assert client.post("/api/v1/me/phone", json={"code": phone_code}, headers=headers).status_code == 200
+
+
 def test_wechat_unreachable_is_503(app, client, fake_wechat):
     code, _ = fake_wechat.state.issue_login_code()
     original = app.config["WECHAT_API_BASE_URL"]
