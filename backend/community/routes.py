@@ -90,6 +90,16 @@ def list_residents(args, community_id):
     return service.residents_page(community=community, limit=args["limit"], cursor=args["cursor"])
 
 
+@blp.get("/grids/<string:grid_id>/residents")
+@access.roles(Role.GRID_WORKER, Role.SECRETARY, Role.STREET_ADMIN, scope=service.grid_scope())
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, ResidentPage)
+def list_grid_residents(args, grid_id):
+    """网格居民名单（本网格网格员、社区书记或街道管理员；手机号脱敏），代录时选择居民。"""
+    grid = service.get_grid(grid_id)
+    return service.residents_page(grid=grid, limit=args["limit"], cursor=args["cursor"])
+
+
 @blp.get("/communities/<string:community_id>/agents")
 @access.roles(Role.SECRETARY, Role.STREET_ADMIN, scope=service.community_scope())
 @blp.response(200, AgentListSchema)

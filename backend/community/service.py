@@ -154,6 +154,20 @@ def community_scope(view_arg: str = "community_id"):
     return resolve
 
 
+def grid_scope(view_arg: str = "grid_id"):
+    """A scope resolver for routes addressing a grid by its public id: the grid, its community, its street."""
+
+    def resolve(view_args: dict) -> list[ScopeNode]:
+        grid = get_grid(view_args[view_arg])
+        return [
+            (ScopeType.GRID.value, grid.id),
+            (ScopeType.COMMUNITY.value, grid.community_id),
+            (ScopeType.STREET.value, grid.community.street_id),
+        ]
+
+    return resolve
+
+
 def street_scope(view_arg: str = "street_id"):
     def resolve(view_args: dict) -> list[ScopeNode]:
         return [(ScopeType.STREET.value, get_street(view_args[view_arg]).id)]
@@ -161,13 +175,18 @@ def street_scope(view_arg: str = "street_id"):
     return resolve
 
 
-def residents_page(*, community: Community, limit: int, cursor: str | None) -> dict:
-    """The community's registered residents, a keyset page at a time."""
+def residents_page(
+    *, community: Community | None = None, grid: Grid | None = None, limit: int, cursor: str | None
+) -> dict:
+    """The registered residents of a community, or of one grid, a keyset page at a time."""
     from backend.auth.models import RoleMembership, User
     from backend.auth.roles import Role
     from backend.pagination import paginate
 
-    grid_ids = select(Grid.id).where(Grid.community_id == community.id)
+    if grid is not None:
+        grid_ids = select(Grid.id).where(Grid.id == grid.id)
+    else:
+        grid_ids = select(Grid.id).where(Grid.community_id == community.id)
     query = select(User).where(
         User.id.in_(
             select(RoleMembership.user_id).where(

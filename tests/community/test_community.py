@@ -122,3 +122,31 @@ def test_secretaries_list_their_communitys_proxy_agents(client, auth, world):
     assert response.get_json()["items"] == [{"id": agent.public_id, "name": "黄代办"}]
     assert client.get(url, headers=auth("secretary_b")).status_code == 403
     assert client.get(url, headers=auth("resident_a1")).status_code == 403
+
+
+def test_a_grid_worker_lists_the_residents_of_their_own_grid(client, auth, world):
+    """代录 needs the resident's id, and a grid worker saw no list of residents at all (only secretaries and
+    street admins had one, by community): they list their own grid's, phones masked, and no other grid's."""
+    from backend.auth.roles import Role, ScopeType
+    from tests.factories import make_member
+
+    make_member(Role.RESIDENT, ScopeType.GRID, world.grid_a2.id, nickname="next door")
+    own = client.get(f"/api/v1/grids/{world.grid_a1.public_id}/residents", headers=auth("grid_worker_a1"))
+    assert own.status_code == 200, own.get_json()
+    [resident] = own.get_json()["items"]
+    assert resident["id"] == world.users["resident_a1"].public_id
+    assert resident["grid_id"] == world.grid_a1.public_id
+    assert own.get_json()["next_cursor"] is None
+    other = client.get(f"/api/v1/grids/{world.grid_a2.public_id}/residents", headers=auth("grid_worker_a1"))
+    assert other.status_code == 403
+    # The community's secretary and the street's admin list any grid of theirs; others none.
+    url = f"/api/v1/grids/{world.grid_a2.public_id}/residents"
+    assert [r["nickname"] for r in client.get(url, headers=auth("secretary_a")).get_json()["items"]] == [
+        "next door"
+    ]
+    assert client.get(url, headers=auth("street_admin")).status_code == 200
+    for person in ("secretary_b", "other_street_admin", "resident_a1"):
+        assert client.get(url, headers=auth(person)).status_code == 403, person
+    assert client.get("/api/v1/grids/gd_nope/residents", headers=auth("street_admin")).status_code == 404
+    bad = client.get(url, query_string={"cursor": "@@@"}, headers=auth("secretary_a"))
+    assert bad.status_code == 422 and bad.get_json()["details"] == {"cursor": ["无效的游标"]}
