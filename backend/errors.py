@@ -3,7 +3,7 @@
 import logging
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -137,5 +137,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        log.exception("unhandled error")
+        # What a person reports ("it failed when I ...") is found by its time, method and path.
+        log.exception("unhandled error: %s %s", request.method, request.path)
         return error_response(500, "internal_error", "服务器内部错误")

@@ -1,8 +1,14 @@
 """The app as a whole: error shape, health, configuration, OpenAPI."""
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from backend import create_app
+from backend.auth import access
 from backend.config import ConfigError
 
 
@@ -209,3 +215,39 @@ def test_a_connection_the_database_ended_is_replaced_at_checkout_not_reported(cl
             )
     for _ in range(3):
         assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+
+def test_an_unexpected_error_is_a_json_500_logged_with_its_request(caplog):
+    app = create_app(STRONG)
+
+    @app.get("/api/v1/_broken")
+    @access.public
+    def broken():
+        raise RuntimeError("a bug")
+
+    with caplog.at_level("ERROR", logger="backend.errors"):
+        response = app.test_client().get("/api/v1/_broken?token=secret")
+    assert response.status_code == 500
+    assert response.get_json() == {"code": "internal_error", "message": "服务器内部错误", "details": None}
+    [record] = [r for r in caplog.records if r.name == "backend.errors"]
+    # Found by its method and path; the query string, which may carry anything, is not written.
+    assert record.getMessage() == "unhandled error: GET /api/v1/_broken" and record.exc_info
+
+
+def test_the_web_and_the_worker_log_with_time_level_and_source():
+    script = (
+        "from backend import logs; logs.configure(); import logging; "
+        "logging.getLogger('backend.x').warning('问题')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] backend\.x: 问题\n", result.stderr
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", script.replace("warning", "info")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SANDAN_LOG_LEVEL": "warning"},
+    )
+    assert quiet.stderr == ""

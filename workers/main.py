@@ -19,13 +19,14 @@ is a cold shutdown that kills the job, which is then abandoned and retried like 
 """
 
 import importlib
-import logging
 import os
 import threading
 
 import redis
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
+
+from backend import logs
 
 QUEUES = ("high", "default", "low")
 # RQ adds this to a started job's deadline; SandanWorker makes it a setting.
@@ -120,7 +121,7 @@ def _warm_up() -> None:
 
 def run(redis_url: str, queues: tuple[str, ...] = QUEUES, burst: bool = False, relay: bool = True) -> None:
     """Work the queues until stopped (or, with ``burst``, until they are empty), relaying the outbox too."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     connection = redis.Redis.from_url(redis_url)
     worker = build_worker(connection, queues)
     # Build the app (config check, keys) before the first job, so a misconfigured worker fails at start.
