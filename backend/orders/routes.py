@@ -5,7 +5,7 @@ from flask import Response, g, jsonify
 from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
-from backend.community.service import overseen_community_ids
+from backend.community.service import get_grid, grid_scope, overseen_community_ids
 from backend.db import db
 from backend.errors import NotFound
 from backend.extensions import Blueprint
@@ -132,6 +132,18 @@ def dispatch_board(args):
         cursor=args["cursor"],
     )
     return jsonify(board)
+
+
+@blp.get("/grids/<string:grid_id>/orders")
+@access.roles(Role.GRID_WORKER, *OVERSEERS, scope=grid_scope())
+@blp.arguments(OrderListQuerySchema, location="query")
+@blp.response(200, OrderPageSchema)
+def grid_orders(args, grid_id):
+    """本网格的工单（网格员、社区书记、街道管理员），新的在前：含代录的和居民自己点的。"""
+    page = views.grid_orders(
+        grid_id=get_grid(grid_id).id, state=args["state"], limit=args["limit"], cursor=args["cursor"]
+    )
+    return jsonify(page)
 
 
 @blp.get("/organizations/<string:organization_id>/orders")

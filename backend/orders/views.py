@@ -283,7 +283,18 @@ def _page_newest(connection, query, *, limit: int, cursor: str | None) -> dict:
 
 def my_orders(*, resident, state: str | None, limit: int, cursor: str | None) -> dict:
     """A resident's own orders, newest first."""
-    query = select(*SUMMARY_COLUMNS).where(Order.resident_id == resident.id)
+    return _newest_where(Order.resident_id == resident.id, state=state, limit=limit, cursor=cursor)
+
+
+def grid_orders(*, grid_id: int, state: str | None, limit: int, cursor: str | None) -> dict:
+    """A grid's orders, newest first: what its grid worker entered for residents (代录) and what they
+    ordered themselves, to follow up on door to door. Read by the newest ids (no index of its own: it is
+    not worth one more entry on every placement)."""
+    return _newest_where(Order.grid_id == grid_id, state=state, limit=limit, cursor=cursor)
+
+
+def _newest_where(condition, *, state: str | None, limit: int, cursor: str | None) -> dict:
+    query = select(*SUMMARY_COLUMNS).where(condition)
     if state:
         query = query.where(Order.state == state)
     with autocommit() as connection:

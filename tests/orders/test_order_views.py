@@ -46,6 +46,7 @@ def test_every_list_says_what_the_summary_schema_says(client, auth, place, act, 
         "organization": client.get(
             f"/api/v1/organizations/{world.organization.public_id}/orders", headers=auth("org_admin")
         ),
+        "grid": client.get(f"/api/v1/grids/{world.grid_a1.public_id}/orders", headers=auth("grid_worker_a1")),
     }
     for name, response in pages.items():
         assert response.status_code == 200, (name, response.get_json())
@@ -133,3 +134,27 @@ def test_a_secretary_finds_an_order_by_the_number_a_resident_reads_out(client, a
         assert response.status_code == 422 and response.get_json()["details"] == {
             "number": ["工单号为 16 至 18 位数字"]
         }
+
+
+def test_a_grid_worker_follows_their_grids_orders(client, auth, place, act, world):
+    mine = place("resident_a1")
+    entered = place("grid_worker_a1", resident_id=world.users["resident_a1"].public_id)
+    accepted = act("secretary_a", place("resident_a1"), "accept")
+    url = f"/api/v1/grids/{world.grid_a1.public_id}/orders"
+
+    def listed(person: str, **query) -> list[str]:
+        response = client.get(url, query_string=query, headers=auth(person))
+        assert response.status_code == 200, response.get_json()
+        return [o["id"] for o in response.get_json()["items"]]
+
+    newest_first = [accepted["id"], entered["id"], mine["id"]]
+    assert listed("grid_worker_a1") == listed("secretary_a") == listed("street_admin") == newest_first
+    assert listed("grid_worker_a1", state="accepted") == [accepted["id"]]
+    first = client.get(url, query_string={"limit": 2}, headers=auth("grid_worker_a1")).get_json()
+    assert listed("grid_worker_a1", limit=2, cursor=first["next_cursor"]) == [mine["id"]]
+    # Another grid's worker, another community's secretary, another street, a resident: refused.
+    for person in ("secretary_b", "other_street_admin", "resident_a1", "org_admin"):
+        assert client.get(url, headers=auth(person)).status_code == 403, person
+    other_grid = f"/api/v1/grids/{world.grid_a2.public_id}/orders"
+    assert client.get(other_grid, headers=auth("grid_worker_a1")).status_code == 403
+    assert client.get("/api/v1/grids/gr_nosuchgrid/orders", headers=auth("grid_worker_a1")).status_code == 404
