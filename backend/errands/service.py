@@ -47,13 +47,20 @@ class IllegalAction(Conflict):
     """409 for an action the errand's state or the caller's role does not allow, saying what would be."""
 
     def __init__(self, errand: Errand, action: str, actors: frozenset[str], message: str | None = None):
-        allowed = states.allowed_actions(errand.state, actors)
+        allowed = allowed_actions(errand, actors)
         label = states.ACTION_LABELS.get(action, action)
         super().__init__(
             message or f"代办当前为“{errand.state_label}”，不能{label}",
             code="illegal_action",
             details={"state": errand.state, "state_label": errand.state_label, "allowed_actions": allowed},
         )
+
+
+def allowed_actions(errand: Errand, actors: frozenset[str] | set[str]) -> list[str]:
+    """The actions these capacities may take on the errand now: the table's for its state, less a rating
+    once given (one per errand)."""
+    found = states.allowed_actions(errand.state, actors)
+    return [a for a in found if not (a == "rate" and errand.rating is not None)]
 
 
 # Types
@@ -870,7 +877,9 @@ def rate(*, errand: Errand, actor: User, level: int, comment: str = "") -> Erran
     caller, before = _begin(errand, actor, "rate")
     if errand.rating is not None:
         raise Conflict(
-            "该代办已评价过", code="already_rated", details={"state": errand.state, "allowed_actions": []}
+            "该代办已评价过",
+            code="already_rated",
+            details={"state": errand.state, "allowed_actions": allowed_actions(errand, caller.actors)},
         )
     errand.rating, errand.rating_comment = level, comment
     _step(errand, caller, "rate", before, note=comment, data={"level": level})

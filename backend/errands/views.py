@@ -21,7 +21,7 @@ def with_view(errand: Errand, viewer: User) -> Errand:
     agent = service.agent_of(errand)
     definition = errand.definition
     errand.view = {
-        "allowed_actions": states.allowed_actions(errand.state, caller.actors),
+        "allowed_actions": service.allowed_actions(errand, caller.actors),
         "is_agent": states.AGENT in caller.actors,
         "agent": None
         if agent is None

@@ -60,6 +60,23 @@ def test_nothing_but_rating_follows_a_final_state(create, act, world):
     assert row(errand).cancelled_by_resident
 
 
+def test_a_rated_errand_no_longer_offers_a_rating(create, act, world, client, auth):
+    # The resident rated it once; the errand went on offering 评价, and the second one was refused (409).
+    errand = accepted(create, act, world)
+    act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    act("agent_a", errand, "lodge", office="街道社会救助窗口", receipt_number="R1")
+    act("agent_a", errand, "record_result", outcome="refused", note="收入超过标准")
+    act("agent_a", errand, "return_to_resident")
+    completed = act("resident_a1", errand, "complete")
+    assert (completed["allowed_actions"], completed["allowed_action_labels"]) == (["rate"], ["评价"])
+    rated = act("resident_a1", errand, "rate", level=5)
+    assert (rated["allowed_actions"], rated["allowed_action_labels"]) == ([], [])
+    seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()
+    assert seen["allowed_actions"] == []
+    again = act("resident_a1", errand, "rate", expect=409, level=1)
+    assert (again["code"], again["details"]["allowed_actions"]) == ("already_rated", [])
+
+
 def test_someone_outside_the_errand_gets_404(create, act, world, client, auth):
     errand = create()
     for person in ("resident_b1", "secretary_b", "agent_b"):
