@@ -15,10 +15,12 @@ of its own weekday. Make-up workdays (调休上班, a working Saturday or Sunday
 offer the point's slots for that weekday, if it has any, and do not borrow a Monday's.
 
 For the errands domain: ``get_booking(public_id)``, ``link_errand`` (an errand made from a booking: the
-booking stays booked until the visit), ``mark_attended`` (the errand was accepted: the resident came) and
-``cancel_for_errand`` (the errand was called off before the visit).
+booking stays booked until the visit), ``mark_attended`` (the errand was accepted: the resident came),
+``cancel_for_errand`` (the errand was called off before the visit) and ``on_moved`` (the visit moved: the
+errand's time to be received follows it).
 """
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import String, cast, or_, select, update
@@ -54,6 +56,14 @@ REMIND_JOB = "appointments.remind"
 # The reminder goes out at this local time on the day before the visit (or at once when that has passed).
 REMIND_AT = time(18, 0)
 MAX_RANGE_DAYS = 31
+# Called with a booking an errand was made from once its visit has moved (in the move's transaction): the
+# errands domain times the errand from the visit.
+_on_moved: list[Callable[[Booking], None]] = []
+
+
+def on_moved(hook: Callable[[Booking], None]) -> None:
+    """Have ``hook(booking)`` run, in the move's transaction, whenever a booking linked to an errand moves."""
+    _on_moved.append(hook)
 
 
 # Who the caller is
@@ -655,6 +665,9 @@ def move(*, actor: User, booking: Booking, slot_public_id: str, day: date) -> Bo
             _give_back_seat(old_id)
     db.session.refresh(booking)
     _schedule_reminder(booking)
+    if booking.errand_id is not None:
+        for hook in _on_moved:
+            hook(booking)
     _tell_resident(booking, actor, state=MOVED, note=booking.point.address)
     return booking
 

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import clock as wall
+from backend.appointments import service as appointments
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import residence_required
@@ -580,8 +581,6 @@ def create_errand(
 
 
 def _appointment(public_id: str, resident: User, type_code: str):
-    from backend.appointments import service as appointments
-
     try:
         booking = appointments.get_booking(public_id)
     except NotFound:
@@ -599,30 +598,40 @@ def _appointment(public_id: str, resident: User, type_code: str):
 
 def link_appointment(booking, errand: Errand) -> None:
     """Link the appointment booking to this errand; it stays booked until the resident comes."""
-    from backend.appointments import service as appointments
-
     appointments.link_errand(booking, errand_id=errand.id)
 
 
 def _booking_of(errand: Errand):
-    from backend.appointments import service as appointments
-
     return appointments.get_booking(errand.appointment_id) if errand.appointment_id else None
 
 
 def _visit_made(errand: Errand) -> None:
     """The errand was accepted at the counter: its booking, if still booked, was attended."""
-    from backend.appointments import service as appointments
-
     booking = _booking_of(errand)
     if booking is not None and booking.state == "booked":
         appointments.mark_attended(booking)
 
 
+def _visit_moved(booking) -> None:
+    """The resident's visit moved (appointments.move): an errand still waiting for it (appointed) is received
+    from the new time, as it was from the first (create_errand)."""
+    errand = db.session.get(Errand, booking.errand_id)
+    if errand is None:
+        return
+    _lock(errand)
+    found = _clock(errand, "appointed") if errand.state == "appointed" else None
+    if found is None or found.started_at <= wall.now():
+        return
+    clocks.restart(clock=found, at=max(booking.starts_at, wall.now()))
+    _refresh_due(errand)
+    _flush()
+
+
+appointments.on_moved(_visit_moved)
+
+
 def _visit_called_off(errand: Errand, actor: User, reason: str) -> None:
     """The errand ended before the visit: its booking is cancelled, the place given back."""
-    from backend.appointments import service as appointments
-
     booking = _booking_of(errand)
     if booking is not None:
         appointments.cancel_for_errand(booking, actor_id=actor.id, reason=reason)

@@ -133,6 +133,18 @@ def resume(*, clock: SlaClock, at: datetime | None = None) -> SlaClock:
     return clock
 
 
+def restart(*, clock: SlaClock, at: datetime) -> SlaClock:
+    """Run a clock that has not yet begun from another moment (the visit it waits for was moved): its due
+    and warning times follow, and jobs scheduled for the old ones become no-ops. Refused (Conflict) for a
+    clock already running: its time so far stands."""
+    if clock.state != "running" or clock.started_at <= wall.now() or clock.overdue_at is not None:
+        raise Conflict("计时已开始，不能改变起点", details={"state": clock.state})
+    clock.started_at = at
+    clock.warned_at = None
+    _reschedule(clock)
+    return clock
+
+
 def past_due(clock: SlaClock) -> bool:
     """Whether the clock's deadline has passed. The red card may not be raised yet (its job runs at the due
     time, the sweep a minute later, neither while Redis is down): the deadline itself decides."""

@@ -573,6 +573,40 @@ def test_an_errand_booked_for_a_visit_is_timed_from_the_visit(create, book, clie
     assert errand["due_at"] == "2026-12-15T17:30:00+08:00"  # two working days, the visit's day the first
 
 
+@pytest.mark.parametrize("person", ["resident_a1", "secretary_a"])
+def test_moving_the_visit_moves_the_communitys_time_to_receive_the_errand(create, book, client, auth, person):
+    # The errand's 受理 step ran from the visit as first booked: moved a week later (by the resident, or by
+    # the secretary for them), it ran out, and raised a 督办, days before the resident came.
+    import time_machine
+
+    from tests.sla.calendar_data import local
+
+    with time_machine.travel(local(2026, 12, 7, 10, 0), tick=False):  # a Monday
+        booking_id = book("resident_a1", "subsistence_allowance")
+        errand = create(appointment_id=booking_id)
+        first = _booking(client, auth, booking_id)
+        assert first["starts_at"] == "2026-12-08T09:00:00+08:00"
+        assert errand["due_at"] == "2026-12-09T17:30:00+08:00"
+        later = next(o for o in _free_occurrences(client, first) if o["date"] == "2026-12-14")
+        act_on_booking(
+            client, auth, booking_id, "move", person=person, slot_id=later["slot_id"], date=later["date"]
+        )
+        seen = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("resident_a1")).get_json()
+    assert seen["due_at"] == "2026-12-15T17:30:00+08:00"  # two working days from the new visit
+    clocks_now = [c for c in service.step_clocks(row(errand)) if c.name == "appointed"]
+    assert [(clock.to_local(c.started_at).isoformat(), c.state) for c in clocks_now] == [
+        ("2026-12-14T09:00:00+08:00", "running")
+    ]
+    # The cards wait for the new deadline: past the old one nothing is raised.
+    from backend.db import db
+    from backend.sla import clocks
+
+    with time_machine.travel(local(2026, 12, 10, 9, 0), tick=False):
+        assert not clocks.raise_overdue(clock_id=clocks_now[0].id)
+        db.session.commit()
+    assert clocks_now[0].overdue_at is None and not row(errand).is_overdue
+
+
 def _booking(client, auth, booking_id: str, person: str = "resident_a1") -> dict:
     return client.get(f"/api/v1/appointments/{booking_id}", headers=auth(person)).get_json()
 
