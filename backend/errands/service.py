@@ -18,7 +18,7 @@ from backend import clock as wall
 from backend.appointments import service as appointments
 from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
-from backend.auth.service import residence_required
+from backend.auth.service import members_with_role, residence_required
 from backend.community.models import Community, Grid
 from backend.db import db, flush_unless_taken
 from backend.errands import definitions, states
@@ -42,6 +42,8 @@ QUEUEING_ACTIONS = frozenset({"accept", "assign"})
 # Actions the resident does not need telling about (they did it, or nothing changed for them).
 QUIET_ACTIONS = frozenset({"record_info", "rate"})
 RECEIPT_ATTACHMENT = "errand_receipt"
+# The resident's word for a change of agent (the state itself does not change).
+ASSIGNED = "更换代办员"  # five characters: the phrase WeChat shows
 
 
 class IllegalAction(Conflict):
@@ -677,8 +679,12 @@ def assign(*, errand: Errand, actor: User, agent_public_id: str, note: str = "")
     """Give the errand to another agent (改派代办员)."""
     caller, before = _begin(errand, actor, "assign")
     agent = _agent(agent_public_id, errand)
+    previous = agent_of(errand)
     errand.agent_id = agent.id
-    _step(errand, caller, "assign", before, note=note, data={"agent": agent.public_id})
+    data = {"agent": agent.public_id}
+    if previous is not None and previous.id != agent.id:
+        data["from_agent"] = previous.public_id
+    _step(errand, caller, "assign", before, note=note, data=data)
     return errand
 
 
@@ -1016,15 +1022,27 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
     event = db.session.get(ErrandEvent, event_id)
     if errand is None or event is None or event.errand_id != errand.id:
         return False
-    label = states.STATE_LABELS[event.to_state]
+    label = ASSIGNED if event.action == "assign" else states.STATE_LABELS[event.to_state]
     if event.actor_id != errand.resident_id:
         _notify(errand, [errand.resident_id], state=label, note=event.note, at=event.at)
+    if event.action == "create" and errand.state == "appointed":
+        # Receiving it (受理) is the community's: asked only while it still waits (the job may run late).
+        secretaries = members_with_role(
+            role=Role.SECRETARY, scope_type=ScopeType.COMMUNITY, scope_id=errand.community_id
+        )
+        others = [i for i in secretaries if i != event.actor_id]
+        _notify(errand, others, state="待受理", note=errand.applicant_name, at=event.at)
     if (
         event.action in QUEUEING_ACTIONS
         and errand.agent_id is not None
         and errand.state not in states.FINAL_STATES
     ):
         _notify(errand, [errand.agent_id], state="新代办", note=errand.applicant_name, at=event.at)
+    taken_from = (event.data or {}).get("from_agent") if event.action == "assign" else None
+    if taken_from is not None:
+        previous = db.session.scalar(select(User.id).where(User.public_id == taken_from))
+        if previous is not None and previous != errand.agent_id:
+            _notify(errand, [previous], state="已改派", note=event.note, at=event.at)
     stop = CALLED_OFF.get(event.action)
     if stop is not None and errand.agent_id is not None and event.actor_id != errand.agent_id:
         # The agent may be on the way to the office, or holding the resident's cash: they stop, and give

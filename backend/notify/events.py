@@ -107,6 +107,11 @@ EVENTS: dict[str, Event] = {
             "您的代办「{subject}」进度：{state}。",
             "已更新",
             steps={
+                # To the community's secretaries, when a resident books an errand (受理 is theirs).
+                "待受理": ("新代办待受理", "居民预约了代办「{subject}」，请及时受理。"),
+                # To the agent an errand is given to, and to the one it is taken from.
+                "新代办": ("新的代办任务", "您有一件新的代办「{subject}」，请及时办理。"),
+                "已改派": ("代办已改派", "「{subject}」已改派给其他代办员，您无需再办理。"),
                 # To the agent, when the resident (or the community) calls off an errand in their hands.
                 "停止办理": ("代办已取消", "「{subject}」已取消，请停止办理。"),
                 "退还现金": ("代办已取消", "「{subject}」已取消，请停止办理，并将代收的现金退还居民。"),

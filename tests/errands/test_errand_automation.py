@@ -11,6 +11,7 @@ from redis import Redis
 from sqlalchemy import func, select, update
 
 from backend import clock
+from backend.auth.roles import Role, ScopeType
 from backend.db import db
 from backend.errands import service
 from backend.errands.models import Errand, ErrandEvent
@@ -274,3 +275,56 @@ def test_the_agent_hears_that_their_errand_was_called_off(
         return
     # The resident did it themself: nothing for them.
     assert not [n for n in _inbox(world.users["resident_a1"]) if "取消" in n.title + n.body]
+
+
+def _told(user, errand: dict) -> list[tuple[str, str]]:
+    return [(n.title, n.body.split("\n")[0]) for n in _inbox(user) if n.subject_id == row(errand).id]
+
+
+@pytest.mark.parametrize("booked_by", ["resident_a1", "secretary_a"])
+def test_the_community_hears_of_an_errand_waiting_to_be_received(create, world, booked_by):
+    # Orders ask the secretaries to accept them (新工单); an errand a resident booked waited unheard of until
+    # its yellow card, a working day before its 受理 ran out.
+    from tests.factories import make_member
+
+    other = make_member(
+        Role.SECRETARY, ScopeType.COMMUNITY, world.community_a.id, openid="openid-secretary-a2", nickname="a2"
+    )
+    body = {"resident_id": world.users["resident_a1"].public_id} if booked_by != "resident_a1" else {}
+    errand = create(person=booked_by, **body)
+    _run_step_actions(errand)
+    waiting = ("新代办待受理", "居民预约了代办「低保申请」，请及时受理。")
+    assert _told(other, errand) == [waiting]
+    # The secretary who booked it for the resident knows; the other community's does not hear.
+    assert _told(world.users["secretary_a"], errand) == ([] if booked_by == "secretary_a" else [waiting])
+    assert _told(world.users["secretary_b"], errand) == []
+
+
+def test_a_late_job_does_not_ask_to_receive_an_errand_already_received(create, act, world):
+    errand = create()
+    accept(act, world, errand)
+    _run_step_actions(errand)
+    assert [t for t, _ in _told(world.users["secretary_a"], errand)] == []
+
+
+def test_the_agents_hear_of_new_work_and_of_work_given_to_another(create, act, world):
+    # The agent's notice read as a resident's ("您的代办「低保申请」进度：新代办。"), and the agent an errand
+    # was taken from was never told: it stayed on their mind (and in their hands) while another did it.
+    errand = create()
+    accept(act, world, errand)
+    service.step_actions(errand_id=row(errand).id, event_id=service.timeline(row(errand))[-1].id)
+    db.session.commit()
+    first, second = world.users["agent_a"], world.users["agent_a2"]
+    new_work = ("新的代办任务", "您有一件新的代办「低保申请」，请及时办理。")
+    assert _told(first, errand) == [new_work]
+    act("secretary_a", errand, "assign", agent_id=second.public_id, note="小李休假")
+    service.step_actions(errand_id=row(errand).id, event_id=service.timeline(row(errand))[-1].id)
+    db.session.commit()
+    assert _told(second, errand) == [new_work]
+    assert _told(first, errand) == [
+        new_work,
+        ("代办已改派", "「低保申请」已改派给其他代办员，您无需再办理。"),
+    ]
+    # The resident reads that their agent changed, not that the errand was accepted again.
+    resident = _told(world.users["resident_a1"], errand)
+    assert resident[-1] == ("代办进度更新", "您的代办「低保申请」进度：更换代办员。")
