@@ -1110,7 +1110,9 @@ def _describe_subject(errand_id: int) -> subjects.Description:
     errand = db.session.get(Errand, errand_id)
     if errand is None:
         return subjects.Description("代办", str(errand_id))
-    return subjects.Description(errand.title, errand.number, f"pages/errands/detail?id={errand.public_id}")
+    return subjects.Description(
+        errand.title, errand.number, f"pages/errands/detail?id={errand.public_id}", errand.public_id
+    )
 
 
 subjects.register(

@@ -1065,7 +1065,7 @@ def _describe_subject(order_id: int) -> subjects.Description:
     order = db.session.get(Order, order_id)
     if order is None:
         return subjects.Description("工单", str(order_id))
-    return subjects.Description(order.category.name, order.number, _page(order))
+    return subjects.Description(order.category.name, order.number, _page(order), order.public_id)
 
 
 def _on_stopped(sla_clock) -> None:

@@ -363,7 +363,7 @@ def raise_overdue(*, clock_id: int, generation: int | None = None, now: datetime
             kind.on_overdue(clock)
         return True
     about = kind.describe(clock.subject_id)
-    supervision.raise_for_overdue(clock=clock, title=about.title)
+    supervision.raise_for_overdue(clock=clock, title=f"{about.title}（{about.number}）")
     notify_many(
         user_ids=_answerable(clock, escalate=True),
         event=kind.overdue_event,

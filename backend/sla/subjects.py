@@ -13,6 +13,8 @@ class Description:
     title: str
     number: str
     page: str | None = None
+    # The item's public id, for the API to link to it (a 督办 record names what it is about).
+    public_id: str | None = None
 
 
 @dataclass(frozen=True)

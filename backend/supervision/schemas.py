@@ -1,12 +1,32 @@
 import marshmallow as ma
 
 from backend.fields import LocalDateTime, PublicId, Text
+from backend.sla import subjects
 from backend.supervision.models import REASONS, STATUSES
+
+
+def _subject(record) -> dict:
+    """What the record is about, to open it by: its kind, number, title, public id and mini-program page."""
+    kind = subjects.get(record.subject_type)
+    about = kind.describe(record.subject_id)
+    return {
+        "type": record.subject_type,
+        "type_label": kind.label,
+        "id": about.public_id,
+        "number": about.number,
+        "title": about.title,
+        "page": about.page,
+    }
 
 
 class SupervisionSchema(ma.Schema):
     id = PublicId()
     subject_type = ma.fields.String(dump_only=True)
+    subject = ma.fields.Function(
+        _subject,
+        dump_only=True,
+        metadata={"description": "督办的工单或代办：type、type_label、id、number、title、page（小程序页面）"},
+    )
     reason = ma.fields.String(dump_only=True)
     reason_label = ma.fields.String(dump_only=True)
     title = ma.fields.String(dump_only=True)

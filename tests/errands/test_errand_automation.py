@@ -151,7 +151,24 @@ def test_a_step_that_runs_out_is_overdue_while_a_paused_one_is_not(
         run_due_jobs(connection)
         fresh = login_headers(client, fake_wechat, world.users["secretary_a"])
         overdue = client.get("/api/v1/errands/overdue", headers=fresh).get_json()
+        records = client.get("/api/v1/supervisions", headers=fresh).get_json()["items"]
     assert [e["id"] for e in overdue["items"]] == [late["id"]]
+    # The 督办 names the errand it is about (it read "残疾证办理" alone, one like any other of the type, with
+    # nothing to open it by).
+    assert [(r["title"], r["reason_label"], r["subject"]) for r in records] == [
+        (
+            f"残疾证办理（{late['number']}）",
+            "超时未办",
+            {
+                "type": "errand",
+                "type_label": "代办",
+                "id": late["id"],
+                "number": late["number"],
+                "title": "残疾证办理",
+                "page": f"pages/errands/detail?id={late['id']}",
+            },
+        )
+    ]
     assert row(late).is_overdue and not row(waiting).is_overdue
     actions = [e.action for e in service.timeline(row(late))]
     assert "warning" in actions and actions[-1] == "overdue"

@@ -134,7 +134,7 @@ def test_a_daily_and_an_urgent_item_walk_through_warning_and_overdue_across_nati
         (2, "overdue", "open"),
         (1, "overdue", "open"),
     ]
-    assert records[0].title == "楼道灯维修2"
+    assert records[0].title == "楼道灯维修2（T000002）"  # named by its number too
     # No organization holds them: the secretary hears of both yellow cards; the red cards reach the secretary
     # and the street admin (inbox), and WeChat once, for the one grant the secretary gave.
     assert inbox(secretary, "sla_warning") == 2
