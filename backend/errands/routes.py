@@ -5,6 +5,7 @@ from flask import Response, g
 from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
+from backend.clock import to_local
 from backend.db import db
 from backend.errands import metrics, service, views
 from backend.errands.models import Errand, ErrandType, ErrandTypeVersion
@@ -58,7 +59,11 @@ def _type_view(kind: ErrandType, *, with_versions: bool = False) -> ErrandType:
     kind.view = {"definition": service.version_of(kind).definition}
     if with_versions:
         kind.view["versions"] = [
-            {"version": v.version, "name": v.definition["name"], "created_at": v.created_at.isoformat()}
+            {
+                "version": v.version,
+                "name": v.definition["name"],
+                "created_at": to_local(v.created_at).isoformat(),
+            }
             for v in service.versions_of(kind)
         ]
     return kind

@@ -1,4 +1,5 @@
 import re
+from datetime import datetime
 
 import marshmallow as ma
 
@@ -301,6 +302,13 @@ class ErrandSummarySchema(ma.Schema):
         return None if errand.due_at >= NO_DEADLINE else to_local(errand.due_at).isoformat()
 
 
+def _handover(slip: dict | None) -> dict | None:
+    """The hand-over slip, its signing time in Beijing time (kept as an ISO time in UTC)."""
+    if not slip or not slip.get("at"):
+        return slip
+    return {**slip, "at": to_local(datetime.fromisoformat(slip["at"])).isoformat()}
+
+
 class ErrandSchema(ErrandSummarySchema):
     """One errand as its viewer may see it (``errand.view``, filled by errands.views.with_view)."""
 
@@ -316,7 +324,7 @@ class ErrandSchema(ErrandSummarySchema):
     eligibility_note = ma.fields.String(dump_only=True)
     materials = ma.fields.Function(lambda e: e.view["materials"], dump_only=True)
     steps = ma.fields.Function(lambda e: e.view["steps"], dump_only=True)
-    handover = ma.fields.Dict(dump_only=True, allow_none=True)
+    handover = ma.fields.Function(lambda e: _handover(e.handover), dump_only=True, allow_none=True)
     # Sensitive too (health): the drug names masked, whatever the viewer; see DrugList.
     items = DrugList(
         ma.fields.Nested(ErrandItemMaskedSchema),

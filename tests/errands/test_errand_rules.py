@@ -778,3 +778,24 @@ def test_seeding_is_idempotent_and_keeps_the_streets_edits(client, auth):
     )
     assert seed_errand_types() == []
     assert get_type("medicine_purchase").name == "代购药品（新）"
+
+
+def test_the_hand_over_slip_and_the_type_versions_tell_beijing_time(create, act, world, client, auth):
+    # Both read UTC (+00:00): a slip signed at 09:30 in the morning said 01:30.
+    import time_machine
+
+    from tests.sla.calendar_data import local
+
+    with time_machine.travel(local(2026, 12, 8, 9, 30), tick=False):
+        added = client.post(
+            "/api/v1/errand-types",
+            json={"code": "elderly_allowance", "definition": ELDERLY_ALLOWANCE},
+            headers=auth("street_admin"),
+        )
+        errand = accepted(create, act, world)
+        collected = act("agent_a", errand, "collect", materials=SUBSISTENCE_MATERIALS, handover=HANDOVER)
+    assert added.status_code == 201, added.get_json()
+    assert added.get_json()["versions"][0]["created_at"] == "2026-12-08T09:30:00+08:00"
+    assert collected["handover"]["at"] == "2026-12-08T09:30:00+08:00"
+    seen = client.get("/api/v1/errand-types/elderly_allowance", headers=auth("resident_a1")).get_json()
+    assert seen["versions"][0]["created_at"] == "2026-12-08T09:30:00+08:00"
