@@ -3,7 +3,6 @@ from flask import g
 from backend import idempotency
 from backend.auth import access
 from backend.auth.roles import Role
-from backend.auth.service import get_user
 from backend.community.service import get_community, get_street
 from backend.extensions import Blueprint
 from backend.organizations import service
@@ -87,7 +86,7 @@ def add_volunteer(args, organization_id):
     """把用户加入志愿者名册并授予志愿者角色（本组织管理员）。"""
     return service.add_volunteer(
         org=service.get_organization(organization_id),
-        user=get_user(args["user_id"]),
+        user_public_id=args["user_id"],
         display_name=args["display_name"],
         skills=args["skills"],
     )

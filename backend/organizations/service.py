@@ -3,6 +3,7 @@
 from sqlalchemy import select, update
 
 from backend.auth.access import ScopeNode, holds
+from backend.auth.models import User
 from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Street
 from backend.db import db, flush_unless_taken
@@ -138,10 +139,21 @@ def organizations_page(*, community_id: int | None, category: str | None, limit:
     return paginate(query, Organization.id, limit=limit, cursor=cursor)
 
 
-def add_volunteer(*, org: Organization, user, display_name: str, skills: str) -> Volunteer:
+def _roster_user(public_id: str) -> User:
+    user = db.session.scalar(select(User).where(User.public_id == public_id))
+    if user is None:
+        raise ValidationFailed("用户不存在", details={"user_id": ["用户不存在"]})
+    # A disabled account cannot sign in: orders assigned to it would wait for nobody.
+    if not user.is_active:
+        raise ValidationFailed("该用户账号已停用", details={"user_id": ["该用户账号已停用"]})
+    return user
+
+
+def add_volunteer(*, org: Organization, user_public_id: str, display_name: str, skills: str) -> Volunteer:
     """Put a user on the organization's roster and give them the volunteer role there (idempotent)."""
     from backend.auth.service import grant_role
 
+    user = _roster_user(user_public_id)
     _lock(org)
     volunteer = db.session.scalar(
         select(Volunteer).where(Volunteer.organization_id == org.id, Volunteer.user_id == user.id)

@@ -28,7 +28,10 @@ def order_data(world):
     world.other_organization.communities.append(world.community_a)
     db.session.commit()
     world.volunteer_entry = add_volunteer(
-        org=world.organization, user=world.users["volunteer"], display_name="李志愿", skills="陪伴"
+        org=world.organization,
+        user_public_id=world.users["volunteer"].public_id,
+        display_name="李志愿",
+        skills="陪伴",
     )
     return world
 

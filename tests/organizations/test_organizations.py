@@ -161,3 +161,20 @@ def test_an_organization_serves_only_categories_the_catalog_has(client, auth, wo
         headers=auth("org_admin"),
     )
     assert changed.status_code == 422 and "categories" in changed.get_json()["details"]
+
+
+def test_a_volunteer_who_is_no_user_or_cannot_sign_in_is_422_by_field(client, auth, world):
+    # An unknown user id in the body answered 404 (as if the organization were missing), naming no field; a
+    # disabled account went on the roster, where orders assigned to it waited for someone who cannot sign in.
+    url = f"/api/v1/organizations/{world.organization.public_id}/volunteers"
+    body = {"user_id": "u_nobody", "display_name": "小李"}
+    unknown = client.post(url, json=body, headers=auth("org_admin"))
+    assert unknown.status_code == 422, unknown.get_json()
+    assert unknown.get_json()["details"] == {"user_id": ["用户不存在"]}
+    world.users["newcomer"].is_active = False
+    db.session.commit()
+    body = {"user_id": world.users["newcomer"].public_id, "display_name": "小李"}
+    disabled = client.post(url, json=body, headers=auth("org_admin"))
+    assert disabled.status_code == 422, disabled.get_json()
+    assert disabled.get_json()["details"] == {"user_id": ["该用户账号已停用"]}
+    assert db.session.scalar(select(func.count()).select_from(Volunteer)) == 0
