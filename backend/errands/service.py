@@ -1089,6 +1089,7 @@ def _on_overdue(sla_clock) -> None:
         return
     errand.is_overdue = True
     _system_event(errand, "overdue", data={"step": sla_clock.name})
+    _tell_agent_of_card(errand, sla_clock, "supervision_raised", "已超时")
 
 
 def _complete_unconfirmed(errand: Errand, sla_clock) -> None:
@@ -1104,6 +1105,27 @@ def _on_warning(sla_clock) -> None:
     errand = db.session.get(Errand, sla_clock.subject_id)
     if errand is not None and errand.state not in states.FINAL_STATES:
         _system_event(errand, "warning", data={"step": sla_clock.name})
+        _tell_agent_of_card(errand, sla_clock, "sla_warning", "即将超时")
+
+
+def _tell_agent_of_card(errand: Errand, sla_clock, event: str, state: str) -> None:
+    """The engine tells the community and the street of a card; a step in the agent's hands (the errand in
+    their queue) is theirs to hurry, so the agent hears of it too."""
+    if errand.agent_id is None or errand.state != sla_clock.name or errand.state not in states.AGENT_STATES:
+        return
+    notify_many(
+        user_ids=[errand.agent_id],
+        event=event,
+        fields={
+            "subject": errand.title,
+            "number": errand.number,
+            "state": state,
+            "at": sla_clock.due_at.isoformat(),
+        },
+        page=f"pages/errands/detail?id={errand.public_id}",
+        subject_type=SUBJECT,
+        subject_id=errand.id,
+    )
 
 
 def _describe_subject(errand_id: int) -> subjects.Description:

@@ -345,3 +345,29 @@ def test_the_agents_hear_of_new_work_and_of_work_given_to_another(create, act, w
     # The resident reads that their agent changed, not that the errand was accepted again.
     resident = _told(world.users["resident_a1"], errand)
     assert resident[-1] == ("代办进度更新", "您的代办「低保申请」进度：更换代办员。")
+
+
+def test_the_agent_holding_a_step_hears_its_yellow_and_red_cards(create, act, world):
+    # The cards of the agent's own steps went to the secretaries and the street only: the one person who
+    # could still collect the materials in time heard nothing.
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        errand = create(type="disability_certificate")
+        accept(act, world, errand)
+        step = next(c for c in service.step_clocks(row(errand)) if c.name == "accepted")
+        traveller.move_to(step.warn_at + timedelta(seconds=1))
+        assert clocks.raise_warning(clock_id=step.id)
+        db.session.commit()
+        traveller.move_to(step.due_at + timedelta(seconds=1))
+        assert clocks.raise_overdue(clock_id=step.id)
+        db.session.commit()
+    cards = [
+        (n.title, n.body.split("\n")[0])
+        for n in _inbox(world.users["agent_a"])
+        if n.event != "errand_step_changed"
+    ]
+    assert cards == [
+        ("黄牌预警", "「残疾证办理」临近办理时限，请抓紧办理。"),
+        ("督办提醒", "「残疾证办理」已列入督办，请尽快处理。"),
+    ]
+    # The other agent of the community has nothing to do with it.
+    assert _inbox(world.users["agent_a2"]) == []
