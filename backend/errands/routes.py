@@ -200,6 +200,7 @@ def board(args):
         unassigned=args["unassigned"],
         limit=args["limit"],
         cursor=args["cursor"],
+        number=args["number"],
     )
 
 
@@ -218,6 +219,7 @@ def overdue(args):
         unassigned=args["unassigned"],
         limit=args["limit"],
         cursor=args["cursor"],
+        number=args["number"],
     )
 
 

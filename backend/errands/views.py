@@ -128,13 +128,17 @@ def board(
     unassigned: bool | None,
     limit: int,
     cursor: str | None,
+    number: str | None = None,
 ) -> dict:
-    """The community's errands by deadline: what secretaries assign and chase."""
+    """The community's errands by deadline: what secretaries assign and chase; or, given a ``number``, the
+    errand of that number (in any state)."""
     query = select(Errand).where(Errand.community_id.in_(community_filter(viewer, community_public_id)))
     query = _type_filter(query, type_code)
+    if number:
+        query = query.where(Errand.number == number.upper())
     if state:
         query = query.where(Errand.state == state)
-    else:
+    elif not number:
         query = query.where(Errand.state.not_in(sorted(states.FINAL_STATES)))
     if overdue is not None:
         query = query.where(Errand.is_overdue.is_(overdue))

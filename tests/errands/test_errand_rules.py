@@ -799,3 +799,25 @@ def test_the_hand_over_slip_and_the_type_versions_tell_beijing_time(create, act,
     assert collected["handover"]["at"] == "2026-12-08T09:30:00+08:00"
     seen = client.get("/api/v1/errand-types/elderly_allowance", headers=auth("resident_a1")).get_json()
     assert seen["versions"][0]["created_at"] == "2026-12-08T09:30:00+08:00"
+
+
+def test_a_secretary_finds_an_errand_by_the_number_a_resident_reads_out(client, auth, create, act):
+    kept = create()
+    cancelled = act("resident_a1", create(), "cancel", reason="已自行办理")
+
+    def board(person: str, **query) -> list[str]:
+        response = client.get("/api/v1/errands/board", query_string=query, headers=auth(person))
+        assert response.status_code == 200, response.get_json()
+        return [e["number"] for e in response.get_json()["items"]]
+
+    assert board("secretary_a") == [kept["number"]]  # a cancelled errand is off the board
+    assert board("secretary_a", number=cancelled["number"]) == [cancelled["number"]]  # found in any state
+    assert board("secretary_a", number=kept["number"].lower()) == [kept["number"]]
+    assert board("street_admin", number=kept["number"]) == [kept["number"]]
+    assert board("secretary_b", number=kept["number"]) == []
+    for bad in ("DB123", "XX" + kept["number"][2:], kept["number"] + "x"):
+        response = client.get(
+            "/api/v1/errands/board", query_string={"number": bad}, headers=auth("secretary_a")
+        )
+        assert response.status_code == 422, bad
+        assert response.get_json()["details"] == {"number": ["代办编号为 DB 加 14 至 16 位数字"]}
