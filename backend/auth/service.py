@@ -213,12 +213,21 @@ def bind_phone(*, user: User, phone_code: str) -> User:
         messages=wechat.PHONE_CODE_MESSAGES,
     )
     info = result.get("phone_info") or {}
-    phone = info.get("purePhoneNumber") or info.get("phoneNumber")
+    phone = _with_country(info)
     if not phone:
         raise ApiError("微信未返回手机号", code="wechat_error", status=502)
     privacy.store(user, "phone", phone, subject_user_id=user.id)
     db.session.commit()
     return user
+
+
+def _with_country(info: dict) -> str | None:
+    """A mainland number as its 11 digits; any other with its country code ("+852 61234567"), which the pure
+    number alone would lose."""
+    pure, country = info.get("purePhoneNumber"), str(info.get("countryCode") or "86")
+    if not pure:
+        return info.get("phoneNumber")
+    return pure if country == "86" else f"+{country} {pure}"
 
 
 def update_profile(*, user: User, real_name: str | None = None, id_number: str | None = None) -> User:

@@ -22,6 +22,15 @@ def _digits(value: str) -> str:
     return re.sub(r"\D", "", value)
 
 
+def _phone(value: str) -> str:
+    """A mainland number as its 11 digits (also when written +86 …); any other as + and its digits, country
+    code first, so it is never taken for a mainland one."""
+    digits = _digits(value)
+    if not value.strip().startswith("+"):
+        return digits
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else "+" + digits
+
+
 def _id_number(value: str) -> str:
     return value.strip().upper()
 
@@ -51,7 +60,7 @@ def id_number_problem(value: str, today: date) -> str | None:
 KINDS: dict[str, SensitiveKind] = {
     k.name: k
     for k in (
-        SensitiveKind("phone", "手机号", mask_phone, _digits, consent="phone"),
+        SensitiveKind("phone", "手机号", mask_phone, _phone, consent="phone"),
         SensitiveKind("id_number", "身份证号", mask_id_number, _id_number, consent="id_number"),
         SensitiveKind("health", "健康状况", mask_text, consent="health"),
         SensitiveKind("disability", "残疾情况", mask_text, consent="disability"),

@@ -361,6 +361,20 @@ def test_bind_phone_needs_consent_then_stores_it_masked(client, fake_wechat, sig
     assert user.phone == "13800138000"
 
 
+def test_a_phone_from_outside_the_mainland_keeps_its_country_code(client, fake_wechat, signed_in):
+    headers = {"Authorization": "Bearer " + signed_in["access_token"]}
+    client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
+    code = fake_wechat.state.issue_phone_code("+852 61234567")
+    bound = client.post("/api/v1/me/phone", json={"code": code}, headers=headers)
+    assert bound.status_code == 200 and bound.get_json()["phone"] == "+85*****4567"
+    user = db.session.scalar(select(User).where(User.public_id == signed_in["user"]["id"]))
+    assert user.phone == "+85261234567"
+    # A mainland number written with its country code is the same number as without.
+    code = fake_wechat.state.issue_phone_code("+86 13800138000")
+    mainland = client.post("/api/v1/me/phone", json={"code": code}, headers=headers)
+    assert mainland.get_json()["phone"] == "138****8000"
+
+
 def test_bind_phone_with_bad_code_is_400(client, signed_in):
     headers = {"Authorization": "Bearer " + signed_in["access_token"]}
     client.post("/api/v1/me/consents", json={"kind": "phone", "text_version": "2026-11"}, headers=headers)
