@@ -41,7 +41,8 @@ from backend.errands.schemas import (
 )
 from backend.errors import NotFound
 from backend.extensions import Blueprint
-from backend.storage import service as storage
+from backend.storage.routes import photo_response
+from backend.storage.schemas import PhotoQuerySchema
 
 blp = Blueprint("errands", __name__, description="红色代办：代办类型、预约、受理、收件、递交、结果、送还")
 
@@ -283,15 +284,14 @@ def get_errand(errand_id):
 
 @blp.get("/errands/<string:errand_id>/receipts/<string:upload_id>")
 @access.signed_in
+@blp.arguments(PhotoQuerySchema, location="query")
 @blp.response(200, content_type="image/*")
-def receipt_photo(errand_id, upload_id):
+def receipt_photo(args, errand_id, upload_id):
     """代购票据照片。"""
     errand = _errand(errand_id)
     for upload in service.receipt_photos(errand):
         if upload.public_id == upload_id:
-            return Response(
-                storage.read(upload), mimetype=upload.content_type, headers={"Cache-Control": "private"}
-            )
+            return photo_response(upload, args["size"])
     raise NotFound("图片不存在")
 
 

@@ -13,6 +13,7 @@ from backend.errands import service, states
 from backend.errands.models import AGENT_QUEUE_SQL, Errand, ErrandType
 from backend.errors import Forbidden, ValidationFailed
 from backend.pagination import cursor_int, cursor_time, decode_parts, encode_parts
+from backend.storage.routes import small_url
 
 
 def with_view(errand: Errand, viewer: User) -> Errand:
@@ -51,7 +52,7 @@ def with_view(errand: Errand, viewer: User) -> Errand:
         ],
         "sensitive_fields": definition.get("sensitive_fields", []),
         "receipts": [
-            {"id": u.public_id, "url": f"/api/v1/errands/{errand.public_id}/receipts/{u.public_id}"}
+            _receipt(f"/api/v1/errands/{errand.public_id}/receipts/{u.public_id}", u.public_id)
             for u in service.receipt_photos(errand)
         ],
         "timeline": service.timeline(errand),
@@ -194,3 +195,7 @@ def notice_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows({column: _as_text(value) for column, value in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _receipt(url: str, public_id: str) -> dict:
+    return {"id": public_id, "url": url, "small_url": small_url(url)}

@@ -1,6 +1,6 @@
 """The three-order API: /orders and one POST per state-machine action, named after it."""
 
-from flask import Response, g, jsonify
+from flask import g, jsonify
 
 from backend import idempotency
 from backend.auth import access
@@ -32,7 +32,8 @@ from backend.orders.schemas import (
     TakeSchema,
 )
 from backend.organizations.service import get_organization
-from backend.storage import service as storage
+from backend.storage.routes import photo_response
+from backend.storage.schemas import PhotoQuerySchema
 
 blp = Blueprint("orders", __name__, description="三单：居民点单、社区派单、组织接单")
 # The lists build their JSON by hand (orders.views.summary) and return it as a response, which flask-smorest
@@ -210,30 +211,30 @@ def recommendations(order_id):
     return {"items": recommend.recommend(order)}
 
 
-def _photo(order_id: str, upload_id: str, *, proof: bool):
+def _photo(order_id: str, upload_id: str, size: str, *, proof: bool):
     order = _order(order_id)
     for upload in service.photos(order, proof=proof):
         if upload.public_id == upload_id:
-            return Response(
-                storage.read(upload), mimetype=upload.content_type, headers={"Cache-Control": "private"}
-            )
+            return photo_response(upload, size)
     raise NotFound("图片不存在")
 
 
 @blp.get("/orders/<string:order_id>/photos/<string:upload_id>")
 @access.signed_in
+@blp.arguments(PhotoQuerySchema, location="query")
 @blp.response(200, content_type="image/*")
-def order_photo(order_id, upload_id):
+def order_photo(args, order_id, upload_id):
     """工单照片。"""
-    return _photo(order_id, upload_id, proof=False)
+    return _photo(order_id, upload_id, args["size"], proof=False)
 
 
 @blp.get("/orders/<string:order_id>/proof/<string:upload_id>")
 @access.signed_in
+@blp.arguments(PhotoQuerySchema, location="query")
 @blp.response(200, content_type="image/*")
-def proof_photo(order_id, upload_id):
+def proof_photo(args, order_id, upload_id):
     """回单凭证照片。"""
-    return _photo(order_id, upload_id, proof=True)
+    return _photo(order_id, upload_id, args["size"], proof=True)
 
 
 # One POST per action.

@@ -195,6 +195,7 @@ class PhotoSchema(ma.Schema):
     id = PublicId()
     content_type = ma.fields.String(dump_only=True)
     url = ma.fields.String(dump_only=True)
+    small_url = ma.fields.String(dump_only=True, metadata={"description": "最长边 480 像素的小图"})
 
 
 class OrderSummarySchema(ma.Schema):

@@ -28,6 +28,7 @@ from backend.organizations.models import Organization, Volunteer
 from backend.pagination import SMALLINT_BOUND, cursor_int, cursor_time, decode_parts, encode_parts
 from backend.privacy.masking import mask_phone
 from backend.sla.rules import SERVICE_KIND_LABELS
+from backend.storage.routes import small_url
 
 OPEN_FOR_COUNTS = sorted(set(states.STATES) - states.FINAL_STATES)
 
@@ -73,11 +74,13 @@ def _public_ids(user_ids: set[int]) -> dict[int, str]:
 
 def photo_documents(order_public_id: str, uploads, *, proof: bool) -> list[dict]:
     kind = "proof" if proof else "photos"
+    urls = {u.public_id: f"/api/v1/orders/{order_public_id}/{kind}/{u.public_id}" for u in uploads}
     return [
         {
             "id": u.public_id,
             "content_type": u.content_type,
-            "url": f"/api/v1/orders/{order_public_id}/{kind}/{u.public_id}",
+            "url": urls[u.public_id],
+            "small_url": small_url(urls[u.public_id]),
         }
         for u in uploads
     ]

@@ -14,6 +14,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from backend.errors import ValidationFailed
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Longest edge of the small rendition lists and thumbnails load (?size=small): a phone shows them at a
+# fraction of the screen, and nine full photos would cost a volunteer's data plan megabytes.
+SMALL_EDGE = 480
 # Longest edge kept: a receipt stays legible and a photo fills a phone's screen twice over, while a 50 MP
 # original would cost a volunteer's data plan for nothing.
 MAX_EDGE = 2560
@@ -56,13 +59,25 @@ def clean(data: bytes, field: str = "file") -> Photo:
         if kind == "JPEG":
             # Decode at 1/2, 1/4 or 1/8 scale when the photo is kept smaller anyway (libjpeg does it as it
             # reads, far faster than decoding whole and shrinking).
-            image.draft(image.mode, _fitted(image.size))
+            image.draft(image.mode, _fitted(image.size, MAX_EDGE))
         upright = ImageOps.exif_transpose(image)
         upright.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
         written = _encode(upright, kind, icc_profile=image.info.get("icc_profile"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise ValidationFailed(details={field: [DAMAGED]}) from None
     return Photo(written, CONTENT_TYPES[kind], upright.width, upright.height)
+
+
+def small(data: bytes) -> bytes:
+    """A kept photo (clean() wrote it) at most SMALL_EDGE on its longest edge, in its own format."""
+    image = Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES))
+    kind = "JPEG" if image.format == "MPO" else image.format
+    if max(image.size) <= SMALL_EDGE:
+        return data
+    if kind == "JPEG":
+        image.draft(image.mode, _fitted(image.size, SMALL_EDGE))
+    image.thumbnail((SMALL_EDGE, SMALL_EDGE), Image.Resampling.LANCZOS)
+    return _encode(image, kind, icc_profile=image.info.get("icc_profile"))
 
 
 def _looks_like_a_photo(data: bytes) -> bool:
@@ -72,9 +87,9 @@ def _looks_like_a_photo(data: bytes) -> bool:
     )
 
 
-def _fitted(size: tuple[int, int]) -> tuple[int, int]:
+def _fitted(size: tuple[int, int], edge: int) -> tuple[int, int]:
     width, height = size
-    scale = min(1.0, MAX_EDGE / max(width, height))
+    scale = min(1.0, edge / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

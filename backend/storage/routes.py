@@ -7,7 +7,7 @@ from backend.auth import access
 from backend.extensions import Blueprint
 from backend.storage import service
 from backend.storage.models import Upload
-from backend.storage.schemas import UploadFormSchema, UploadSchema
+from backend.storage.schemas import PhotoQuerySchema, UploadFormSchema, UploadSchema
 
 blp = Blueprint("uploads", __name__, description="图片上传")
 
@@ -29,10 +29,23 @@ def upload(files):
     )
 
 
+def photo_response(upload: Upload, size: str) -> Response:
+    """A photo for the one allowed to see it: kept by their client, never by a shared cache."""
+    return Response(
+        service.read(upload, size), mimetype=upload.content_type, headers={"Cache-Control": "private"}
+    )
+
+
+def small_url(url: str) -> str:
+    """Where a photo's small rendition is (for the lists and thumbnails that show it)."""
+    return url + "?size=small"
+
+
 @blp.get("/uploads/<string:upload_id>")
 @access.signed_in
+@blp.arguments(PhotoQuerySchema, location="query")
 @blp.response(200, content_type="image/*")
-def download(upload_id):
+def download(args, upload_id):
     """下载自己上传的图片（已附在工单上的图片从工单处下载）。"""
     item = service.get_own(owner_id=g.user.id, public_id=upload_id)
-    return Response(service.read(item), mimetype=item.content_type, headers={"Cache-Control": "private"})
+    return photo_response(item, args["size"])

@@ -8,6 +8,14 @@ class UploadFormSchema(ma.Schema):
     file = UploadField(required=True, metadata={"description": "JPG、PNG 或 WebP 图片，不超过 5 MB"})
 
 
+class PhotoQuerySchema(ma.Schema):
+    size = ma.fields.String(
+        load_default="full",
+        validate=ma.validate.OneOf(["full", "small"], error="size 只能是 full 或 small"),
+        metadata={"description": "small：最长边 480 像素的小图，供列表和缩略图用，省流量"},
+    )
+
+
 class UploadSchema(ma.Schema):
     id = PublicId()
     content_type = ma.fields.String(dump_only=True)

@@ -140,9 +140,11 @@ def attached_to(*, attached_type: str, attached_id: int) -> list[Upload]:
     )
 
 
-def read(upload: Upload) -> bytes:
+def read(upload: Upload, size: str = "full") -> bytes:
+    """The photo's bytes as kept, or (``size="small"``) its small rendition, made as it is asked for."""
     with storage().open(upload.storage_key) as f:
-        return f.read()
+        data = f.read()
+    return images.small(data) if size == "small" else data
 
 
 def purge_unattached(*, kept: timedelta = UNATTACHED_KEPT, batch: int = PURGE_BATCH) -> int:

@@ -214,13 +214,19 @@ export function timeline(order, { forResident = false } = {}) {
   );
 }
 
-/** Thumbnails of photos the API serves with the bearer token. */
+/** Thumbnails of photos the API serves with the bearer token: the small rendition (a phone's data plan),
+ * the whole photo once tapped. */
 export function photos(list, testid) {
   const box = h("div", { class: "photos", "data-testid": testid });
   for (const p of list || []) {
-    const img = h("img", { alt: "照片" });
+    const img = h("img", { alt: "照片", title: "点击查看原图" });
+    img.addEventListener("click", () =>
+      photoUrl(p.url)
+        .then((url) => window.open(url, "_blank"))
+        .catch(() => toast("原图加载失败")),
+    );
     box.append(img);
-    photoUrl(p.url)
+    photoUrl(p.small_url || p.url)
       .then((url) => (img.src = url))
       .catch(() => (img.alt = "图片加载失败"));
   }

@@ -188,6 +188,8 @@ def test_medicine_purchase_balances_the_cash_and_a_second_one_is_cancelled(
         )
         receipt = client.get(errand["receipts"][0]["url"], headers=auth("resident_a1"))
         assert receipt.status_code == 200 and receipt.mimetype == "image/png"
+        small = client.get(errand["receipts"][0]["small_url"], headers=auth("resident_a1"))
+        assert small.status_code == 200 and small.data == receipt.data  # small already: as kept
         errand = act(
             "agent_a", errand, "return_to_resident", note="药品、医保卡、找零 43.70 元和票据已当面交还"
         )

@@ -96,6 +96,9 @@ def test_resident_orders_secretary_dispatches_organization_takes_volunteer_resol
     assert order["state"] == "resolved" and len(order["proof"]) == 1
     proof_url = order["proof"][0]["url"]
     assert same_picture(client.get(proof_url, headers=auth("resident_a1")).data, PNG)
+    small_url = order["proof"][0]["small_url"]
+    assert same_picture(client.get(small_url, headers=auth("resident_a1")).data, PNG)  # small already
+    assert client.get(small_url, headers=auth("resident_b1")).status_code == 404
 
     order = act("resident_a1", order, "confirm", level=5, tags=["准时", "耐心"], comment="谢谢志愿者")
     assert order["state"] == "closed" and order["rating"]["level_label"] == "很满意"

@@ -164,3 +164,18 @@ def test_photos_phones_really_make_are_kept(client, auth, name):
     photo.load()
     assert body["content_type"] == content_type and photo.size[0] in (30, 300)
     assert getattr(photo, "n_frames", 1) == 1 and not photo.getexif()
+
+
+def test_a_photo_is_also_served_small_for_lists_and_thumbnails(client, auth):
+    headers = auth("resident_a1")
+    body, kept = _kept(client, headers, jpeg(size=(2000, 1000)))
+    small = client.get(f"/api/v1/uploads/{body['id']}", query_string={"size": "small"}, headers=headers)
+    assert small.status_code == 200 and small.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(small.data)).size == (images.SMALL_EDGE, images.SMALL_EDGE // 2)
+    assert len(small.data) < len(kept) and small.headers["Cache-Control"] == "private"
+    # A photo already small is served as kept.
+    tiny, kept = _kept(client, headers, png(size=(40, 30)))
+    same = client.get(f"/api/v1/uploads/{tiny['id']}?size=small", headers=headers)
+    assert same.data == kept
+    wrong = client.get(f"/api/v1/uploads/{tiny['id']}?size=huge", headers=headers)
+    assert wrong.status_code == 422 and wrong.get_json()["details"] == {"size": ["size 只能是 full 或 small"]}
