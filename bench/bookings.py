@@ -137,9 +137,9 @@ class BookingRow:
                     (BOOKER_OPENID.format(n=n), f"booker{n}", scale.public_id("u"), since),
                 ).fetchone()[0]
                 conn.execute(
-                    "INSERT INTO role_memberships (user_id, role, scope_type, scope_id, created_at) "
-                    "VALUES (%s, 'resident', 'grid', %s, %s)",
-                    (uid, grid, since),
+                    "INSERT INTO role_memberships (user_id, role, scope_type, scope_id, public_id, "
+                    "created_at) VALUES (%s, 'resident', 'grid', %s, %s, %s)",
+                    (uid, grid, scale.public_id("rm"), since),
                 )
                 w.resident_ids.append(uid)
             w.point_public_id = scale.public_id("sp")

@@ -167,9 +167,9 @@ def seed(conn: psycopg.Connection, open_errands: int, log: Callable[[str], None]
             (AGENT_OPENID.format(n=n), f"agent{n}", f"代办员{n}", scale.public_id("u"), since),
         ).fetchone()[0]
         conn.execute(
-            "INSERT INTO role_memberships (user_id, role, scope_type, scope_id, created_at) "
-            "VALUES (%s, 'proxy_agent', 'community', %s, %s)",
-            (uid, world.community_ids[n % COMMUNITIES], since),
+            "INSERT INTO role_memberships (user_id, role, scope_type, scope_id, public_id, created_at) "
+            "VALUES (%s, 'proxy_agent', 'community', %s, %s, %s)",
+            (uid, world.community_ids[n % COMMUNITIES], scale.public_id("rm"), since),
         )
         world.agent_ids.append(uid)
     known = {code for (code,) in conn.execute("SELECT code FROM errand_types")}

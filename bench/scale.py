@@ -337,15 +337,16 @@ def _seed_people(conn, world: World, rng: random.Random, since: datetime) -> Non
         uid, grid = by_openid[BENCH_OPENID.format(role="resident", n=n)], grids[n % len(grids)]
         world.resident_ids.append(uid)
         world.resident_grid.append(grid)
-        members.append(copy_line([uid, "resident", "grid", grid, since]))
+        members.append(copy_line([uid, "resident", "grid", grid, public_id("rm"), since]))
     for n, cid in enumerate(world.community_ids):
         uid = by_openid[BENCH_OPENID.format(role="secretary", n=n)]
         world.secretary_ids[cid] = uid
-        members.append(copy_line([uid, "secretary", "community", cid, since]))
+        members.append(copy_line([uid, "secretary", "community", cid, public_id("rm"), since]))
     for n, org_id in enumerate(world.contender_org_ids):
         uid = by_openid[BENCH_OPENID.format(role="org-admin", n=n)]
-        members.append(copy_line([uid, "org_admin", "organization", org_id, since]))
-    _copy(conn, "role_memberships", ["user_id", "role", "scope_type", "scope_id", "created_at"], members)
+        members.append(copy_line([uid, "org_admin", "organization", org_id, public_id("rm"), since]))
+    columns = ["user_id", "role", "scope_type", "scope_id", "public_id", "created_at"]
+    _copy(conn, "role_memberships", columns, members)
     # The generating SQL finds resident n at resident_first_id + n.
     world.resident_first_id = world.resident_ids[0]
     if world.resident_ids[-1] - world.resident_ids[0] != len(world.resident_ids) - 1:

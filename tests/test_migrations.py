@@ -1,6 +1,7 @@
 """Migrations build the schema from empty, and the result matches the models exactly."""
 
 import json
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -383,3 +384,34 @@ def test_0021_stops_the_residents_own_steps_escalating(app, spare_database_url):
         downgrade(revision="0020")
         with db.engine.connect() as conn:
             assert [bool(e) for _, e in conn.execute(read)] == [True, True, True]
+
+
+def test_0022_gives_every_membership_an_opaque_public_id(app, spare_database_url):
+    """Memberships made before 0022 each get a public id of the form the app makes (rm_ and 20 letters),
+    all different; the column is then required and unique. Going back drops it and keeps the rows."""
+    from flask_migrate import downgrade
+
+    rows = [
+        *TWO_STREETS_AND_AN_ERRAND[:10],  # streets, communities, grids, users, the resident's membership
+        ("role_memberships",
+         {"id": 2, "user_id": 2, "role": "proxy_agent", "scope_type": "community", "scope_id": 1}),
+        ("role_memberships",
+         {"id": 3, "user_id": 3, "role": "street_admin", "scope_type": "street", "scope_id": 2}),
+    ]  # fmt: skip
+    with upgraded_with(app, spare_database_url, rows, after="0021"):
+        with db.engine.connect() as conn:
+            found = dict(conn.execute(sa.text("SELECT id, public_id FROM role_memberships")).all())
+        assert sorted(found) == [1, 2, 3]
+        assert all(re.fullmatch(r"rm_[0-9a-z]{20}", public_id) for public_id in found.values()), found
+        assert len(set(found.values())) == 3
+        for refused in (None, found[1]):
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+                _insert(conn, ("role_memberships", {
+                    "id": 4, "user_id": 3, "role": "secretary", "scope_type": "community", "scope_id": 1,
+                    "public_id": refused,
+                }))  # fmt: skip
+        downgrade(revision="0021")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM role_memberships")).scalar() == 3
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("role_memberships")}
+        assert "public_id" not in columns

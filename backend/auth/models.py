@@ -30,7 +30,7 @@ class User(PublicIdMixin, TimestampMixin, db.Model):
     )
 
 
-class RoleMembership(TimestampMixin, db.Model):
+class RoleMembership(PublicIdMixin, TimestampMixin, db.Model):
     """A role held in one scope: a secretary of one community, a volunteer of one organization..."""
 
     __tablename__ = "role_memberships"
@@ -38,8 +38,8 @@ class RoleMembership(TimestampMixin, db.Model):
         UniqueConstraint("user_id", "role", "scope_type", "scope_id"),
         Index("ix_role_memberships_scope", "scope_type", "scope_id", "role"),
     )
+    PUBLIC_ID_PREFIX = "rm"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     role: Mapped[str] = mapped_column(String(32))
     scope_type: Mapped[str] = mapped_column(String(16))

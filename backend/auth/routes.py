@@ -94,9 +94,9 @@ def grant_role(args):
     )
 
 
-@blp.delete("/memberships/<int:membership_id>")
+@blp.delete("/memberships/<string:membership_id>")
 @access.roles(Role.STREET_ADMIN)
 @blp.response(204)
 def revoke_role(membership_id):
-    """街道管理员撤销本街道范围内的角色。"""
-    service.revoke_role(actor=g.user, membership_id=membership_id)
+    """街道管理员撤销本街道范围内的角色（任职记录的 id 见授予时的应答或任职列表）。"""
+    service.revoke_role(actor=g.user, membership_public_id=membership_id)

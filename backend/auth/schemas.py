@@ -34,7 +34,7 @@ class ProfileUpdateSchema(ma.Schema):
 
 
 class MembershipSchema(ma.Schema):
-    id = ma.fields.Integer(dump_only=True)
+    id = PublicId()
     role = ma.fields.String(dump_only=True)
     role_label = ma.fields.Function(lambda m: ROLE_LABELS[Role(m.role)], dump_only=True)
     scope_type = ma.fields.String(dump_only=True)

@@ -15,7 +15,6 @@ from backend.auth.principals import Principal, live_principal
 from backend.auth.roles import ROLE_SCOPES, Role, ScopeType
 from backend.db import db
 from backend.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from backend.pagination import INTEGER_BOUND
 from backend.privacy import service as privacy
 
 
@@ -332,11 +331,11 @@ def grant_role_by_admin(
     return membership
 
 
-def revoke_role(*, actor: User, membership_id: int) -> None:
+def revoke_role(*, actor: User, membership_public_id: str) -> None:
     """Withdraw a role on a street admin's authority, within their own street."""
-    # The URL takes any integer: one past the INTEGER ids names nothing (and a lookup fails in the database).
-    found = 0 < membership_id < INTEGER_BOUND
-    membership = db.session.get(RoleMembership, membership_id) if found else None
+    membership = db.session.scalar(
+        select(RoleMembership).where(RoleMembership.public_id == membership_public_id)
+    )
     if membership is None:
         raise NotFound("任职记录不存在")
     _require_street_admin_over(actor, membership.scope_type, membership.scope_id)

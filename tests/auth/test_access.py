@@ -1,11 +1,15 @@
 """Every endpoint declares who may call it; roles and scopes are enforced before the view runs."""
 
+import re
 from types import SimpleNamespace
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from backend.auth import access
+from backend.auth.models import RoleMembership
+from backend.db import db
 from backend.errors import Forbidden
 
 
@@ -178,7 +182,7 @@ def test_no_self_grant(client, auth, world):
 
 
 def test_revoke_role(client, auth, world):
-    membership_id = world.users["secretary_a"].memberships[0].id
+    membership_id = world.users["secretary_a"].memberships[0].public_id
     assert (
         client.delete(f"/api/v1/memberships/{membership_id}", headers=auth("other_street_admin")).status_code
         == 403
@@ -192,11 +196,43 @@ def test_revoke_role(client, auth, world):
     )
 
 
-@pytest.mark.parametrize("membership_id", [999_999, 2**31, 10**30])
+def test_a_membership_is_named_by_an_opaque_id(client, auth, world):
+    """A grant answers with the membership's public id (rm_ and 20 letters), which revokes it; its integer
+    key, sequential and guessable, names nothing."""
+    granted = client.post(
+        "/api/v1/memberships",
+        json={
+            "user_id": world.users["newcomer"].public_id,
+            "role": "proxy_agent",
+            "scope_type": "community",
+            "scope_id": world.community_a.public_id,
+        },
+        headers=auth("street_admin"),
+    )
+    assert granted.status_code == 201, granted.get_json()
+    public_id = granted.get_json()["id"]
+    assert re.fullmatch(r"rm_[0-9a-z]{20}", public_id), public_id
+    membership = db.session.scalar(select(RoleMembership).where(RoleMembership.public_id == public_id))
+    by_key = client.delete(f"/api/v1/memberships/{membership.id}", headers=auth("street_admin"))
+    assert by_key.status_code == 404, by_key.get_json()
+    by_id = client.delete(f"/api/v1/memberships/{public_id}", headers=auth("street_admin"))
+    assert by_id.status_code == 204
+    db.session.expire_all()
+    assert db.session.get(RoleMembership, membership.id) is None
+
+
+def test_the_roles_a_user_holds_name_their_memberships_by_public_id(client, auth, world):
+    me = client.get("/api/v1/me", headers=auth("secretary_a")).get_json()
+    assert [r["id"] for r in me["roles"]] == [m.public_id for m in world.users["secretary_a"].memberships]
+    assert all(r["id"].startswith("rm_") for r in me["roles"])
+
+
+@pytest.mark.parametrize("membership_id", ["rm_missing", "999999", "2147483648", "1" * 40])
 def test_revoking_a_membership_that_cannot_exist_is_404(client, auth, membership_id):
     response = client.delete(f"/api/v1/memberships/{membership_id}", headers=auth("street_admin"))
     assert response.status_code == 404, response.get_json()
     assert response.get_json()["code"] == "not_found"
+    assert response.get_json()["message"] == "任职记录不存在"
 
 
 def test_resident_registers_in_a_grid(client, auth, world):
