@@ -5,6 +5,8 @@ from backend.auth.roles import Role
 from backend.auth.schemas import (
     GrantRoleSchema,
     LoginSchema,
+    MembershipListItemSchema,
+    MembershipQuerySchema,
     MembershipSchema,
     PhoneBindSchema,
     ProfileUpdateSchema,
@@ -14,8 +16,15 @@ from backend.auth.schemas import (
     UserSchema,
 )
 from backend.extensions import Blueprint
+from backend.pagination import PageArgs, page_schema
 
 blp = Blueprint("auth", __name__, description="微信登录、令牌与个人信息")
+
+MembershipPage = page_schema(MembershipListItemSchema, "MembershipPage")
+
+
+class MembershipListArgs(MembershipQuerySchema, PageArgs):
+    pass
 
 
 @blp.post("/auth/login")
@@ -91,6 +100,26 @@ def grant_role(args):
         role=args["role"],
         scope_type=args["scope_type"],
         scope_public_id=args["scope_id"],
+    )
+
+
+@blp.get("/memberships")
+@access.roles(Role.STREET_ADMIN)
+@blp.arguments(MembershipListArgs, location="query")
+@blp.response(200, MembershipPage)
+def list_memberships(args):
+    """本街道的任职名单（街道管理员）：谁在街道、社区、网格、社会组织担任什么角色。
+
+    手机号脱敏；可按角色、社区（含其网格）、网格、社会组织筛选；撤销角色用各行的 id。
+    """
+    return service.memberships_page(
+        viewer=g.principal,
+        role=args["role"],
+        community_public_id=args["community_id"],
+        grid_public_id=args["grid_id"],
+        organization_public_id=args["organization_id"],
+        limit=args["limit"],
+        cursor=args["cursor"],
     )
 
 

@@ -75,3 +75,32 @@ class GrantRoleSchema(ma.Schema):
 
 class ResidenceSchema(ma.Schema):
     grid_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
+
+
+class MembershipQuerySchema(ma.Schema):
+    role = ma.fields.Enum(Role, by_value=True, load_default=None)
+    community_id = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=24),
+        metadata={"description": "只看该社区（含其网格）的任职"},
+    )
+    grid_id = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=24))
+    organization_id = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=24))
+
+
+class MemberSchema(ma.Schema):
+    id = PublicId()
+    nickname = ma.fields.String(dump_only=True)
+    real_name = ma.fields.String(dump_only=True)
+    phone = Masked("phone")
+
+
+class MembershipListItemSchema(ma.Schema):
+    id = PublicId()
+    role = ma.fields.String(dump_only=True)
+    role_label = ma.fields.Function(lambda m: ROLE_LABELS[Role(m.role)], dump_only=True)
+    scope_type = ma.fields.String(dump_only=True)
+    scope_id = ma.fields.String(attribute="scope_public_id", dump_only=True)
+    scope_name = ma.fields.String(dump_only=True)
+    user = ma.fields.Nested(MemberSchema, dump_only=True)
+    created_at = LocalDateTime(dump_only=True)

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from backend import clock, wechat
 from backend.auth import tokens
@@ -15,6 +16,7 @@ from backend.auth.principals import Principal, live_principal
 from backend.auth.roles import ROLE_SCOPES, Role, ScopeType
 from backend.db import db
 from backend.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from backend.pagination import paginate
 from backend.privacy import service as privacy
 
 
@@ -343,6 +345,111 @@ def revoke_role(*, actor: User, membership_public_id: str) -> None:
         raise Conflict("不能给自己授予或撤销角色", code="self_grant")
     db.session.delete(membership)
     db.session.commit()
+
+
+@dataclass(frozen=True)
+class MembershipRow:
+    """A membership as a street admin's list shows it: its scope named, and who holds it."""
+
+    public_id: str
+    role: str
+    scope_type: str
+    scope_public_id: str
+    scope_name: str
+    user: User
+    created_at: object
+
+
+def _street_scopes(street_ids: set[int]):
+    """The condition "the membership's scope lies in one of these streets": the street itself, its
+    communities, their grids, its organizations."""
+    from backend.community.models import Community, Grid
+    from backend.organizations.models import Organization
+
+    communities = select(Community.id).where(Community.street_id.in_(street_ids))
+    grids = select(Grid.id).join(Community, Community.id == Grid.community_id)
+    grids = grids.where(Community.street_id.in_(street_ids))
+    organizations = select(Organization.id).where(Organization.street_id.in_(street_ids))
+    return or_(
+        and_(RoleMembership.scope_type == ScopeType.STREET, RoleMembership.scope_id.in_(street_ids)),
+        and_(RoleMembership.scope_type == ScopeType.COMMUNITY, RoleMembership.scope_id.in_(communities)),
+        and_(RoleMembership.scope_type == ScopeType.GRID, RoleMembership.scope_id.in_(grids)),
+        and_(RoleMembership.scope_type == ScopeType.ORGANIZATION, RoleMembership.scope_id.in_(organizations)),
+    )
+
+
+def _filter_scope(field: str, scope_type: str, public_id: str, street_ids: set[int]) -> int:
+    """The id of a scope a list is filtered by: 404 on the field for none, 403 for another street's."""
+    from backend.community.service import ancestors
+
+    model = _scope_model(scope_type)
+    scope_id = db.session.scalar(select(model.id).where(model.public_id == public_id))
+    if scope_id is None:
+        raise NotFound("筛选的范围不存在", details={field: ["不存在"]})
+    if not any(t == ScopeType.STREET and i in street_ids for t, i in ancestors(scope_type, scope_id)):
+        raise Forbidden("只能查看本街道范围内的任职", details={field: ["不在本街道范围内"]})
+    return scope_id
+
+
+def _scope_names(memberships: list[RoleMembership]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(public id, name) of each scope the memberships are held in, one query per kind of scope."""
+    wanted: dict[str, set[int]] = {}
+    for m in memberships:
+        wanted.setdefault(m.scope_type, set()).add(m.scope_id)
+    found = {}
+    for scope_type, ids in wanted.items():
+        model = _scope_model(scope_type)
+        for scope_id, public_id, name in db.session.execute(
+            select(model.id, model.public_id, model.name).where(model.id.in_(ids))
+        ):
+            found[(scope_type, scope_id)] = (public_id, name)
+    return found
+
+
+def memberships_page(
+    *,
+    viewer,
+    role: str | None = None,
+    community_public_id: str | None = None,
+    grid_public_id: str | None = None,
+    organization_public_id: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """List the memberships held in the streets the viewer administers, oldest first, a keyset page at a
+    time; a scope filter takes in what lies under it (a community: its grids too)."""
+    from backend.community.models import Grid
+
+    street_ids = {m.scope_id for m in viewer.memberships if m.role == Role.STREET_ADMIN}
+    query = select(RoleMembership).options(joinedload(RoleMembership.user)).where(_street_scopes(street_ids))
+    if role is not None:
+        query = query.where(RoleMembership.role == role)
+    if community_public_id is not None:
+        community_id = _filter_scope("community_id", ScopeType.COMMUNITY, community_public_id, street_ids)
+        grids = select(Grid.id).where(Grid.community_id == community_id)
+        kind, held_in = RoleMembership.scope_type, RoleMembership.scope_id
+        query = query.where(
+            or_(
+                and_(kind == ScopeType.COMMUNITY, held_in == community_id),
+                and_(kind == ScopeType.GRID, held_in.in_(grids)),
+            )
+        )
+    for field, scope_type, public_id in (
+        ("grid_id", ScopeType.GRID, grid_public_id),
+        ("organization_id", ScopeType.ORGANIZATION, organization_public_id),
+    ):
+        if public_id is not None:
+            scope_id = _filter_scope(field, scope_type, public_id, street_ids)
+            query = query.where(RoleMembership.scope_type == scope_type, RoleMembership.scope_id == scope_id)
+    page = paginate(query, RoleMembership.id, limit=limit, cursor=cursor)
+    scopes = _scope_names(page["items"])
+    page["items"] = [
+        MembershipRow(
+            m.public_id, m.role, m.scope_type, *scopes[(m.scope_type, m.scope_id)], m.user, m.created_at
+        )
+        for m in page["items"]
+    ]
+    return page
 
 
 def user_public_id(user_id: int) -> str | None:
