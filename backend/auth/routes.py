@@ -127,5 +127,8 @@ def list_memberships(args):
 @access.roles(Role.STREET_ADMIN)
 @blp.response(204)
 def revoke_role(membership_id):
-    """街道管理员撤销本街道范围内的角色（任职记录的 id 见授予时的应答或任职列表）。"""
+    """街道管理员撤销本街道范围内的角色（任职记录的 id 见授予时的应答或任职列表）。
+
+    不能撤销本街道最后一位街道管理员（409 last_street_admin）。
+    """
     service.revoke_role(actor=g.user, membership_public_id=membership_id)

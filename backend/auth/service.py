@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -343,8 +343,55 @@ def revoke_role(*, actor: User, membership_public_id: str) -> None:
     _require_street_admin_over(actor, membership.scope_type, membership.scope_id)
     if actor.id == membership.user_id:
         raise Conflict("不能给自己授予或撤销角色", code="self_grant")
+    if membership.role == Role.STREET_ADMIN:
+        _keep_a_street_admin(membership)
     db.session.delete(membership)
     db.session.commit()
+
+
+def _lock_street(street_id: int) -> None:
+    """Hold the street until the commit: revokes of its street admins queue up, each counting the admins
+    the one before it left. PostgreSQL locks the row; SQLite takes no lock for a read, so there the first
+    write (a no-op UPDATE) takes the database's, and a revoke that read before another committed is run
+    again (backend._retry_when_sqlite_is_busy)."""
+    from backend.community.models import Street
+
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(Street.id).where(Street.id == street_id).with_for_update())
+    else:
+        db.session.execute(
+            update(Street)
+            .where(Street.id == street_id)
+            .values(name=Street.name)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _keep_a_street_admin(membership: RoleMembership) -> None:
+    """Refuse to revoke the street's last street-admin membership held by an active user: nobody but a
+    street admin of it grants the role, so the street would be left with nobody to administer it."""
+    _lock_street(membership.scope_id)
+    still_there = select(RoleMembership.id).where(RoleMembership.id == membership.id)
+    if db.session.scalar(still_there) is None:  # revoked by another admin a moment ago
+        raise NotFound("任职记录不存在")
+    others = db.session.scalar(
+        select(func.count())
+        .select_from(RoleMembership)
+        .join(User, User.id == RoleMembership.user_id)
+        .where(
+            RoleMembership.role == Role.STREET_ADMIN,
+            RoleMembership.scope_type == ScopeType.STREET,
+            RoleMembership.scope_id == membership.scope_id,
+            RoleMembership.id != membership.id,
+            User.is_active.is_(True),
+        )
+    )
+    if not others:
+        raise Conflict(
+            "不能撤销本街道最后一位街道管理员，请先授予他人街道管理员",
+            code="last_street_admin",
+            details={"membership_id": membership.public_id},
+        )
 
 
 @dataclass(frozen=True)
