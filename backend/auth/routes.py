@@ -88,6 +88,14 @@ def register_residence(args):
     return service.register_residence(user=g.user, grid_public_id=args["grid_id"])
 
 
+@blp.delete("/me/residence/<string:grid_id>")
+@access.signed_in
+@blp.response(204)
+def leave_residence(grid_id):
+    """注销在某网格的居住登记（搬离时）；该社区工作人员随即不能再凭此查看本人信息，已下的工单、代办照旧保留。"""
+    service.leave_residence(user=g.user, grid_public_id=grid_id)
+
+
 @blp.post("/memberships")
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(GrantRoleSchema)

@@ -307,6 +307,27 @@ def register_residence(*, user: User, grid_public_id: str) -> User:
     return user
 
 
+def leave_residence(*, user: User, grid_public_id: str) -> None:
+    """Remove the user's registration as a resident of a grid (they moved): the grid's community staff no
+    longer read their details by it; what they ordered or booked there stays as it was."""
+    from backend.community.models import Grid
+
+    membership = db.session.scalar(
+        select(RoleMembership)
+        .join(Grid, Grid.id == RoleMembership.scope_id)
+        .where(
+            Grid.public_id == grid_public_id,
+            RoleMembership.user_id == user.id,
+            RoleMembership.role == Role.RESIDENT,
+            RoleMembership.scope_type == ScopeType.GRID,
+        )
+    )
+    if membership is None:
+        raise NotFound("未登记居住在该网格", details={"grid_id": grid_public_id})
+    db.session.delete(membership)
+    db.session.commit()
+
+
 def _require_street_admin_over(actor: User, scope_type: str, scope_id: int) -> None:
     from backend.auth.access import holds
     from backend.community.service import ancestors

@@ -81,3 +81,17 @@ def test_a_role_granted_here_counts_there(client, auth, world, other):
         timeout=2,
         what="the other process to see the new role",
     )
+
+
+def test_a_residence_removed_here_is_gone_there(client, auth, world, other):
+    """A resident who removes their grid here stops being its resident in a process that kept them."""
+    headers = auth("resident_a1")
+    token = _token(headers)
+    assert other.get("/api/v1/orders", token)["status"] == 200
+    url = f"/api/v1/me/residence/{world.grid_a1.public_id}"
+    assert client.delete(url, headers=headers).status_code == 204
+    wait_for(
+        lambda: other.get("/api/v1/orders", token)["status"] == 403,
+        timeout=2,
+        what="the other process to see the residence removed",
+    )
