@@ -36,6 +36,10 @@ def cmd_migrate(args) -> None:
         from backend.errands.service import seed_errand_types
 
         errand_types = seed_errand_types()
+        # The shipped service catalog, into an empty catalog only: once there is one, it is the street's.
+        from backend.catalog.service import seed_shipped_catalog
+
+        categories = seed_shipped_catalog()
         # Organizations' records for recommendations, counted from the history already there.
         from backend.db import db
         from backend.orders.recommend import refresh_records
@@ -45,6 +49,7 @@ def cmd_migrate(args) -> None:
     print("数据库已迁移到最新版本; 法定节假日:", json.dumps(seeded, ensure_ascii=False))
     print("新增订阅消息模板:", json.dumps(templates, ensure_ascii=False))
     print("新增代办类型:", json.dumps(errand_types, ensure_ascii=False))
+    print("新增服务分类:", categories)
     print("社会组织近半年记录:", records)
 
 

@@ -51,3 +51,57 @@ def test_rotate_keys_without_the_old_key_says_what_to_do_not_a_traceback(app, wo
     assert exit.value.code == 1
     err = capsys.readouterr().err
     assert "SANDAN_ENCRYPTION_KEYS" in err and "旧密钥" in err and "users.phone" in err
+
+
+def _migrate(app, monkeypatch, capsys) -> str:
+    monkeypatch.setattr(cli, "_app", lambda: app)
+    main(["migrate"])
+    return capsys.readouterr().out
+
+
+def test_migrate_gives_a_fresh_install_what_ships_with_the_product(app, monkeypatch, capsys):
+    """A fresh install offers residents the shipped service catalog, besides the official holidays, the
+    notification templates and the errand types: nobody has to type them in first."""
+    from sqlalchemy import func, select
+
+    from backend.catalog.models import ServiceCategory
+    from backend.catalog.service import shipped_catalog
+    from backend.db import db
+    from backend.errands.models import ErrandType
+    from backend.notify.models import NotificationTemplate
+    from backend.sla.models import CalendarDay
+
+    out = _migrate(app, monkeypatch, capsys)
+    shipped = [entry["code"] for entry in shipped_catalog()]
+    codes = db.session.scalars(select(ServiceCategory.code).order_by(ServiceCategory.sort_order)).all()
+    assert codes == shipped
+    assert f"新增服务分类: {len(shipped)}" in out
+    for model in (ErrandType, NotificationTemplate, CalendarDay):
+        assert db.session.scalar(select(func.count()).select_from(model)) > 0, model.__name__
+    # Run again (every deploy runs it): nothing is added twice.
+    out = _migrate(app, monkeypatch, capsys)
+    assert db.session.scalar(select(func.count()).select_from(ServiceCategory)) == len(shipped)
+    assert "新增服务分类: 0" in out
+
+
+def test_migrate_leaves_a_catalog_the_street_changed_as_it_is(app, monkeypatch, capsys):
+    """A catalog with any category in it is the street's: what an admin renamed, turned off or removed is
+    not put back, and no shipped category is added beside theirs."""
+    from sqlalchemy import select
+
+    from backend.catalog.models import ServiceCategory
+    from backend.catalog.service import load_catalog, shipped_catalog
+    from backend.db import db
+
+    load_catalog(shipped_catalog()[:3])
+    first, second, third = db.session.scalars(select(ServiceCategory).order_by(ServiceCategory.id)).all()
+    first.name, second.enabled = "改过的名字", False
+    db.session.delete(third)
+    db.session.commit()
+
+    _migrate(app, monkeypatch, capsys)
+    db.session.expire_all()
+    kept = db.session.execute(
+        select(ServiceCategory.code, ServiceCategory.name, ServiceCategory.enabled)
+    ).all()
+    assert sorted(kept) == sorted([(first.code, "改过的名字", True), (second.code, second.name, False)])

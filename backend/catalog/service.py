@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import localcache
 from backend.catalog import questions as question_rules
@@ -152,7 +153,23 @@ def load_catalog(entries: list[dict]) -> int:
     return added
 
 
+def seed_shipped_catalog() -> int:
+    """Load the shipped catalog into an empty one (a fresh install); return the categories added.
+
+    Only into an empty catalog: one with any category in it is the street's own, and a category an admin
+    renamed, turned off or removed is neither put back nor joined by the shipped ones.
+    """
+    if db.session.scalar(select(ServiceCategory.id).limit(1)) is not None:
+        return 0
+    try:
+        return load_catalog(shipped_catalog())
+    except IntegrityError:  # another `sandan migrate` loaded it at the same moment: theirs is the same
+        db.session.rollback()
+        return 0
+
+
 def shipped_catalog() -> list[dict]:
-    """The starting catalog shipped with the product (used by the demo and the benchmarks)."""
+    """The starting catalog shipped with the product (`sandan migrate` loads it into an empty catalog; the
+    demo and the benchmarks use it too)."""
     text = resources.files("backend").joinpath("seed", "catalog.json").read_text(encoding="utf-8")
     return json.loads(text)["categories"]
