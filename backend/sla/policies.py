@@ -116,6 +116,8 @@ def set_policy(
 ) -> Policy:
     """Set the time limits of a kind (``category_code`` None) or of one category."""
     _check_kind(service_kind)
+    if category_code is not None:
+        _check_category(category_code)
     parsed = {name: _to_limit(limits.get(name), name) for name in LIMIT_COLUMNS}
     for name in ("accept", "complete"):
         if parsed[name] is None:
@@ -140,6 +142,15 @@ def set_policy(
         _filled(row, parsed, actor_id)
     db.session.commit()
     return _policy(row)
+
+
+def _check_category(code: str) -> None:
+    """A category's rule names a category of the catalog (turned off or not), or it would never apply. Its
+    kind may differ from the category's own: a secretary may accept an order under another kind."""
+    from backend.catalog.service import catalog  # the catalog reads its policies from here
+
+    if code not in catalog().by_code:
+        raise ValidationFailed("服务分类不存在", details={"category_code": ["服务目录中没有该分类"]})
 
 
 def _filled(row: SlaPolicyOverride, parsed: dict[str, Limit | None], actor_id: int) -> SlaPolicyOverride:

@@ -175,7 +175,10 @@ def reset_kind_policy(service_kind):
 @sla_blp.arguments(PolicySchema)
 @sla_blp.response(200, PolicySchema)
 def set_category_policy(args, service_kind, category_code):
-    """设定某服务分类的时限，优先于其服务类型的时限（街道管理员）。"""
+    """设定某服务分类的时限，优先于其服务类型的时限（街道管理员）。
+
+    分类须在服务目录中（停用的也可）；服务类型可与分类本身的不同（书记受理时可改工单的服务类型）。
+    """
     _check_code(category_code)
     return policies.set_policy(
         actor_id=g.user.id, service_kind=service_kind, category_code=category_code, limits=args

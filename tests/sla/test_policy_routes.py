@@ -22,7 +22,15 @@ def test_defaults_are_listed_for_every_kind(client, auth):
     assert items["daily"]["policy"]["complete"]["label"] == "5个工作日"
 
 
-def test_a_street_admin_overrides_a_category_and_resets_it(client, auth):
+@pytest.fixture
+def shipped_catalog():
+    from backend.catalog.service import load_catalog
+    from backend.catalog.service import shipped_catalog as entries
+
+    load_catalog(entries())
+
+
+def test_a_street_admin_overrides_a_category_and_resets_it(client, auth, shipped_catalog):
     body = {
         "accept": {"amount": 4, "unit": "working_hours"},
         "complete": {"amount": 2, "unit": "working_days"},
@@ -30,24 +38,61 @@ def test_a_street_admin_overrides_a_category_and_resets_it(client, auth):
         "return": {"amount": 1, "unit": "working_days"},
     }
     response = client.put(
-        "/api/v1/sla/policies/daily/categories/repair", json=body, headers=auth("street_admin")
+        "/api/v1/sla/policies/daily/categories/home_repair", json=body, headers=auth("street_admin")
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["complete"]["label"] == "2个工作日"
-    policy = policies.policy_for(service_kind="daily", category_code="repair")
+    policy = policies.policy_for(service_kind="daily", category_code="home_repair")
     assert policy.complete.amount == 2 and policy.extension is None
     # Other categories of the kind keep the kind's policy.
     assert policies.policy_for(service_kind="daily", category_code="companionship").complete.amount == 5
     listed = client.get("/api/v1/sla/policies", headers=auth("street_admin")).get_json()["items"]
     assert [(i["category_code"], i["source"]) for i in listed if i["category_code"]] == [
-        ("repair", "override")
+        ("home_repair", "override")
     ]
 
-    response = client.delete("/api/v1/sla/policies/daily/categories/repair", headers=auth("street_admin"))
+    response = client.delete(
+        "/api/v1/sla/policies/daily/categories/home_repair", headers=auth("street_admin")
+    )
     assert response.status_code == 204
-    assert policies.policy_for(service_kind="daily", category_code="repair").complete.amount == 5
-    again = client.delete("/api/v1/sla/policies/daily/categories/repair", headers=auth("street_admin"))
+    assert policies.policy_for(service_kind="daily", category_code="home_repair").complete.amount == 5
+    again = client.delete("/api/v1/sla/policies/daily/categories/home_repair", headers=auth("street_admin"))
     assert again.status_code == 404
+
+
+LIMITS = {"accept": {"amount": 4, "unit": "working_hours"}, "complete": {"amount": 2, "unit": "working_days"}}
+
+
+def test_a_category_the_catalog_lacks_is_refused_on_its_field(client, auth, shipped_catalog):
+    """A rule for a code no category has would never apply: refused, and nothing is stored."""
+    response = client.put(
+        "/api/v1/sla/policies/daily/categories/repair", json=LIMITS, headers=auth("street_admin")
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"] == {"category_code": ["服务目录中没有该分类"]}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SlaPolicyOverride)) == 0
+
+
+def test_a_category_may_have_a_rule_under_another_kind(client, auth, shipped_catalog):
+    """A secretary may accept an order under another kind than its category's (水电维修 as urgent): the
+    category's rule under that kind applies then."""
+    response = client.put(
+        "/api/v1/sla/policies/urgent/categories/home_repair", json=LIMITS, headers=auth("street_admin")
+    )
+    assert response.status_code == 200, response.get_json()
+    assert policies.policy_for(service_kind="urgent", category_code="home_repair").complete.amount == 2
+
+
+def test_a_category_turned_off_may_keep_a_rule(client, auth, shipped_catalog):
+    from backend.catalog.models import ServiceCategory
+
+    category = db.session.scalar(sa.select(ServiceCategory).where(ServiceCategory.code == "cleaning"))
+    category.enabled = False
+    db.session.commit()
+    response = client.put(
+        "/api/v1/sla/policies/daily/categories/cleaning", json=LIMITS, headers=auth("street_admin")
+    )
+    assert response.status_code == 200, response.get_json()
 
 
 def test_a_kind_override_applies_to_its_categories(client, auth):
