@@ -32,6 +32,7 @@ from backend.sla import clocks, subjects
 from backend.sla.rules import Limit
 from backend.sla.service import load_calendar
 from backend.storage import service as storage
+from backend.supervision import service as supervision
 
 SUBJECT = "errand"
 STEP_JOB = "errands.step_actions"
@@ -964,6 +965,52 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
     if before == "appointed":
         _visit_called_off(errand, actor, reason)
     return errand
+
+
+def supervise(*, errand: Errand, actor: User, reason: str):
+    """Raise a 街道督办 on the errand by hand (its street's admin), with the reason, as an overdue step's is
+    raised: on the timeline, told to the community, the street and the agent holding the step; refused (409)
+    while one raised by hand is open on it. Return the record."""
+    _lock(errand)
+    caller = caller_for(errand, actor)
+    if states.STREET_ADMIN not in caller.actors:
+        raise Forbidden("只有本街道的管理员可以督办", code="supervise_forbidden")
+    record = supervision.open_record(
+        subject_type=SUBJECT,
+        subject_id=errand.id,
+        community_id=errand.community_id,
+        reason="manual",
+        title=f"{errand.title}（{errand.number}）",
+        note=reason,
+        raised_by_id=actor.id,
+    )
+    _event(
+        errand,
+        action="supervise",
+        actor=actor,
+        actor_role=states.STREET_ADMIN,
+        from_state=errand.state,
+        note=reason,
+        data={"reason": "manual"},
+    )
+    people = clocks.answerable(community_id=errand.community_id, organization_id=None, escalate=True)
+    if errand.agent_id is not None and errand.state in states.AGENT_STATES:
+        people.append(errand.agent_id)
+    notify_many(
+        user_ids=[p for p in dict.fromkeys(people) if p != actor.id],
+        event="supervision_raised",
+        fields={
+            "subject": errand.title,
+            "number": errand.number,
+            "state": "督办",
+            "note": f"{record.reason_label}：{reason}",
+            "at": wall.now().isoformat(),
+        },
+        page=f"pages/errands/detail?id={errand.public_id}",
+        subject_type=SUBJECT,
+        subject_id=errand.id,
+    )
+    return record
 
 
 # Sensitive values

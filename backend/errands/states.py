@@ -86,6 +86,8 @@ ACTION_LABELS = {
     "rate": "评价",
     "cancel": "取消",
     "fail": "办理失败",
+    # Not a step: the street's 督办, written on the timeline beside the steps.
+    "supervise": "督办",
 }
 # How each action reads in the resident's timeline (plain words); the note follows.
 ACTION_SENTENCES = {
@@ -105,6 +107,7 @@ ACTION_SENTENCES = {
     "fail": "代办未能办成",
     "warning": "即将到达本步骤的办理时限",
     "overdue": "本步骤已超过办理时限，已列入督办",
+    "supervise": "街道已将本代办列入督办",
     "remind_materials": "提醒您补齐材料",
 }
 

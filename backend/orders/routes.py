@@ -34,6 +34,7 @@ from backend.orders.schemas import (
 from backend.organizations.service import get_organization
 from backend.storage.routes import photo_response
 from backend.storage.schemas import PhotoQuerySchema
+from backend.supervision.schemas import SupervisionRaiseSchema, SupervisionSchema
 
 blp = Blueprint("orders", __name__, description="三单：居民点单、社区派单、组织接单")
 # The lists build their JSON by hand (orders.views.summary) and return it as a response, which flask-smorest
@@ -443,6 +444,17 @@ def reopen(args, order_id):
     return _commit_and_show(
         service.reopen(order=_acted_on(order_id), actor=g.principal, reason=args["reason"])
     )
+
+
+@blp.post("/orders/<string:order_id>/supervise")
+@access.roles(Role.STREET_ADMIN)
+@blp.arguments(SupervisionRaiseSchema)
+@blp.response(201, SupervisionSchema)
+def supervise(args, order_id):
+    """街道督办：本街道管理员写明事由，将工单列入督办（同一工单同时只有一条人工督办）。"""
+    record = service.supervise(order=_order(order_id), actor=g.principal, reason=args["reason"])
+    db.session.commit()
+    return record
 
 
 @blp.post("/orders/<string:order_id>/cancel")

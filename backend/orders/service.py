@@ -709,22 +709,56 @@ def _supervise(order: Order, reason: str, title: str) -> None:
     """Open a 督办 on the order unless one for the same reason is open, and tell those who must act on it:
     as an overdue one is told, the organization it names, the community's secretaries and the street."""
     try:
-        record = supervision.open_record(
-            subject_type=SUBJECT,
-            subject_id=order.id,
-            community_id=order.community_id,
-            organization_id=order.organization_id,
-            reason=reason,
-            title=title,
-        )
+        _open_supervision(order, reason, title)
     except Conflict:
         return
+
+
+def _open_supervision(order: Order, reason: str, title: str, *, caller: Caller | None = None, note: str = ""):
+    """Open the record (Conflict while one for the reason is open), flag the order, write its timeline and
+    tell those answerable for it (less the person who raised it); return the record."""
+    record = supervision.open_record(
+        subject_type=SUBJECT,
+        subject_id=order.id,
+        community_id=order.community_id,
+        organization_id=order.organization_id,
+        reason=reason,
+        title=title,
+        note=note,
+        raised_by_id=caller.user.id if caller is not None else None,
+    )
     order.is_supervised = True
-    _system_event(order, "supervise", data={"reason": reason})
+    if caller is None:
+        _system_event(order, "supervise", data={"reason": reason})
+    else:
+        _event(
+            order,
+            action="supervise",
+            actor=caller.user,
+            actor_role=states.STREET_ADMIN,
+            from_state=order.state,
+            note=note,
+            data={"reason": reason},
+        )
     people = clocks.answerable(
         community_id=record.community_id, organization_id=record.organization_id, escalate=True
     )
-    _tell(order, "supervision_raised", people, note=record.reason_label)
+    raiser = caller.user.id if caller is not None else None
+    told = f"{record.reason_label}：{note}" if note else record.reason_label
+    _tell(order, "supervision_raised", [p for p in people if p != raiser], note=told)
+    return record
+
+
+def supervise(*, order: Order, actor: Person, reason: str):
+    """Raise a 街道督办 on the order by hand (its street's admin), with the reason; refused (409) while one
+    raised by hand is open on it."""
+    _lock(order)
+    caller = caller_for(order, actor)
+    if states.STREET_ADMIN not in caller.actors:
+        raise Forbidden("只有本街道的管理员可以督办", code="supervise_forbidden")
+    return _open_supervision(
+        order, "manual", f"{order.category.name}（{order.number}）", caller=caller, note=reason
+    )
 
 
 def assign(*, order: Order, actor: Person, volunteer_public_ids: list[str]) -> Order:

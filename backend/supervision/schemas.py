@@ -48,3 +48,11 @@ class SupervisionCloseSchema(ma.Schema):
     resolution = Text(
         required=True, validate=ma.validate.Length(min=2, max=1000), metadata={"description": "督办结果"}
     )
+
+
+class SupervisionRaiseSchema(ma.Schema):
+    reason = Text(
+        required=True,
+        validate=ma.validate.Length(min=2, max=500),
+        metadata={"description": "督办事由（工单或代办的时间线上可见）"},
+    )
