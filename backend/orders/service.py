@@ -31,6 +31,7 @@ from backend.orders.models import (
     extension_asked,
 )
 from backend.organizations.models import Organization, Volunteer
+from backend.organizations.service import on_roster
 from backend.outbox import service as outbox
 from backend.sla import clocks, policies, subjects
 from backend.sla.calendar import Unit
@@ -204,8 +205,11 @@ def caller_for(order: Order, user: Person) -> Caller:
             if offered:
                 actors.add(states.ORG_ADMIN)
                 organization_id = offered[0]
-    is_volunteer = any(m.role == Role.VOLUNTEER for m in user.memberships)
-    entries = _volunteer_entries(user) if is_volunteer and order.organization_id else {}
+    # On an organization's roster: its volunteer role held there (one who left keeps their entry, not it).
+    serving = scope_ids(user, Role.VOLUNTEER, ScopeType.ORGANIZATION)
+    entries = {}
+    if serving and order.organization_id in serving:
+        entries = {v: o for v, o in _volunteer_entries(user).items() if o in serving}
     if entries and order.organization_id in entries.values():
         assigned = set(
             db.session.scalars(
@@ -764,13 +768,23 @@ def supervise(*, order: Order, actor: Person, reason: str):
 def assign(*, order: Order, actor: Person, volunteer_public_ids: list[str]) -> Order:
     """Assign volunteers of the holding organization to carry the order out."""
     caller, before = _begin(order, actor, "assign")
-    volunteers = list(
-        db.session.scalars(select(Volunteer).where(Volunteer.public_id.in_(volunteer_public_ids)))
-    )
+    query = select(Volunteer).where(Volunteer.public_id.in_(volunteer_public_ids)).order_by(Volunteer.id)
+    if db.engine.dialect.name == "postgresql":
+        # Held against the volunteer's removal at the same moment (organizations.remove_volunteer): one
+        # waits for the other, and the removal sees this assignment, or this assignment sees them gone.
+        query = query.with_for_update()
+    volunteers = list(db.session.scalars(query))
     if len(volunteers) != len(set(volunteer_public_ids)) or any(
         v.organization_id != order.organization_id for v in volunteers
     ):
         raise ValidationFailed(details={"volunteer_ids": ["只能指派本组织的志愿者"]})
+    rostered = set(
+        db.session.scalars(
+            select(Volunteer.id).where(Volunteer.id.in_([v.id for v in volunteers]), on_roster())
+        )
+    )
+    if any(v.id not in rostered for v in volunteers):
+        raise ValidationFailed(details={"volunteer_ids": ["只能指派本组织在册的志愿者"]})
     for volunteer in volunteers:
         if db.session.get(OrderAssignment, (order.id, volunteer.id)) is None:
             db.session.add(

@@ -469,10 +469,13 @@ def volunteer_board(*, viewer, state: str | None, limit: int, cursor: str | None
     assigned = exists().where(
         OrderAssignment.order_id == Order.id, OrderAssignment.volunteer_id.in_(volunteer_ids)
     )
-    query = select(*SUMMARY_COLUMNS).where(
-        assigned,
-        Order.organization_id.in_(select(Volunteer.organization_id).where(Volunteer.user_id == viewer.id)),
+    # Only the organizations whose roster they are on (their volunteer role there): one who left sees none.
+    serving = sorted(
+        m.scope_id
+        for m in viewer.memberships
+        if m.role == Role.VOLUNTEER and m.scope_type == ScopeType.ORGANIZATION
     )
+    query = select(*SUMMARY_COLUMNS).where(assigned, Order.organization_id.in_(serving))
     if state:
         query = query.where(Order.state == state)
     with autocommit() as connection:

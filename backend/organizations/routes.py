@@ -83,10 +83,19 @@ def list_volunteers(organization_id):
 @blp.arguments(VolunteerCreateSchema)
 @blp.response(201, VolunteerSchema)
 def add_volunteer(args, organization_id):
-    """把用户加入志愿者名册并授予志愿者角色（本组织管理员）。"""
+    """把用户加入志愿者名册并授予志愿者角色（本组织管理员）；已在册或曾在册的，按本次填写更新称呼（及技能）。"""
     return service.add_volunteer(
         org=service.get_organization(organization_id),
         user_public_id=args["user_id"],
         display_name=args["display_name"],
         skills=args["skills"],
     )
+
+
+@blp.delete("/organizations/<string:organization_id>/volunteers/<string:volunteer_id>")
+@access.roles(Role.ORG_ADMIN, Role.STREET_ADMIN, scope=service.organization_scope())
+@blp.response(204)
+def remove_volunteer(organization_id, volunteer_id):
+    """把志愿者移出名册（本组织管理员或街道管理员）：还有未办结的工单时拒绝（409，列出工单编号）；移出后看不到
+    本组织的工单、不能再被指派，已办的工单仍记着他；再次添加即恢复。"""
+    service.remove_volunteer(org=service.get_organization(organization_id), volunteer_public_id=volunteer_id)

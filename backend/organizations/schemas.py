@@ -62,4 +62,8 @@ class VolunteerSchema(ma.Schema):
 class VolunteerCreateSchema(ma.Schema):
     user_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
     display_name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
-    skills = Text(load_default="", validate=ma.validate.Length(max=500))
+    skills = Text(
+        load_default=None,
+        validate=ma.validate.Length(max=500),
+        metadata={"description": "技能特长；再次添加已在册（或曾在册）的志愿者时，不填则保留原来的"},
+    )

@@ -3,11 +3,11 @@
 from sqlalchemy import select, update
 
 from backend.auth.access import ScopeNode, holds
-from backend.auth.models import User
+from backend.auth.models import RoleMembership, User
 from backend.auth.roles import Role, ScopeType
 from backend.community.models import Community, Street
 from backend.db import db, flush_unless_taken
-from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.organizations.models import (
     Organization,
     OrganizationCategory,
@@ -149,8 +149,27 @@ def _roster_user(public_id: str) -> User:
     return user
 
 
-def add_volunteer(*, org: Organization, user_public_id: str, display_name: str, skills: str) -> Volunteer:
-    """Put a user on the organization's roster and give them the volunteer role there (idempotent)."""
+def on_roster():
+    """The condition a Volunteer row is on its organization's roster by: its user holds the volunteer role
+    in that organization. Removing a volunteer takes the role away and keeps the row, which the orders they
+    did still name."""
+    return (
+        select(RoleMembership.id)
+        .where(
+            RoleMembership.user_id == Volunteer.user_id,
+            RoleMembership.role == Role.VOLUNTEER,
+            RoleMembership.scope_type == ScopeType.ORGANIZATION,
+            RoleMembership.scope_id == Volunteer.organization_id,
+        )
+        .exists()
+    )
+
+
+def add_volunteer(
+    *, org: Organization, user_public_id: str, display_name: str, skills: str | None = None
+) -> Volunteer:
+    """Put a user on the organization's roster and give them the volunteer role there (idempotent); someone
+    already on it, or back after leaving, is kept under the name given, and the skills if given."""
     from backend.auth.service import grant_role
 
     user = _roster_user(user_public_id)
@@ -160,17 +179,73 @@ def add_volunteer(*, org: Organization, user_public_id: str, display_name: str, 
     )
     if volunteer is None:
         volunteer = Volunteer(
-            organization_id=org.id, user_id=user.id, display_name=display_name, skills=skills
+            organization_id=org.id, user_id=user.id, display_name=display_name, skills=skills or ""
         )
         db.session.add(volunteer)
+    else:
+        volunteer.display_name = display_name
+        if skills is not None:
+            volunteer.skills = skills
     grant_role(user=user, role=Role.VOLUNTEER, scope_type=ScopeType.ORGANIZATION, scope_id=org.id)
     db.session.commit()
     return volunteer
 
 
+def remove_volunteer(*, org: Organization, volunteer_public_id: str) -> None:
+    """Take a volunteer off the roster (the volunteer role in the organization goes; the entry stays for the
+    orders they did); refused (409, naming them) while they are assigned to an order not yet done."""
+    from backend.orders.models import Order, OrderAssignment
+    from backend.orders.service import OPEN_STATES
+
+    _lock(org)
+    query = select(Volunteer).where(
+        Volunteer.organization_id == org.id, Volunteer.public_id == volunteer_public_id
+    )
+    if db.engine.dialect.name == "postgresql":
+        # Held against an assignment of the same volunteer at the same moment (orders.service.assign takes
+        # the same lock): one waits for the other and sees what it did.
+        query = query.with_for_update()
+    volunteer = db.session.scalar(query)
+    membership = None
+    if volunteer is not None:
+        membership = db.session.scalar(
+            select(RoleMembership).where(
+                RoleMembership.user_id == volunteer.user_id,
+                RoleMembership.role == Role.VOLUNTEER,
+                RoleMembership.scope_type == ScopeType.ORGANIZATION,
+                RoleMembership.scope_id == org.id,
+            )
+        )
+    if membership is None:
+        db.session.rollback()
+        raise NotFound("本组织名册中没有该志愿者")
+    busy = list(
+        db.session.scalars(
+            select(Order.number)
+            .join(OrderAssignment, OrderAssignment.order_id == Order.id)
+            .where(
+                OrderAssignment.volunteer_id == volunteer.id,
+                Order.organization_id == org.id,
+                Order.state.in_(sorted(OPEN_STATES)),
+            )
+            .order_by(Order.id)
+        )
+    )
+    if busy:
+        db.session.rollback()
+        raise Conflict(
+            f"该志愿者还有未办结的工单：{'、'.join(busy)}，请待工单办结后再移出",
+            code="volunteer_busy",
+            details={"orders": busy},
+        )
+    db.session.delete(membership)
+    db.session.commit()
+
+
 def list_volunteers(*, org: Organization) -> list[Volunteer]:
+    """The organization's roster (those who left are not on it)."""
     return list(
         db.session.scalars(
-            select(Volunteer).where(Volunteer.organization_id == org.id).order_by(Volunteer.id)
+            select(Volunteer).where(Volunteer.organization_id == org.id, on_roster()).order_by(Volunteer.id)
         )
     )

@@ -178,3 +178,19 @@ def test_a_volunteer_who_is_no_user_or_cannot_sign_in_is_422_by_field(client, au
     assert disabled.status_code == 422, disabled.get_json()
     assert disabled.get_json()["details"] == {"user_id": ["该用户账号已停用"]}
     assert db.session.scalar(select(func.count()).select_from(Volunteer)) == 0
+
+
+def test_adding_a_volunteer_again_takes_the_name_and_skills_given(client, auth, world):
+    url = f"/api/v1/organizations/{world.organization.public_id}/volunteers"
+    user_id = world.users["newcomer"].public_id
+    first = client.post(
+        url, json={"user_id": user_id, "display_name": "小李", "skills": "维修"}, headers=auth("org_admin")
+    )
+    assert first.status_code == 201
+    renamed = client.post(url, json={"user_id": user_id, "display_name": "李师傅"}, headers=auth("org_admin"))
+    assert renamed.status_code == 201
+    # The same roster entry, its name corrected; skills not given stay as they were.
+    assert renamed.get_json()["id"] == first.get_json()["id"]
+    assert (renamed.get_json()["display_name"], renamed.get_json()["skills"]) == ("李师傅", "维修")
+    roster = client.get(url, headers=auth("org_admin")).get_json()["items"]
+    assert [(v["display_name"], v["skills"]) for v in roster] == [("李师傅", "维修")]
