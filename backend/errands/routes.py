@@ -334,7 +334,11 @@ def accept(args, errand_id):
 def assign(args, errand_id):
     """改派代办员。"""
     errand = service.assign(
-        errand=_errand(errand_id), actor=g.user, agent_public_id=args["agent_id"], note=args["note"]
+        errand=_errand(errand_id),
+        actor=g.user,
+        agent_public_id=args["agent_id"],
+        note=args["note"],
+        cash_handed_over=args["cash_handed_over"],
     )
     return _commit_and_show(errand)
 

@@ -179,6 +179,15 @@ class ErrandAcceptSchema(ErrandBodySchema):
 
 class ErrandAssignSchema(ErrandNoteSchema):
     agent_id = ma.fields.String(required=True, validate=PUBLIC_ID)
+    cash_handed_over = ma.fields.Boolean(
+        load_default=None,
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "代购时原代办员持有居民现金（收件后）：须为 true，确认现金已当面交给新的代办员；"
+            "未持有现金时不填"
+        },
+    )
 
 
 class ErrandRecordInfoSchema(ErrandBodySchema, ErrandSensitiveValuesSchema):

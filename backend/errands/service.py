@@ -676,17 +676,54 @@ def accept(
     return errand
 
 
-def assign(*, errand: Errand, actor: User, agent_public_id: str, note: str = "") -> Errand:
-    """Give the errand to another agent (改派代办员)."""
+def assign(
+    *, errand: Errand, actor: User, agent_public_id: str, note: str = "", cash_handed_over: bool | None = None
+) -> Errand:
+    """Give the errand to another agent (改派代办员); one holding the resident's cash hands it over, which
+    the secretary confirms (``cash_handed_over``) and the timeline records with the amount."""
     caller, before = _begin(errand, actor, "assign")
     agent = _agent(agent_public_id, errand)
     previous = agent_of(errand)
-    errand.agent_id = agent.id
     data = {"agent": agent.public_id}
-    if previous is not None and previous.id != agent.id:
+    changing_hands = previous is not None and previous.id != agent.id
+    held = _cash_held(errand) if changing_hands else None
+    if held is None and cash_handed_over:
+        raise ValidationFailed(details={"cash_handed_over": ["原代办员未持有居民现金，无需确认交接"]})
+    if held is not None and not cash_handed_over:
+        raise ValidationFailed(
+            f"代办员持有居民的现金 {_yuan(held)} 元，改派须确认已交给新的代办员",
+            details={
+                "cash_handed_over": [f"原代办员持有现金 {_yuan(held)} 元，请确认已当面交给新的代办员后勾选"]
+            },
+        )
+    errand.agent_id = agent.id
+    if changing_hands:
         data["from_agent"] = previous.public_id
+    if held is not None:
+        data["cash_handed_over_fen"] = held
+        handed = f"现金 {_yuan(held)} 元已由 {_name(previous)} 交给 {_name(agent)}"
+        note = f"{handed}；{note}" if note else handed
     _step(errand, caller, "assign", before, note=note, data=data)
     return errand
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _name(user: User) -> str:
+    return user.real_name or user.nickname
+
+
+def _cash_held(errand: Errand) -> int | None:
+    """The resident's money the agent holds now, in fen: all the cash collected until a result accounts for
+    it, the change after one (until it is handed back with the result); None when they hold none."""
+    if not errand.definition.get("money") or errand.cash_received_fen is None:
+        return None
+    if errand.state not in states.AGENT_STATES:
+        return None
+    held = errand.cash_received_fen if errand.change_returned_fen is None else errand.change_returned_fen
+    return held or None
 
 
 def record_info(*, errand: Errand, actor: User, values: dict) -> Errand:
@@ -1079,17 +1116,22 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
         )
         others = [i for i in secretaries if i != event.actor_id]
         _notify(errand, others, state="待受理", note=errand.applicant_name, at=event.at)
+    # Cash handed from one agent to the other on a reassignment: both hear how much.
+    handed = (event.data or {}).get("cash_handed_over_fen") if event.action == "assign" else None
+    cash = f"现金 {_yuan(handed)} 元" if handed else None
     if (
         event.action in QUEUEING_ACTIONS
         and errand.agent_id is not None
         and errand.state not in states.FINAL_STATES
     ):
-        _notify(errand, [errand.agent_id], state="新代办", note=errand.applicant_name, at=event.at)
+        state, note = ("接收现金", cash) if cash else ("新代办", errand.applicant_name)
+        _notify(errand, [errand.agent_id], state=state, note=note, at=event.at)
     taken_from = (event.data or {}).get("from_agent") if event.action == "assign" else None
     if taken_from is not None:
         previous = db.session.scalar(select(User.id).where(User.public_id == taken_from))
         if previous is not None and previous != errand.agent_id:
-            _notify(errand, [previous], state="已改派", note=event.note, at=event.at)
+            state, note = ("交出现金", cash) if cash else ("已改派", event.note)
+            _notify(errand, [previous], state=state, note=note, at=event.at)
     stop = CALLED_OFF.get(event.action)
     if stop is not None and errand.agent_id is not None and event.actor_id != errand.agent_id:
         # The agent may be on the way to the office, or holding the resident's cash: they stop, and give

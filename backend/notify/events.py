@@ -112,6 +112,15 @@ EVENTS: dict[str, Event] = {
                 # To the agent an errand is given to, and to the one it is taken from.
                 "新代办": ("新的代办任务", "您有一件新的代办「{subject}」，请及时办理。"),
                 "已改派": ("代办已改派", "「{subject}」已改派给其他代办员，您无需再办理。"),
+                # ...the same, when the resident's cash went with it from one agent to the other.
+                "接收现金": (
+                    "新的代办任务",
+                    "您有一件新的代办「{subject}」，原代办员代收的居民现金已交给您，请妥善保管。",
+                ),
+                "交出现金": (
+                    "代办已改派",
+                    "「{subject}」已改派给其他代办员，您无需再办理；您代收的居民现金已登记交给新的代办员。",
+                ),
                 # To the agent, when the resident (or the community) calls off an errand in their hands.
                 "停止办理": ("代办已取消", "「{subject}」已取消，请停止办理。"),
                 "退还现金": ("代办已取消", "「{subject}」已取消，请停止办理，并将代收的现金退还居民。"),
