@@ -17,6 +17,7 @@ from backend.fields import (
     valid_id_number,
     within_years,
 )
+from backend.storage.schemas import PhotoSchema
 
 PUBLIC_ID = ma.validate.Length(min=1, max=24)
 FEN = ma.validate.Range(min=0, max=100_000_000)
@@ -346,7 +347,7 @@ class ErrandSchema(ErrandSummarySchema):
     cash_received_fen = ma.fields.Integer(dump_only=True, allow_none=True)
     amount_spent_fen = ma.fields.Integer(dump_only=True, allow_none=True)
     change_returned_fen = ma.fields.Integer(dump_only=True, allow_none=True)
-    receipts = ma.fields.Function(lambda e: e.view["receipts"], dump_only=True)
+    receipts = ma.fields.List(ma.fields.Nested(PhotoSchema), attribute="view.receipts", dump_only=True)
     outcome = ma.fields.String(dump_only=True, allow_none=True)
     outcome_label = ma.fields.Function(lambda e: OUTCOME_LABELS.get(e.outcome), dump_only=True)
     result_note = ma.fields.String(dump_only=True)

@@ -13,7 +13,7 @@ from backend.errands import service, states
 from backend.errands.models import AGENT_QUEUE_SQL, Errand, ErrandType
 from backend.errors import Forbidden, ValidationFailed
 from backend.pagination import cursor_int, cursor_time, decode_parts, encode_parts
-from backend.storage.routes import small_url
+from backend.storage.schemas import small_url
 
 
 def with_view(errand: Errand, viewer: User) -> Errand:
@@ -51,10 +51,7 @@ def with_view(errand: Errand, viewer: User) -> Errand:
             for s in definition["steps"]
         ],
         "sensitive_fields": definition.get("sensitive_fields", []),
-        "receipts": [
-            _receipt(f"/api/v1/errands/{errand.public_id}/receipts/{u.public_id}", u.public_id)
-            for u in service.receipt_photos(errand)
-        ],
+        "receipts": [_receipt(errand.public_id, u) for u in service.receipt_photos(errand)],
         "timeline": service.timeline(errand),
     }
     return errand
@@ -197,5 +194,11 @@ def notice_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _receipt(url: str, public_id: str) -> dict:
-    return {"id": public_id, "url": url, "small_url": small_url(url)}
+def _receipt(errand_public_id: str, upload) -> dict:
+    url = f"/api/v1/errands/{errand_public_id}/receipts/{upload.public_id}"
+    return {
+        "id": upload.public_id,
+        "content_type": upload.content_type,
+        "url": url,
+        "small_url": small_url(url),
+    }

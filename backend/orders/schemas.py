@@ -8,6 +8,7 @@ from backend.orders.states import ACTION_LABELS, STATE_LABELS, STATES
 from backend.privacy.masking import mask_phone
 from backend.sla.calendar import Unit
 from backend.sla.rules import SERVICE_KINDS
+from backend.storage.schemas import PhotoSchema
 
 # \Z, not $: $ also matches before a final newline, which would be stored with the number.
 PHONE = ma.validate.Regexp(r"^1[3-9][0-9]{9}\Z", error="请输入 11 位手机号")
@@ -191,13 +192,6 @@ class RatingSchema(ma.Schema):
     created_at = LocalDateTime(dump_only=True)
 
 
-class PhotoSchema(ma.Schema):
-    id = PublicId()
-    content_type = ma.fields.String(dump_only=True)
-    url = ma.fields.String(dump_only=True)
-    small_url = ma.fields.String(dump_only=True, metadata={"description": "最长边 480 像素的小图"})
-
-
 class OrderSummarySchema(ma.Schema):
     """What lists show: enough to pick an order, nothing personal."""
 
@@ -244,8 +238,8 @@ class OrderSchema(OrderSummarySchema):
     organization = ma.fields.Function(lambda o: o.view["organization"], dump_only=True)
     offered_to = ma.fields.Function(lambda o: o.view["offered_to"], dump_only=True)
     volunteers = ma.fields.Function(lambda o: o.view["volunteers"], dump_only=True)
-    photos = ma.fields.Function(lambda o: o.view["photos"], dump_only=True)
-    proof = ma.fields.Function(lambda o: o.view["proof"], dump_only=True)
+    photos = ma.fields.List(ma.fields.Nested(PhotoSchema), attribute="view.photos", dump_only=True)
+    proof = ma.fields.List(ma.fields.Nested(PhotoSchema), attribute="view.proof", dump_only=True)
     resolution_note = ma.fields.String(dump_only=True)
     extension_request = ma.fields.Nested(PendingExtensionSchema, dump_only=True, allow_none=True)
     extension_granted = ma.fields.Boolean(dump_only=True)

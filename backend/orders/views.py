@@ -28,7 +28,7 @@ from backend.organizations.models import Organization, Volunteer
 from backend.pagination import SMALLINT_BOUND, cursor_int, cursor_time, decode_parts, encode_parts
 from backend.privacy.masking import mask_phone
 from backend.sla.rules import SERVICE_KIND_LABELS
-from backend.storage.routes import small_url
+from backend.storage.schemas import small_url
 
 OPEN_FOR_COUNTS = sorted(set(states.STATES) - states.FINAL_STATES)
 

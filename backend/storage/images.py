@@ -68,12 +68,12 @@ def clean(data: bytes, field: str = "file") -> Photo:
     return Photo(written, CONTENT_TYPES[kind], upright.width, upright.height)
 
 
-def small(data: bytes) -> bytes:
-    """A kept photo (clean() wrote it) at most SMALL_EDGE on its longest edge, in its own format."""
-    image = Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES))
-    kind = "JPEG" if image.format == "MPO" else image.format
+def small(photo: Photo) -> bytes:
+    """A photo clean() made, at most SMALL_EDGE on its longest edge, in its own format."""
+    image = Image.open(io.BytesIO(photo.data), formats=list(CONTENT_TYPES))
+    kind = image.format
     if max(image.size) <= SMALL_EDGE:
-        return data
+        return photo.data
     if kind == "JPEG":
         image.draft(image.mode, _fitted(image.size, SMALL_EDGE))
     image.thumbnail((SMALL_EDGE, SMALL_EDGE), Image.Resampling.LANCZOS)

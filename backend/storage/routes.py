@@ -36,11 +36,6 @@ def photo_response(upload: Upload, size: str) -> Response:
     )
 
 
-def small_url(url: str) -> str:
-    """Where a photo's small rendition is (for the lists and thumbnails that show it)."""
-    return url + "?size=small"
-
-
 @blp.get("/uploads/<string:upload_id>")
 @access.signed_in
 @blp.arguments(PhotoQuerySchema, location="query")

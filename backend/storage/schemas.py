@@ -16,6 +16,21 @@ class PhotoQuerySchema(ma.Schema):
     )
 
 
+def small_url(url: str) -> str:
+    """Where a photo's small rendition is (PhotoQuerySchema's size): for lists and thumbnails."""
+    return url + "?size=small"
+
+
+class PhotoSchema(ma.Schema):
+    """A photo as documents name it (built as dicts by the views): its id, where to download it, and its
+    small rendition."""
+
+    id = ma.fields.String(dump_only=True)
+    content_type = ma.fields.String(dump_only=True)
+    url = ma.fields.String(dump_only=True)
+    small_url = ma.fields.String(dump_only=True, metadata={"description": "最长边 480 像素的小图"})
+
+
 class UploadSchema(ma.Schema):
     id = PublicId()
     content_type = ma.fields.String(dump_only=True)

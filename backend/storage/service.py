@@ -58,10 +58,14 @@ def save_upload(
     if len(data) > MAX_BYTES:
         raise ValidationFailed(details={"file": [f"图片不能超过 {MAX_BYTES // (1024 * 1024)} MB"]})
     photo = images.clean(data)
+    # Made once here, not on every view: a list of nine thumbnails would otherwise decode nine photos.
+    small = images.small(photo) if max(photo.width, photo.height) > images.SMALL_EDGE else None
     key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
 
     def write() -> Upload:
         storage().save(key, photo.data)
+        if small is not None:
+            storage().save(small_key(key), small)
         upload = Upload(
             owner_id=owner_id,
             storage_key=key,
@@ -93,7 +97,7 @@ def _remove_unless_named(key: str) -> None:
         log.exception("uploads: could not tell whether the file %s is kept; left on disk", key)
         return
     if named is None:
-        storage().delete(key)
+        _delete_files(key)
 
 
 def get_own(*, owner_id: int, public_id: str) -> Upload:
@@ -140,11 +144,27 @@ def attached_to(*, attached_type: str, attached_id: int) -> list[Upload]:
     )
 
 
+def small_key(key: str) -> str:
+    """Where a photo's small rendition is kept, beside it."""
+    return key + "-small"
+
+
+def _delete_files(key: str) -> None:
+    storage().delete(key)
+    storage().delete(small_key(key))
+
+
 def read(upload: Upload, size: str = "full") -> bytes:
-    """The photo's bytes as kept, or (``size="small"``) its small rendition, made as it is asked for."""
+    """The photo's bytes as kept, or (``size="small"``) its small rendition: the photo itself when it has
+    none (it is small already, or was kept before renditions were made)."""
+    if size == "small":
+        try:
+            with storage().open(small_key(upload.storage_key)) as f:
+                return f.read()
+        except FileNotFoundError:
+            pass
     with storage().open(upload.storage_key) as f:
-        data = f.read()
-    return images.small(data) if size == "small" else data
+        return f.read()
 
 
 def purge_unattached(*, kept: timedelta = UNATTACHED_KEPT, batch: int = PURGE_BATCH) -> int:
@@ -172,7 +192,7 @@ def purge_unattached(*, kept: timedelta = UNATTACHED_KEPT, batch: int = PURGE_BA
         db.session.commit()
         for key in keys:
             try:
-                storage().delete(key)
+                _delete_files(key)
             except OSError:
                 log.exception("uploads: the file %s of a purged upload could not be removed", key)
         removed += len(keys)

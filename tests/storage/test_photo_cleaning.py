@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from backend.db import db
 from backend.storage import images
+from backend.storage import service as storage
 from backend.storage.models import Upload
 from tests.images import image_bytes, jpeg, png
 
@@ -179,3 +180,22 @@ def test_a_photo_is_also_served_small_for_lists_and_thumbnails(client, auth):
     assert same.data == kept
     wrong = client.get(f"/api/v1/uploads/{tiny['id']}?size=huge", headers=headers)
     assert wrong.status_code == 422 and wrong.get_json()["details"] == {"size": ["size 只能是 full 或 small"]}
+
+
+def test_a_photo_kept_before_renditions_were_made_is_served_as_kept(client, auth, world):
+    # Kept before photos were cleaned and given a small rendition: only a file that starts like a PNG.
+    old = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    storage.storage().save("ab/" + "0" * 32, old)
+    upload = Upload(
+        owner_id=world.users["resident_a1"].id,
+        storage_key="ab/" + "0" * 32,
+        content_type="image/png",
+        size=len(old),
+        sha256="0" * 64,
+    )
+    db.session.add(upload)
+    db.session.commit()
+    headers = auth("resident_a1")
+    for size in ("full", "small"):
+        response = client.get(f"/api/v1/uploads/{upload.public_id}?size={size}", headers=headers)
+        assert response.status_code == 200 and response.data == old, size

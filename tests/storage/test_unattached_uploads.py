@@ -11,7 +11,7 @@ from backend.db import db
 from backend.errors import ValidationFailed
 from backend.storage import service as storage
 from backend.storage.models import Upload
-from tests.images import PNG
+from tests.images import PNG, png
 from tests.sla.calendar_data import local
 from workers.storage import purge_unattached_uploads
 
@@ -27,7 +27,7 @@ def _file_exists(key: str) -> bool:
 def test_uploads_left_unattached_for_a_day_are_removed_with_their_files(world):
     owner = world.users["resident_a1"].id
     with time_machine.travel(local(2026, 11, 23, 9), tick=False):
-        forgotten = storage.save_upload(owner_id=owner, data=PNG)
+        forgotten = storage.save_upload(owner_id=owner, data=png(size=(1200, 900)))  # with a small one
         used = storage.save_upload(owner_id=owner, data=PNG)
         storage.attach(
             owner_id=owner,
@@ -37,6 +37,8 @@ def test_uploads_left_unattached_for_a_day_are_removed_with_their_files(world):
             field="photo_ids",
         )
         db.session.commit()
+    assert _file_exists(storage.small_key(forgotten.storage_key))
+    assert not _file_exists(storage.small_key(used.storage_key))  # small already: no second file
     with time_machine.travel(local(2026, 11, 24, 8), tick=False):
         recent = storage.save_upload(owner_id=owner, data=PNG)
         # Not yet a day old: a resident may still be filling in the form.
@@ -48,6 +50,7 @@ def test_uploads_left_unattached_for_a_day_are_removed_with_their_files(world):
         kept = db.session.scalars(select(Upload.public_id).order_by(Upload.id)).all()
         assert kept == [used.public_id, recent.public_id]
         assert [_file_exists(keys[pid]) for pid in (gone, *kept)] == [False, True, True]
+        assert not _file_exists(storage.small_key(keys[gone]))
         # Attaching a purged photo is refused like any unavailable one.
         with pytest.raises(ValidationFailed) as refused:
             storage.attach(
