@@ -111,6 +111,10 @@ def http_exception_response(error: HTTPException):
     return error_response(status, code, message, details, headers)
 
 
+# deadlock_detected, serialization_failure
+LOST_RACE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
@@ -128,11 +132,16 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_busy(error: OperationalError):
-        if "database is locked" not in str(error):
+        lost_race = getattr(error.orig, "sqlstate", None) in LOST_RACE_SQLSTATES
+        if not lost_race and "database is locked" not in str(error):
             return _unexpected(error)
         from backend.db import db
 
         db.session.rollback()
+        if lost_race:
+            # PostgreSQL broke a deadlock, or refused a serializable transaction, by rolling this one back:
+            # two people acted on the same things at once, and the other got there.
+            return error_response(409, "concurrent_change", "刚被他人处理，请刷新后再试")
         return error_response(503, "database_busy", "系统繁忙，请稍后再试", headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)

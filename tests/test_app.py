@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from backend import create_app
 from backend.auth import access
 from backend.config import ConfigError
+from backend.db import db
 
 
 def test_unknown_route_is_json_404(client):
@@ -251,3 +253,20 @@ def test_the_web_and_the_worker_log_with_time_level_and_source():
         env={**os.environ, "SANDAN_LOG_LEVEL": "warning"},
     )
     assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_deadlock_or_serialization_failure_is_a_409_to_try_again(app, sqlstate):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("deadlocks and serialization failures are PostgreSQL's")
+    lost = create_app({**_same_db(app), "REDIS_URL": app.config["REDIS_URL"]})
+
+    @lost.post("/api/v1/_lost")
+    @access.public
+    def lost_race():
+        # PostgreSQL raising the error it raises when it rolls a transaction back to break a deadlock.
+        db.session.execute(text(f"DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '{sqlstate}'; END $$"))
+
+    response = lost.test_client().post("/api/v1/_lost")
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "concurrent_change"
