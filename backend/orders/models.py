@@ -54,6 +54,8 @@ class Order(PublicIdMixin, TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state"),
         Index("ix_orders_resident", "resident_id", "id"),
+        # A grid's orders, newest first (its grid worker's list).
+        Index("ix_orders_grid", "grid_id", "id"),
         Index("ix_orders_community_state", "community_id", "state", "id"),
         # The dispatch board's order: urgency, then the nearest deadline, then age.
         Index("ix_orders_board", "community_id", "urgency_rank", "due_at", "id"),

@@ -291,8 +291,7 @@ def my_orders(*, resident, state: str | None, limit: int, cursor: str | None) ->
 
 def grid_orders(*, grid_id: int, state: str | None, limit: int, cursor: str | None) -> dict:
     """A grid's orders, newest first: what its grid worker entered for residents (代录) and what they
-    ordered themselves, to follow up on door to door. Read by the newest ids (no index of its own: it is
-    not worth one more entry on every placement)."""
+    ordered themselves, to follow up on door to door (ix_orders_grid)."""
     return _newest_where(Order.grid_id == grid_id, state=state, limit=limit, cursor=cursor)
 
 
