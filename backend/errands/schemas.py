@@ -391,7 +391,7 @@ class ErrandBoardQuerySchema(ErrandListQuerySchema):
     unassigned = ma.fields.Boolean(load_default=None)
     number = ma.fields.String(
         load_default=None,
-        validate=ma.validate.Regexp(r"^[Dd][Bb][0-9]{14,16}\Z", error="代办编号为 DB 加 14 至 16 位数字"),
+        validate=ma.validate.Regexp(r"^[Dd][Bb][0-9]{14,18}\Z", error="代办编号为 DB 加 14 至 18 位数字"),
         metadata={"description": "按代办编号查找（居民来电报的编号）：任何状态都找"},
     )
 

@@ -815,9 +815,10 @@ def test_a_secretary_finds_an_errand_by_the_number_a_resident_reads_out(client, 
     assert board("secretary_a", number=kept["number"].lower()) == [kept["number"]]
     assert board("street_admin", number=kept["number"]) == [kept["number"]]
     assert board("secretary_b", number=kept["number"]) == []
-    for bad in ("DB123", "XX" + kept["number"][2:], kept["number"] + "x"):
+    assert board("secretary_a", number="DB" + "2" * 18) == []  # an id of ten digits: a number, none such
+    for bad in ("DB123", "XX" + kept["number"][2:], kept["number"] + "x", "DB" + "1" * 19):
         response = client.get(
             "/api/v1/errands/board", query_string={"number": bad}, headers=auth("secretary_a")
         )
         assert response.status_code == 422, bad
-        assert response.get_json()["details"] == {"number": ["代办编号为 DB 加 14 至 16 位数字"]}
+        assert response.get_json()["details"] == {"number": ["代办编号为 DB 加 14 至 18 位数字"]}
