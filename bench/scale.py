@@ -242,21 +242,26 @@ def seed_world(conn: psycopg.Connection, shape: Shape, fernet_key: str, seed: in
             ).fetchone()[0]
             world.grid_community[gid] = cid
 
+    # `sandan migrate` loads the shipped catalog into an empty one; what it did not load is added here.
+    loaded = dict(conn.execute("SELECT code, id FROM service_categories").fetchall())
     for n, entry in enumerate(shipped_catalog()):
-        cat_id = conn.execute(
-            "INSERT INTO service_categories (code, name, service_kind, description, questions, enabled, "
-            "sort_order, public_id, created_at) VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s) RETURNING id",
-            (
-                entry["code"],
-                entry["name"],
-                entry["service_kind"],
-                entry.get("description", ""),
-                json.dumps(entry.get("questions", []), ensure_ascii=False),
-                entry.get("sort_order", n * 10),
-                public_id("sc"),
-                since,
-            ),
-        ).fetchone()[0]
+        cat_id = (
+            loaded.get(entry["code"])
+            or conn.execute(
+                "INSERT INTO service_categories (code, name, service_kind, description, questions, enabled, "
+                "sort_order, public_id, created_at) VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s) RETURNING id",
+                (
+                    entry["code"],
+                    entry["name"],
+                    entry["service_kind"],
+                    entry.get("description", ""),
+                    json.dumps(entry.get("questions", []), ensure_ascii=False),
+                    entry.get("sort_order", n * 10),
+                    public_id("sc"),
+                    since,
+                ),
+            ).fetchone()[0]
+        )
         world.categories[entry["code"]] = {
             "id": cat_id,
             "kind": entry["service_kind"],
