@@ -33,12 +33,15 @@ class AccessRule:
     # For a caller holding none of the roles in any scope, instead of the generic 403: a newcomer placing
     # an order is told to register where they live, which makes them a resident.
     refusal: Refusal | None = None
+    # For a rule open to any signed-in user whose service lets through only those standing in some relation
+    # to the target, whatever roles they hold now (the order's own resident): who, as the docs say it.
+    standing: str = ""
 
     def describe(self) -> str:
         if self.public:
             return "public"
         if not self.roles:
-            return "any signed-in user"
+            return "any signed-in user" + (f"; {self.standing}" if self.standing else "")
         where = " in the target's scope" if self.scope else ""
         others = "" if self.refusal is None else f"; holding none of them: 403 {self.refusal().code}"
         return "roles: " + ", ".join(sorted(self.roles)) + where + others
@@ -64,6 +67,15 @@ def public(view):
 def signed_in(view):
     """Any signed-in user may call this endpoint; the service narrows what they see."""
     return _mark(AccessRule())(view)
+
+
+def signed_in_as(standing: str):
+    """Any signed-in user may call this endpoint, whatever roles they hold now: the service lets through only
+    those standing to the target as ``standing`` says ("own orders only": a resident who moved away still
+    owns what they ordered), 404 or 409 to the rest."""
+    if not standing:
+        raise ValueError("access.signed_in_as needs to say who stands to the target")
+    return _mark(AccessRule(standing=standing))
 
 
 def roles(*names: Role | str, scope: ScopeResolver | None = None, refusal: Refusal | None = None):

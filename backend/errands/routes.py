@@ -51,7 +51,10 @@ OVERSEERS = (Role.SECRETARY, Role.STREET_ADMIN)
 AGENT = (Role.PROXY_AGENT,)
 # Actions are checked against the errand's state and the caller's standing by the service (409/404); the
 # route declares who may call at all.
-INVOLVED = (Role.RESIDENT, Role.PROXY_AGENT, Role.SECRETARY, Role.STREET_ADMIN)
+# A resident's own errands stay theirs whatever roles they hold now (one who moved away holds none): owning
+# the errand (its resident_id) entitles them, which the service checks (caller_for), not a residence.
+OWN_ERRANDS = access.signed_in_as("own errands only")
+INVOLVED = access.signed_in_as("own errands, or as the errand's agent, community secretary or street admin")
 
 
 # Types
@@ -170,11 +173,11 @@ def create_errand(args):
 
 
 @blp.get("/errands")
-@access.roles(Role.RESIDENT)
+@OWN_ERRANDS
 @blp.arguments(ErrandListQuerySchema, location="query")
 @blp.response(200, ErrandPageSchema)
 def my_errands(args):
-    """我的代办（居民），新的在前。"""
+    """我的代办：本人的（或书记为本人预约的），新的在前；搬离后也仍可查看。"""
     return views.my_errands(resident=g.user, state=args["state"], limit=args["limit"], cursor=args["cursor"])
 
 
@@ -344,7 +347,7 @@ def assign(args, errand_id):
 
 
 @blp.post("/errands/<string:errand_id>/record-info")
-@access.roles(*INVOLVED)
+@INVOLVED
 @blp.arguments(ErrandRecordInfoSchema)
 @blp.response(200, ErrandSchema)
 def record_info(args, errand_id):
@@ -437,7 +440,7 @@ def return_to_resident(args, errand_id):
 
 
 @blp.post("/errands/<string:errand_id>/complete")
-@access.roles(*INVOLVED)
+@INVOLVED
 @blp.arguments(ErrandNoteSchema)
 @blp.response(200, ErrandSchema)
 def complete(args, errand_id):
@@ -446,7 +449,7 @@ def complete(args, errand_id):
 
 
 @blp.post("/errands/<string:errand_id>/rate")
-@access.roles(Role.RESIDENT)
+@OWN_ERRANDS
 @blp.arguments(ErrandRateSchema)
 @blp.response(200, ErrandSchema)
 def rate(args, errand_id):
@@ -469,7 +472,7 @@ def supervise(args, errand_id):
 
 
 @blp.post("/errands/<string:errand_id>/cancel")
-@access.roles(Role.RESIDENT, *OVERSEERS)
+@access.signed_in_as("own errands, or as the errand's community secretary or street admin")
 @blp.arguments(ErrandCancelSchema)
 @blp.response(200, ErrandSchema)
 def cancel(args, errand_id):

@@ -45,6 +45,9 @@ PLACERS = (Role.RESIDENT, Role.GRID_WORKER, Role.SECRETARY)
 # route declares who may call at all.
 OVERSEERS = (Role.SECRETARY, Role.STREET_ADMIN)
 DOERS = (Role.ORG_ADMIN, Role.VOLUNTEER)
+# A resident's own orders stay theirs whatever roles they hold now (one who moved away holds none): owning
+# the order (its resident_id) entitles them, which the service checks (caller_for), not a residence.
+OWN_ORDERS = access.signed_in_as("own orders only")
 
 
 def _show(order: Order, status: int = 200):
@@ -102,11 +105,11 @@ def place_order(args):
 
 
 @blp.get("/orders")
-@access.roles(Role.RESIDENT)
+@OWN_ORDERS
 @blp.arguments(OrderListQuerySchema, location="query")
 @blp.response(200, OrderPageSchema)
 def my_orders(args):
-    """我的工单（居民），新的在前。"""
+    """我的工单：本人点的（或为本人代录的），新的在前；搬离后也仍可查看。"""
     page = views.my_orders(
         resident=g.principal, state=args["state"], limit=args["limit"], cursor=args["cursor"]
     )
@@ -417,7 +420,7 @@ def resolve(args, order_id):
 
 
 @blp.post("/orders/<string:order_id>/confirm")
-@access.roles(Role.RESIDENT)
+@OWN_ORDERS
 @blp.arguments(RateSchema)
 @blp.response(200, OrderSchema)
 def confirm(args, order_id):
@@ -427,7 +430,7 @@ def confirm(args, order_id):
 
 
 @blp.post("/orders/<string:order_id>/rate")
-@access.roles(Role.RESIDENT)
+@OWN_ORDERS
 @blp.arguments(RateSchema)
 @blp.response(200, OrderSchema)
 def rate(args, order_id):
@@ -436,7 +439,7 @@ def rate(args, order_id):
 
 
 @blp.post("/orders/<string:order_id>/reopen")
-@access.roles(Role.RESIDENT)
+@OWN_ORDERS
 @blp.arguments(ReasonSchema)
 @blp.response(200, OrderSchema)
 def reopen(args, order_id):
@@ -458,7 +461,7 @@ def supervise(args, order_id):
 
 
 @blp.post("/orders/<string:order_id>/cancel")
-@access.roles(Role.RESIDENT, *OVERSEERS)
+@access.signed_in_as("own orders, or as the order's community secretary or street admin")
 @blp.arguments(ReasonSchema)
 @blp.response(200, OrderSchema)
 def cancel(args, order_id):

@@ -84,14 +84,21 @@ def test_a_role_granted_here_counts_there(client, auth, world, other):
 
 
 def test_a_residence_removed_here_is_gone_there(client, auth, world, other):
-    """A resident who removes their grid here stops being its resident in a process that kept them."""
+    """A resident who removes their grid here stops being its resident in a process that kept them: there
+    they may no longer place an order (403 residence_required, before the empty body is read; a resident's
+    is 422). Their own orders list stays theirs either way, so it tells nothing of their roles."""
     headers = auth("resident_a1")
     token = _token(headers)
-    assert other.get("/api/v1/orders", token)["status"] == 200
+
+    def placing() -> dict:
+        return other.ask({"method": "POST", "path": "/api/v1/orders", "token": token})
+
+    assert placing()["status"] == 422
     url = f"/api/v1/me/residence/{world.grid_a1.public_id}"
     assert client.delete(url, headers=headers).status_code == 204
-    wait_for(
-        lambda: other.get("/api/v1/orders", token)["status"] == 403,
+    refused = wait_for(
+        lambda: (answer := placing())["status"] == 403 and answer,
         timeout=2,
         what="the other process to see the residence removed",
     )
+    assert refused["body"]["code"] == "residence_required"

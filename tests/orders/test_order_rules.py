@@ -419,9 +419,21 @@ def test_roles_that_cannot_call_an_action_at_all_get_403(client, auth, place):
     url = f"/api/v1/orders/{order['id']}"
     assert client.post(url + "/take", json={}, headers=auth("resident_a1")).status_code == 403
     assert client.post(url + "/accept", json={}, headers=auth("org_admin")).status_code == 403
-    assert client.post(url + "/confirm", json={"level": 5}, headers=auth("secretary_a")).status_code == 403
     assert client.get("/api/v1/orders/board", headers=auth("resident_a1")).status_code == 403
     assert client.post("/api/v1/orders", json={}, headers=auth("org_admin")).status_code == 403
+
+
+def test_a_secretary_cannot_confirm_a_residents_order_and_is_told_what_they_may_do(client, auth, place):
+    # Confirming is open to whoever owns the order, whatever roles they hold now (a resident who moved away
+    # holds none): a secretary who sees the order gets the state machine's 409 with their own actions.
+    order = place()
+    refused = client.post(
+        f"/api/v1/orders/{order['id']}/confirm", json={"level": 5}, headers=auth("secretary_a")
+    )
+    assert refused.status_code == 409
+    assert refused.get_json()["code"] == "illegal_action"
+    assert refused.get_json()["details"]["allowed_actions"] == ["accept", "reject", "dispatch"]
+    assert db.session.scalar(select(Order.state).where(Order.public_id == order["id"])) == "submitted"
 
 
 def test_boards_keep_to_their_scope(client, auth, place, world):
