@@ -138,5 +138,9 @@ def revoke_role(membership_id):
     """街道管理员撤销本街道范围内的角色（任职记录的 id 见授予时的应答或任职列表）。
 
     不能撤销本街道最后一位街道管理员（409 last_street_admin）。
+    志愿者还有本组织未办结的工单时，不能撤销其志愿者角色
+    （409 volunteer_busy，与移出名册相同，details.orders 列出工单号）。
+    代办员手上还有该范围内未办结的代办、且没有其他代办员角色覆盖时不能撤销
+    （409 agent_busy，details.errands 列出代办编号），须先改派。
     """
     service.revoke_role(actor=g.user, membership_public_id=membership_id)

@@ -366,8 +366,53 @@ def revoke_role(*, actor: User, membership_public_id: str) -> None:
         raise Conflict("不能给自己授予或撤销角色", code="self_grant")
     if membership.role == Role.STREET_ADMIN:
         _keep_a_street_admin(membership)
+    elif membership.role == Role.VOLUNTEER:
+        _keep_a_busy_volunteer(membership)
+    elif membership.role == Role.PROXY_AGENT:
+        _keep_a_busy_agent(membership)
     db.session.delete(membership)
     db.session.commit()
+
+
+def _keep_a_busy_volunteer(membership: RoleMembership) -> None:
+    """The volunteer role in an organization is its roster: revoking it takes the volunteer off, refused as
+    removing them is while they are assigned to one of its orders not yet done (409 volunteer_busy)."""
+    from backend.organizations.service import refuse_if_busy, roster_entry
+
+    volunteer = roster_entry(organization_id=membership.scope_id, user_id=membership.user_id)
+    if volunteer is not None:
+        refuse_if_busy(volunteer)
+
+
+def _keep_a_busy_agent(membership: RoleMembership) -> None:
+    """Refuse to revoke a proxy agent's role while errands it covers (its community, or its street's
+    communities) are in the agent's hands and no other agent role of theirs covers them: nobody could
+    carry them on. 409 agent_busy naming them; the secretary reassigns them first."""
+    from backend.community.service import places
+    from backend.errands.service import in_agents_hands
+
+    def covered(scope_type: str, scope_id: int) -> set[int]:
+        if scope_type == ScopeType.COMMUNITY:
+            return {scope_id}
+        return {c.id for c in places().communities.values() if c.parent_id == scope_id}
+
+    others = db.session.execute(
+        select(RoleMembership.scope_type, RoleMembership.scope_id).where(
+            RoleMembership.user_id == membership.user_id,
+            RoleMembership.role == Role.PROXY_AGENT,
+            RoleMembership.id != membership.id,
+        )
+    ).all()
+    still = set().union(*(covered(t, i) for t, i in others))
+    losing = covered(membership.scope_type, membership.scope_id) - still
+    busy = in_agents_hands(agent_id=membership.user_id, community_ids=losing) if losing else []
+    if busy:
+        db.session.rollback()
+        raise Conflict(
+            f"该代办员还有未办结的代办：{'、'.join(busy)}，请先改派给其他代办员再撤销",
+            code="agent_busy",
+            details={"errands": busy},
+        )
 
 
 def _lock_street(street_id: int) -> None:

@@ -1241,6 +1241,22 @@ subjects.register(
 # Reading
 
 
+def in_agents_hands(*, agent_id: int, community_ids) -> list[str]:
+    """The numbers of the errands of these communities at a step the agent carries out (their queue),
+    oldest first."""
+    return list(
+        db.session.scalars(
+            select(Errand.number)
+            .where(
+                Errand.agent_id == agent_id,
+                Errand.community_id.in_(sorted(community_ids)),
+                Errand.state.in_(sorted(states.AGENT_STATES)),
+            )
+            .order_by(Errand.id)
+        )
+    )
+
+
 def agent_of(errand: Errand) -> User | None:
     return db.session.get(User, errand.agent_id) if errand.agent_id else None
 

@@ -194,18 +194,8 @@ def add_volunteer(
 def remove_volunteer(*, org: Organization, volunteer_public_id: str) -> None:
     """Take a volunteer off the roster (the volunteer role in the organization goes; the entry stays for the
     orders they did); refused (409, naming them) while they are assigned to an order not yet done."""
-    from backend.orders.models import Order, OrderAssignment
-    from backend.orders.service import OPEN_STATES
-
     _lock(org)
-    query = select(Volunteer).where(
-        Volunteer.organization_id == org.id, Volunteer.public_id == volunteer_public_id
-    )
-    if db.engine.dialect.name == "postgresql":
-        # Held against an assignment of the same volunteer at the same moment (orders.service.assign takes
-        # the same lock): one waits for the other and sees what it did.
-        query = query.with_for_update()
-    volunteer = db.session.scalar(query)
+    volunteer = roster_entry(organization_id=org.id, public_id=volunteer_public_id)
     membership = None
     if volunteer is not None:
         membership = db.session.scalar(
@@ -219,13 +209,41 @@ def remove_volunteer(*, org: Organization, volunteer_public_id: str) -> None:
     if membership is None:
         db.session.rollback()
         raise NotFound("本组织名册中没有该志愿者")
+    refuse_if_busy(volunteer)
+    db.session.delete(membership)
+    db.session.commit()
+
+
+def roster_entry(
+    *, organization_id: int, public_id: str | None = None, user_id: int | None = None
+) -> Volunteer | None:
+    """The organization's roster entry with this public id or of this user (on the roster or not), held on
+    PostgreSQL against an assignment of the same volunteer at the same moment (orders.service.assign takes
+    the same lock): one waits for the other and sees what it did."""
+    query = select(Volunteer).where(Volunteer.organization_id == organization_id)
+    if public_id is not None:
+        query = query.where(Volunteer.public_id == public_id)
+    if user_id is not None:
+        query = query.where(Volunteer.user_id == user_id)
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def refuse_if_busy(volunteer: Volunteer) -> None:
+    """Refuse to take the volunteer off their organization's roster (removing them, or revoking their
+    volunteer role there) while they are assigned to an order of it not yet done: 409 volunteer_busy, naming
+    the orders. Read under roster_entry's lock."""
+    from backend.orders.models import Order, OrderAssignment
+    from backend.orders.service import OPEN_STATES
+
     busy = list(
         db.session.scalars(
             select(Order.number)
             .join(OrderAssignment, OrderAssignment.order_id == Order.id)
             .where(
                 OrderAssignment.volunteer_id == volunteer.id,
-                Order.organization_id == org.id,
+                Order.organization_id == volunteer.organization_id,
                 Order.state.in_(sorted(OPEN_STATES)),
             )
             .order_by(Order.id)
@@ -238,8 +256,6 @@ def remove_volunteer(*, org: Organization, volunteer_public_id: str) -> None:
             code="volunteer_busy",
             details={"orders": busy},
         )
-    db.session.delete(membership)
-    db.session.commit()
 
 
 def list_volunteers(*, org: Organization) -> list[Volunteer]:

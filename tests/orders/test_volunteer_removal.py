@@ -89,3 +89,32 @@ def test_who_may_remove_a_volunteer(client, auth, world):
     assert client.delete(_url(world, "vl_nope"), headers=auth("org_admin")).status_code == 404
     # The street's admin manages the street's organizations (as they change them, PATCH).
     assert client.delete(url, headers=auth("street_admin")).status_code == 204
+
+
+def _volunteer_membership(world) -> str:
+    user = world.users["volunteer"]
+    return db.session.scalar(
+        select(RoleMembership.public_id).where(
+            RoleMembership.user_id == user.id, RoleMembership.role == "volunteer"
+        )
+    )
+
+
+def test_revoking_a_busy_volunteers_role_is_refused_as_removing_them_is(client, auth, place, act, world):
+    """A street admin revoking the volunteer role (DELETE /memberships/<id>) takes them off the roster as
+    removing them does, so it is refused alike while they are assigned to an order not yet done."""
+    order = _assigned(place, act, world)
+    url = f"/api/v1/memberships/{_volunteer_membership(world)}"
+    refused = client.delete(url, headers=auth("street_admin"))
+    assert refused.status_code == 409, refused.data
+    body = refused.get_json()
+    assert body["code"] == "volunteer_busy"
+    assert body["message"] == f"该志愿者还有未办结的工单：{order['number']}，请待工单办结后再移出"
+    assert body["details"]["orders"] == [order["number"]]
+    # Still on the roster, still doing it.
+    roster = client.get(_url(world), headers=auth("org_admin")).get_json()["items"]
+    assert [v["id"] for v in roster] == [world.volunteer_entry.public_id]
+    order = act("volunteer", order, "resolve", note="已上门陪伴两小时")
+    # Done with it (resolved, waiting on the resident): the role may go.
+    assert client.delete(url, headers=auth("street_admin")).status_code == 204
+    assert client.get(_url(world), headers=auth("org_admin")).get_json()["items"] == []
