@@ -1006,8 +1006,8 @@ def fail(*, errand: Errand, actor: User, reason: str, change_returned_fen: int |
 
 def supervise(*, errand: Errand, actor: User, reason: str):
     """Raise a 街道督办 on the errand by hand (its street's admin), with the reason, as an overdue step's is
-    raised: on the timeline, told to the community, the street and the agent holding the step; refused (409)
-    while one raised by hand is open on it. Return the record."""
+    raised: on the timeline (without the reason), told to the community, the street and the agent holding
+    the step (with it); refused (409) while one raised by hand is open on it. Return the record."""
     _lock(errand)
     caller = caller_for(errand, actor)
     if states.STREET_ADMIN not in caller.actors:
@@ -1021,15 +1021,17 @@ def supervise(*, errand: Errand, actor: User, reason: str):
         note=reason,
         raised_by_id=actor.id,
     )
+    # The timeline is the resident's to read: it says the street raised a 督办, never why (the admin's words
+    # may judge the resident or the agent); the reason stays on the record, for staff.
     _event(
         errand,
         action="supervise",
         actor=actor,
         actor_role=states.STREET_ADMIN,
         from_state=errand.state,
-        note=reason,
         data={"reason": "manual"},
     )
+    # All staff (the community, the street, the agent): they may read why.
     people = clocks.answerable(community_id=errand.community_id, organization_id=None, escalate=True)
     if errand.agent_id is not None and errand.state in states.AGENT_STATES:
         people.append(errand.agent_id)

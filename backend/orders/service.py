@@ -735,19 +735,21 @@ def _open_supervision(order: Order, reason: str, title: str, *, caller: Caller |
     if caller is None:
         _system_event(order, "supervise", data={"reason": reason})
     else:
+        # The timeline is the resident's and the organization's to read: it says the street raised a 督办,
+        # never why (the admin's words may judge either); the reason stays on the record, for staff.
         _event(
             order,
             action="supervise",
             actor=caller.user,
             actor_role=states.STREET_ADMIN,
             from_state=order.state,
-            note=note,
             data={"reason": reason},
         )
     people = clocks.answerable(
         community_id=record.community_id, organization_id=record.organization_id, escalate=True
     )
     raiser = caller.user.id if caller is not None else None
+    # Those answerable are staff (the organization, the secretaries, the street): they may read why.
     told = f"{record.reason_label}：{note}" if note else record.reason_label
     _tell(order, "supervision_raised", [p for p in people if p != raiser], note=told)
     return record

@@ -54,5 +54,5 @@ class SupervisionRaiseSchema(ma.Schema):
     reason = Text(
         required=True,
         validate=ma.validate.Length(min=2, max=500),
-        metadata={"description": "督办事由（工单或代办的时间线上可见）"},
+        metadata={"description": "督办事由：记在督办记录上并告知承办方和社区，不写入时间线（居民看不到）"},
     )

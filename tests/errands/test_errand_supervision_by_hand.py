@@ -38,7 +38,8 @@ def test_a_street_admin_raises_a_supervision_on_an_errand_by_hand(client, auth, 
     shown = client.get(f"/api/v1/errands/{errand['id']}", headers=auth("secretary_a")).get_json()
     last = shown["timeline"][-1]
     assert (last["action"], last["actor_role"], last["by_system"]) == ("supervise", "street_admin", False)
-    assert last["text"] == "街道已将本代办列入督办：居民反映代办员一周未联系"
+    # The timeline (the resident's to read) says only that the street raised it.
+    assert last["text"] == "街道已将本代办列入督办"
     assert shown["state"] == "accepted"
 
     # The community's secretaries and the agent holding the step; not the raiser, nor the other agent.
@@ -72,3 +73,30 @@ def test_who_may_raise_one_on_an_errand_and_bad_input(client, auth, create, act,
         response = _supervise(client, auth, errand, **body)
         assert response.status_code == 422 and "reason" in response.get_json()["details"], body
     assert db.session.scalar(select(Supervision.id)) is None
+
+
+def test_the_reason_reaches_staff_only_never_the_resident(client, auth, create, act, world):
+    errand = create()
+    accept(act, world, errand)
+    reason = "代办员多次敷衍，居民态度也差"
+    record = _supervise(client, auth, errand, reason=reason).get_json()
+
+    for person in ("resident_a1", "agent_a", "secretary_a", "street_admin"):
+        response = client.get(f"/api/v1/errands/{errand['id']}", headers=auth(person))
+        assert response.status_code == 200, person
+        assert reason not in response.get_data(as_text=True), person
+        last = response.get_json()["timeline"][-1]
+        assert (last["action"], last["note"], last["text"]) == ("supervise", "", "街道已将本代办列入督办")
+    assert reason not in client.get("/api/v1/errands", headers=auth("resident_a1")).get_data(as_text=True)
+
+    # Nothing the resident is sent carries it (the step notices run too); staff are told why.
+    service.step_actions(errand_id=row(errand).id, event_id=service.timeline(row(errand))[-1].id)
+    resident = world.users["resident_a1"].id
+    for n in db.session.scalars(select(Notification).where(Notification.user_id == resident)):
+        assert reason not in f"{n.title}{n.body}{n.fields}"
+    told = _told(world)
+    assert "resident_a1" not in told
+    assert all(reason in body for _, body in told["agent_a"] + told["secretary_a"])
+
+    shown = client.get(f"/api/v1/supervisions/{record['id']}", headers=auth("secretary_a")).get_json()
+    assert shown["note"] == reason

@@ -48,7 +48,8 @@ def test_a_street_admin_raises_a_supervision_on_an_order_by_hand(client, auth, p
         "street_admin",
         False,
     )
-    assert last["note"] == "居民多次来电反映上门服务迟迟未到"
+    # The timeline (the resident's and the organization's to read) says only that the street raised it.
+    assert last["note"] == ""
     assert last["actor_id"] == world.users["street_admin"].public_id
 
     # Told as an overdue one is told: the organization holding it, the community's secretaries; the street
@@ -104,3 +105,35 @@ def test_who_may_raise_one_and_bad_input(client, auth, place, act, world):
     response = client.post(f"/api/v1/orders/{order['id']}/supervise", data="[", headers=auth("street_admin"))
     assert response.status_code in (400, 422)
     assert db.session.scalar(select(Supervision.id)) is None
+
+
+def test_the_reason_reaches_staff_only_never_the_resident(client, auth, place, act, world):
+    order = _taken(place, act, world)
+    reason = "该组织多次敷衍，居民态度也差"
+    record = _supervise(client, auth, order, reason=reason).get_json()
+
+    # The resident and the organization read the order's timeline: it says a 督办 was raised, no more.
+    for person in ("resident_a1", "org_admin", "secretary_a", "street_admin"):
+        response = client.get(f"/api/v1/orders/{order['id']}", headers=auth(person))
+        assert response.status_code == 200, person
+        assert reason not in response.get_data(as_text=True), person
+        last = response.get_json()["timeline"][-1]
+        assert (last["action"], last["action_label"], last["note"]) == ("supervise", "督办", ""), person
+        assert last["data"] == {"reason": "manual"}, person
+    listed = client.get("/api/v1/orders", headers=auth("resident_a1")).get_data(as_text=True)
+    assert reason not in listed
+
+    # Nothing the resident is sent carries it; those answerable (staff) are told why.
+    resident = world.users["resident_a1"].id
+    for n in db.session.scalars(select(Notification).where(Notification.user_id == resident)):
+        assert reason not in f"{n.title}{n.body}{n.fields}"
+    told = _told(world)
+    assert "resident_a1" not in told
+    assert all(reason in body for _, body in told["org_admin"] + told["secretary_a"])
+    inbox = client.get("/api/v1/notifications", headers=auth("resident_a1")).get_data(as_text=True)
+    assert reason not in inbox
+
+    # The record keeps it, for the street and the community's secretary.
+    for person in ("street_admin", "secretary_a"):
+        shown = client.get(f"/api/v1/supervisions/{record['id']}", headers=auth(person)).get_json()
+        assert shown["note"] == reason
