@@ -43,6 +43,7 @@ from backend.errors import NotFound
 from backend.extensions import Blueprint
 from backend.storage.routes import photo_response
 from backend.storage.schemas import PhotoQuerySchema
+from backend.supervision.models import Supervision
 from backend.supervision.schemas import SupervisionRaiseSchema, SupervisionSchema
 
 blp = Blueprint("errands", __name__, description="红色代办：代办类型、预约、受理、收件、递交、结果、送还")
@@ -464,11 +465,17 @@ def rate(args, errand_id):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(SupervisionRaiseSchema)
 @blp.response(201, SupervisionSchema)
+@blp.doc(**idempotency.DOC)
 def supervise(args, errand_id):
-    """街道督办：本街道管理员写明事由，将代办列入督办（同一代办同时只有一条人工督办）。"""
-    record = service.supervise(errand=_errand(errand_id), actor=g.user, reason=args["reason"])
-    db.session.commit()
-    return record
+    """街道督办：本街道管理员写明事由，将代办列入督办（同一代办同时只有一条人工督办）。
+    带 Idempotency-Key 重试得到同一条记录。"""
+    errand = _errand(errand_id)
+    # A key is this errand's: the same key on another errand is another request.
+    return idempotency.create_once(
+        f"errands/{errand.id}/supervise",
+        Supervision,
+        lambda: service.supervise(errand=errand, actor=g.user, reason=args["reason"]),
+    )
 
 
 @blp.post("/errands/<string:errand_id>/cancel")

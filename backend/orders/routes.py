@@ -34,6 +34,7 @@ from backend.orders.schemas import (
 from backend.organizations.service import get_organization
 from backend.storage.routes import photo_response
 from backend.storage.schemas import PhotoQuerySchema
+from backend.supervision.models import Supervision
 from backend.supervision.schemas import SupervisionRaiseSchema, SupervisionSchema
 
 blp = Blueprint("orders", __name__, description="三单：居民点单、社区派单、组织接单")
@@ -453,11 +454,17 @@ def reopen(args, order_id):
 @access.roles(Role.STREET_ADMIN)
 @blp.arguments(SupervisionRaiseSchema)
 @blp.response(201, SupervisionSchema)
+@blp.doc(**idempotency.DOC)
 def supervise(args, order_id):
-    """街道督办：本街道管理员写明事由，将工单列入督办（同一工单同时只有一条人工督办）。"""
-    record = service.supervise(order=_order(order_id), actor=g.principal, reason=args["reason"])
-    db.session.commit()
-    return record
+    """街道督办：本街道管理员写明事由，将工单列入督办（同一工单同时只有一条人工督办）。
+    带 Idempotency-Key 重试得到同一条记录。"""
+    order = _order(order_id)
+    # A key is this order's: the same key on another order is another request.
+    return idempotency.create_once(
+        f"orders/{order.id}/supervise",
+        Supervision,
+        lambda: service.supervise(order=order, actor=g.principal, reason=args["reason"]),
+    )
 
 
 @blp.post("/orders/<string:order_id>/cancel")

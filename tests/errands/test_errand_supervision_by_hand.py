@@ -100,3 +100,25 @@ def test_the_reason_reaches_staff_only_never_the_resident(client, auth, create, 
 
     shown = client.get(f"/api/v1/supervisions/{record['id']}", headers=auth("secretary_a")).get_json()
     assert shown["note"] == reason
+
+
+def test_a_retry_under_one_idempotency_key_gets_the_first_record(client, auth, create, act, world):
+    errand = create()
+    accept(act, world, errand)
+    headers = {**auth("street_admin"), "Idempotency-Key": "supervise-1"}
+    url = f"/api/v1/errands/{errand['id']}/supervise"
+    first = client.post(url, json={"reason": "进度太慢"}, headers=headers)
+    assert first.status_code == 201
+    again = client.post(url, json={"reason": "进度太慢"}, headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json() == first.get_json()
+    assert len(db.session.scalars(select(Supervision)).all()) == 1
+    assert len(_told(world)["agent_a"]) == 1
+
+    other = client.post(url, json={"reason": "再次督办"}, headers=headers)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["details"]
+    assert _supervise(client, auth, errand, reason="进度太慢").status_code == 409
+    spec = client.get("/api/openapi.json").get_json()
+    parameters = spec["paths"]["/api/v1/errands/{errand_id}/supervise"]["post"]["parameters"]
+    assert "Idempotency-Key" in [p["name"] for p in parameters]

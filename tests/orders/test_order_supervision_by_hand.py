@@ -137,3 +137,33 @@ def test_the_reason_reaches_staff_only_never_the_resident(client, auth, place, a
     for person in ("street_admin", "secretary_a"):
         shown = client.get(f"/api/v1/supervisions/{record['id']}", headers=auth(person)).get_json()
         assert shown["note"] == reason
+
+
+def test_a_retry_under_one_idempotency_key_gets_the_first_record(client, auth, place, act, world):
+    order = _taken(place, act, world)
+    headers = {**auth("street_admin"), "Idempotency-Key": "supervise-1"}
+    url = f"/api/v1/orders/{order['id']}/supervise"
+    first = client.post(url, json={"reason": "服务迟迟未到"}, headers=headers)
+    assert first.status_code == 201
+    again = client.post(url, json={"reason": "服务迟迟未到"}, headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json() == first.get_json()
+    assert len(db.session.scalars(select(Supervision)).all()) == 1
+    # Told once, not again on the retry.
+    assert len(_told(world)["org_admin"]) == 1
+
+    other = client.post(url, json={"reason": "再次督办"}, headers=headers)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["details"]
+    # The same key on another order is another request: that order's own 督办.
+    second = _taken(place, act, world)
+    response = client.post(
+        f"/api/v1/orders/{second['id']}/supervise", json={"reason": "服务迟迟未到"}, headers=headers
+    )
+    assert response.status_code == 201
+    assert response.get_json()["subject"]["id"] == second["id"]
+    # Without a key a repeat is still refused as before.
+    assert _supervise(client, auth, order, reason="服务迟迟未到").status_code == 409
+    spec = client.get("/api/openapi.json").get_json()
+    parameters = spec["paths"]["/api/v1/orders/{order_id}/supervise"]["post"]["parameters"]
+    assert "Idempotency-Key" in [p["name"] for p in parameters]
