@@ -1222,10 +1222,26 @@ def _tell_agent_of_card(errand: Errand, sla_clock, event: str, state: str) -> No
 def _describe_subject(errand_id: int) -> subjects.Description:
     errand = db.session.get(Errand, errand_id)
     if errand is None:
-        return subjects.Description("代办", str(errand_id))
+        return subjects.missing("代办", errand_id)
     return subjects.Description(
         errand.title, errand.number, f"pages/errands/detail?id={errand.public_id}", errand.public_id
     )
+
+
+def _describe_subjects(errand_ids: list[int]) -> dict[int, subjects.Description]:
+    # One statement for the lot, reading only what the description needs (not the sensitive columns).
+    rows = db.session.execute(
+        select(Errand.id, Errand.public_id, Errand.number, ErrandTypeVersion.definition)
+        .join(ErrandTypeVersion, ErrandTypeVersion.id == Errand.type_version_id)
+        .where(Errand.id.in_(errand_ids))
+    )
+    found = {
+        errand_id: subjects.Description(
+            definition["name"], number, f"pages/errands/detail?id={public_id}", public_id
+        )
+        for errand_id, public_id, number, definition in rows
+    }
+    return {i: found.get(i) or subjects.missing("代办", i) for i in errand_ids}
 
 
 subjects.register(
@@ -1233,6 +1249,7 @@ subjects.register(
         name=SUBJECT,
         label="代办",
         describe=_describe_subject,
+        describe_many=_describe_subjects,
         on_warning=_on_warning,
         on_overdue=_on_overdue,
         overdue_event="supervision_raised",

@@ -16,6 +16,7 @@ from backend import clock as wall
 from backend.auth.principals import Person
 from backend.auth.roles import Role, ScopeType
 from backend.auth.service import members_with_role
+from backend.catalog.models import ServiceCategory
 from backend.community.service import places
 from backend.db import db, fetch_all, flush_unless_taken
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -1114,8 +1115,22 @@ def _on_warning(sla_clock) -> None:
 def _describe_subject(order_id: int) -> subjects.Description:
     order = db.session.get(Order, order_id)
     if order is None:
-        return subjects.Description("工单", str(order_id))
+        return subjects.missing("工单", order_id)
     return subjects.Description(order.category.name, order.number, _page(order), order.public_id)
+
+
+def _describe_subjects(order_ids: list[int]) -> dict[int, subjects.Description]:
+    # One statement for the lot, reading only what the description needs.
+    rows = db.session.execute(
+        select(Order.id, Order.public_id, Order.number, ServiceCategory.name)
+        .join(ServiceCategory, ServiceCategory.id == Order.category_id)
+        .where(Order.id.in_(order_ids))
+    )
+    found = {
+        order_id: subjects.Description(name, number, f"pages/orders/detail?id={public_id}", public_id)
+        for order_id, public_id, number, name in rows
+    }
+    return {i: found.get(i) or subjects.missing("工单", i) for i in order_ids}
 
 
 def _on_stopped(sla_clock) -> None:
@@ -1136,6 +1151,7 @@ subjects.register(
         name=SUBJECT,
         label="工单",
         describe=_describe_subject,
+        describe_many=_describe_subjects,
         on_warning=_on_warning,
         on_overdue=_on_overdue,
         on_stopped=_on_stopped,

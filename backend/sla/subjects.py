@@ -22,6 +22,9 @@ class SubjectType:
     name: str
     label: str
     describe: Callable[[int], Description]
+    # Many at once, in a bounded number of statements (a page of 督办 records): a description of each id
+    # asked, found or not; without it each is described on its own.
+    describe_many: Callable[[list[int]], dict[int, Description]] | None = None
     # Called inside the card's transaction with the clock, after the engine's own effects.
     on_warning: Callable[[object], None] | None = None
     on_overdue: Callable[[object], None] | None = None
@@ -50,4 +53,26 @@ def get(name: str) -> SubjectType:
     found = _TYPES.get(name)
     if found is not None:
         return found
-    return SubjectType(name=name, label=name, describe=lambda subject_id: Description(name, str(subject_id)))
+    return SubjectType(name=name, label=name, describe=lambda subject_id: missing(name, subject_id))
+
+
+def missing(label: str, subject_id: int) -> Description:
+    """How an item reads when it cannot be found: its kind and its id."""
+    return Description(label, str(subject_id))
+
+
+def describe_all(pairs) -> dict[tuple[str, int], Description]:
+    """Describe many items, given as (subject type, id) pairs: one batch per type that can."""
+    by_type: dict[str, set[int]] = {}
+    for subject_type, subject_id in pairs:
+        by_type.setdefault(subject_type, set()).add(subject_id)
+    described: dict[tuple[str, int], Description] = {}
+    for subject_type, ids in by_type.items():
+        kind = get(subject_type)
+        if kind.describe_many is not None:
+            for subject_id, description in kind.describe_many(sorted(ids)).items():
+                described[subject_type, subject_id] = description
+        else:
+            for subject_id in ids:
+                described[subject_type, subject_id] = kind.describe(subject_id)
+    return described

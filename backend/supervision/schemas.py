@@ -8,7 +8,8 @@ from backend.supervision.models import REASONS, STATUSES
 def _subject(record) -> dict:
     """What the record is about, to open it by: its kind, number, title, public id and mini-program page."""
     kind = subjects.get(record.subject_type)
-    about = kind.describe(record.subject_id)
+    # A page of records comes described together (service.records_page); a single one is described here.
+    about = getattr(record, "subject_description", None) or kind.describe(record.subject_id)
     return {
         "type": record.subject_type,
         "type_label": kind.label,

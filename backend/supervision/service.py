@@ -108,7 +108,12 @@ def records_page(
         query = query.where(Supervision.status == status)
     if reason:
         query = query.where(Supervision.reason == reason)
-    return paginate(query, Supervision.id, limit=limit, cursor=cursor, descending=True)
+    page = paginate(query, Supervision.id, limit=limit, cursor=cursor, descending=True)
+    # What each is about, read for the whole page (per kind of item), not record by record.
+    described = subjects.describe_all((r.subject_type, r.subject_id) for r in page["items"])
+    for record in page["items"]:
+        record.subject_description = described[record.subject_type, record.subject_id]
+    return page
 
 
 def close(*, record: Supervision, actor_id: int, resolution: str, at: datetime | None = None) -> Supervision:
