@@ -683,9 +683,13 @@ def assign(
     the secretary confirms (``cash_handed_over``) and the timeline records with the amount."""
     caller, before = _begin(errand, actor, "assign")
     agent = _agent(agent_public_id, errand)
+    if agent.id == errand.agent_id:
+        # 改派 is to another agent (an errand has one from its acceptance on): the same one is no change, and
+        # answering as if it were would tell the resident of a new agent and misstate who holds the cash.
+        raise ValidationFailed(details={"agent_id": ["该代办已由这位代办员办理，请选择另一位代办员"]})
     previous = agent_of(errand)
     data = {"agent": agent.public_id}
-    changing_hands = previous is not None and previous.id != agent.id
+    changing_hands = previous is not None
     held = _cash_held(errand) if changing_hands else None
     if held is None and cash_handed_over:
         raise ValidationFailed(details={"cash_handed_over": ["原代办员未持有居民现金，无需确认交接"]})

@@ -113,3 +113,24 @@ def test_without_cash_held_nothing_changes(create, act, world):
     assert "cash_handed_over_fen" not in service.timeline(row(plain))[-1].data
     refused = act("secretary_a", plain, "assign", expect=422, agent_id=second, cash_handed_over="yes")
     assert "cash_handed_over" in refused["details"]
+
+
+def test_the_agent_who_holds_it_cannot_be_given_it_again(create, act, world):
+    """改派 is to another agent: the one holding it (and the resident's cash) is refused by field, so nobody
+    is told of a change that is none (更换代办员, 原代办员未持有居民现金)."""
+    errand = _collected(create, act, world)
+    plain = create()
+    accept(act, world, plain)
+    same = world.users["agent_a"].public_id
+    for item in (errand, plain):
+        events = len(service.timeline(row(item)))
+        for body in ({}, {"cash_handed_over": True}, {"cash_handed_over": False}):
+            refused = act("secretary_a", item, "assign", expect=422, agent_id=same, **body)
+            assert refused["details"] == {"agent_id": ["该代办已由这位代办员办理，请选择另一位代办员"]}
+        refused = act("street_admin", item, "assign", expect=422, agent_id=same)
+        assert "agent_id" in refused["details"]
+        assert len(service.timeline(row(item))) == events
+        assert row(item).agent_id == world.users["agent_a"].id
+    # Another agent still takes it, as before.
+    moved = act("secretary_a", plain, "assign", agent_id=world.users["agent_a2"].public_id)
+    assert moved["agent"]["id"] == world.users["agent_a2"].public_id
