@@ -1151,7 +1151,7 @@ def step_actions(*, errand_id: int, event_id: int) -> bool:
 
 
 # Ending an errand someone else holds: the steps (notify.events) of the agent's notice, without cash and
-# with cash to hand back.
+# with cash to hand back (终止并退还现金 reaches WeChat as the phrase written for it, 终止退现金).
 CALLED_OFF = {"cancel": ("停止办理", "退还现金"), "fail": ("终止办理", "终止并退还现金")}
 
 

@@ -36,6 +36,13 @@ class Event:
     # through order_accepted's template, its state 已驳回). By that state word, each such step's own
     # inbox title and sentence, so nobody reads "已受理" about an order that was turned down.
     steps: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict, compare=False)
+    # WeChat's phrase keyword takes 5 Chinese characters: a state word longer than that is sent as the
+    # phrase written for it here, never cut into something else; the inbox keeps the whole word.
+    phrases: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+    def phrase_for(self, state: str) -> str:
+        """The state word as a phrase keyword shows it."""
+        return self.phrases.get(state, state)
 
     def title_for(self, fields: dict[str, str]) -> str:
         return self.steps.get(fields.get("state", ""), (self.title,))[0]
@@ -131,6 +138,7 @@ EVENTS: dict[str, Event] = {
                     "「{subject}」已按办理失败终止，请停止办理，并将代收的现金退还居民。",
                 ),
             },
+            phrases={"终止并退还现金": "终止退现金"},
         ),
         Event(
             "appointment_reminder",

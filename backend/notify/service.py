@@ -233,6 +233,8 @@ def template_data(*, template: NotificationTemplate, notification: Notification)
         kind = events.WECHAT_KEY.match(key)
         if field == "at" and kind and kind.group(1) not in ("time", "date"):
             value = events.format_time(value)
+        if field == "state" and kind and kind.group(1) == "phrase":
+            value = spec.phrase_for(value)
         data[key] = {"value": events.fit_value(key, value)}
     return data
 

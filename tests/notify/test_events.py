@@ -17,6 +17,17 @@ def test_each_step_has_its_own_title_and_sentence(event, state):
     assert "备注：原因" in body
 
 
+def test_every_step_word_reaches_wechat_whole_or_as_a_phrase_written_for_it():
+    """A step's state word fills the templates' phrase keyword (5 Chinese characters at most): one that does
+    not fit has its own phrase, so that none is cut into something else (终止并退还现金 → 终止并退还)."""
+    for event in events.EVENTS.values():
+        for state in (event.default_state, *event.steps):
+            phrase = event.phrase_for(state)
+            assert events.fit_value("phrase3", phrase) == phrase, (event.name, state, phrase)
+    assert events.get_event("errand_step_changed").phrase_for("终止并退还现金") == "终止退现金"
+    assert events.get_event("errand_step_changed").phrase_for("已改派") == "已改派"
+
+
 def test_any_other_state_reads_as_the_event():
     accepted = events.get_event("order_accepted")
     assert accepted.title_for({"subject": "水电维修"}) == "工单已受理"

@@ -150,10 +150,12 @@ def test_a_grant_is_consumed_by_one_send(world, templates, grant, run_due, fake_
     assert remaining(resident, template) == 0
 
 
-def test_a_long_state_word_is_cut_to_what_wechat_takes_and_sent(world, grant, run_due, fake_wechat):
+def test_a_long_state_word_is_sent_as_the_phrase_written_for_it(
+    world, templates, grant, run_due, fake_wechat
+):
     """The agent's notice of an errand ended while they hold the resident's cash says 终止并退还现金 (7
-    characters): its phrase keyword takes 5 Chinese characters only, so it is sent cut, not refused by WeChat
-    (47003), which failed the notice for good."""
+    characters): its phrase keyword takes 5 Chinese characters only, and cut (终止并退还) it lost the cash.
+    WeChat gets the phrase written for it, 终止退现金; the inbox keeps the whole word."""
     agent = world.users["volunteer"]
     grant(agent, "errand_step_changed")
     fields = {"subject": "代购药品", "number": "DB001", "state": "终止并退还现金", "note": "现金 50.00 元"}
@@ -163,9 +165,21 @@ def test_a_long_state_word_is_cut_to_what_wechat_takes_and_sent(world, grant, ru
     db.session.refresh(notification)
     assert notification.status == "sent", (notification.errcode, notification.errmsg)
     [message] = fake_wechat.state.messages(agent.openid)
-    assert message["data"]["phrase3"] == {"value": "终止并退还"}
+    assert message["data"]["phrase3"] == {"value": "终止退现金"}
     assert message["data"]["thing5"] == {"value": "现金 50.00 元"}
     assert notification.title == "代办已终止"
+    assert notification.body.splitlines() == [
+        "「代购药品」已按办理失败终止，请停止办理，并将代收的现金退还居民。",
+        "编号：DB001",
+        "状态：终止并退还现金",
+        "备注：现金 50.00 元",
+    ]
+    # A word that fits is sent as it is.
+    fitting = service.notify(
+        user_id=agent.id, event="errand_step_changed", fields={**fields, "state": "退还现金"}
+    )
+    data = service.template_data(template=templates["errand_step_changed"], notification=fitting)
+    assert data["phrase3"] == {"value": "退还现金"}
 
 
 def test_without_a_grant_nothing_is_sent_and_that_is_recorded(world, run_due, fake_wechat):
