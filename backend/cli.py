@@ -118,15 +118,17 @@ def cmd_fake_wechat(args) -> None:
 def cmd_rotate_keys(args) -> None:
     """Re-encrypt every sensitive value under the first key of SANDAN_ENCRYPTION_KEYS."""
     from backend.privacy.crypto import KeyConfigError
-    from backend.privacy.service import rotate_all_keys
+    from backend.privacy.service import UnreadableValue, rotate_all_keys
 
     app = _app()
     with app.app_context():
         try:
             count = rotate_all_keys()
         except KeyConfigError as exc:
+            # The value no key opens, in Chinese; any other key error (none configured) said in Chinese too.
+            found = str(exc) if isinstance(exc, UnreadableValue) else "加密密钥未配置或无法使用"
             print(
-                f"无法轮换密钥，未做任何修改：{exc}。\n"
+                f"无法轮换密钥，未做任何修改：{found}。\n"
                 "SANDAN_ENCRYPTION_KEYS 应为“新密钥,旧密钥”：新密钥在前用于加密，旧密钥须保留在后面，"
                 "直到本命令完成后才能删去。",
                 file=sys.stderr,

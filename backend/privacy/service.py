@@ -257,11 +257,22 @@ def encrypted_columns() -> list[tuple[str, str]]:
     ]
 
 
+class UnreadableValue(KeyConfigError):
+    """A stored value no configured key opens, named by table, column and row (in Chinese, for the
+    operator running `sandan rotate-keys`)."""
+
+    def __init__(self, table: str, column: str, row_id: int) -> None:
+        self.table, self.column, self.row_id = table, column, row_id
+        super().__init__(
+            f"表 {table} 字段 {column} 中 id 为 {row_id} 的行，其加密值无法用已配置的任何密钥解密"
+        )
+
+
 def rotate_all_keys() -> int:
     """Re-encrypt every stored sensitive value under the current (first) key; return how many changed.
 
     All or nothing: a value no configured key opens (the old key left out of the list too soon) rewrites
-    nothing, and the KeyConfigError names where it is."""
+    nothing, and the UnreadableValue (a KeyConfigError) names where it is."""
     try:
         return _rotate_all_keys()
     except KeyConfigError:
@@ -280,9 +291,7 @@ def _rotate_all_keys() -> int:
             try:
                 rotated = crypto.rotate(token)
             except KeyConfigError as exc:
-                raise KeyConfigError(
-                    f"{table_name}.{column_name} (id {row_id}) cannot be decrypted with any configured key"
-                ) from exc
+                raise UnreadableValue(table_name, column_name, row_id) from exc
             if rotated != token:
                 # Only if the value is still the one read: one saved meanwhile (a new phone number) is
                 # already under the current key, and must not be put back to the old value.
