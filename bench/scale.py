@@ -248,8 +248,9 @@ def seed_world(conn: psycopg.Connection, shape: Shape, fernet_key: str, seed: in
         cat_id = (
             loaded.get(entry["code"])
             or conn.execute(
-                "INSERT INTO service_categories (code, name, service_kind, description, questions, enabled, "
-                "sort_order, public_id, created_at) VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s) RETURNING id",
+                "INSERT INTO service_categories (code, name, service_kind, description, questions, "
+                "enabled, sort_order, public_id, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s) RETURNING id",
                 (
                     entry["code"],
                     entry["name"],
