@@ -41,19 +41,14 @@ class GridCreateSchema(ma.Schema):
     name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
 
 
-def _resident_grid_id(user) -> str | None:
-    from backend.community.service import resident_grid
-
-    grid = resident_grid(user)
-    return None if grid is None else grid.public_id
-
-
 class ResidentSchema(ma.Schema):
     id = PublicId()
     nickname = ma.fields.String(dump_only=True)
     real_name = ma.fields.String(dump_only=True)
     phone = Masked("phone")
-    grid_id = ma.fields.Function(_resident_grid_id, dump_only=True)
+    grid_id = ma.fields.String(
+        attribute="grid_public_id", dump_only=True, metadata={"description": "所列网格中居住的网格"}
+    )
 
 
 class AgentSchema(ma.Schema):

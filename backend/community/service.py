@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend import localcache
 from backend.auth.access import ScopeNode
@@ -187,16 +187,39 @@ def residents_page(
         grid_ids = select(Grid.id).where(Grid.id == grid.id)
     else:
         grid_ids = select(Grid.id).where(Grid.community_id == community.id)
-    query = select(User).where(
-        User.id.in_(
-            select(RoleMembership.user_id).where(
-                RoleMembership.role == Role.RESIDENT,
-                RoleMembership.scope_type == ScopeType.GRID,
-                RoleMembership.scope_id.in_(grid_ids),
-            )
-        )
+    resident_in_grids = (
+        RoleMembership.role == Role.RESIDENT,
+        RoleMembership.scope_type == ScopeType.GRID,
+        RoleMembership.scope_id.in_(grid_ids),
     )
-    return paginate(query, User.id, limit=limit, cursor=cursor)
+    query = select(User).where(User.id.in_(select(RoleMembership.user_id).where(*resident_in_grids)))
+    page = paginate(query, User.id, limit=limit, cursor=cursor)
+    # Each resident's grid among those listed (one may be registered in several, in other communities too),
+    # read for the whole page at once.
+    homes = db.session.execute(
+        select(RoleMembership.user_id, func.min(RoleMembership.scope_id))
+        .where(*resident_in_grids, RoleMembership.user_id.in_([u.id for u in page["items"]]))
+        .group_by(RoleMembership.user_id)
+    ).all()
+    grids = places().grids
+    home_of = {user_id: grids[grid_id].public_id for user_id, grid_id in homes}
+    page["items"] = [
+        ListedResident(u.public_id, u.nickname, u.real_name, u.phone, home_of.get(u.id))
+        for u in page["items"]
+    ]
+    return page
+
+
+@dataclass(frozen=True)
+class ListedResident:
+    """A resident as a community's or grid's list shows them (community.schemas.ResidentSchema): with their
+    grid there."""
+
+    public_id: str
+    nickname: str | None
+    real_name: str | None
+    phone: str | None
+    grid_public_id: str | None
 
 
 def proxy_agents(*, community: Community) -> list:
@@ -217,16 +240,6 @@ def proxy_agents(*, community: Community) -> list:
             .order_by(User.id)
         )
     )
-
-
-def resident_grid(user) -> Grid | None:
-    """The grid a user is registered in as a resident, if any."""
-    from backend.auth.roles import Role
-
-    for m in user.memberships:
-        if m.role == Role.RESIDENT and m.scope_type == ScopeType.GRID:
-            return db.session.get(Grid, m.scope_id)
-    return None
 
 
 def overseen_community_ids(user) -> list[int]:

@@ -150,3 +150,38 @@ def test_a_grid_worker_lists_the_residents_of_their_own_grid(client, auth, world
     assert client.get("/api/v1/grids/gd_nope/residents", headers=auth("street_admin")).status_code == 404
     bad = client.get(url, query_string={"cursor": "@@@"}, headers=auth("secretary_a"))
     assert bad.status_code == 422 and bad.get_json()["details"] == {"cursor": ["无效的游标"]}
+
+
+def test_a_resident_registered_in_two_grids_is_listed_with_the_grid_listed(client, auth, world):
+    """Moving house: registered in the new grid before leaving the old, in another community. Each list shows
+    the resident with its own grid, and a page of residents reads their grids at once."""
+    from sqlalchemy import event
+
+    from backend.auth.roles import Role, ScopeType
+    from backend.auth.service import grant_role
+    from backend.db import db
+    from tests.factories import make_member
+
+    mover = world.users["resident_a1"]
+    grant_role(user=mover, role=Role.RESIDENT, scope_type=ScopeType.GRID, scope_id=world.grid_b1.id)
+    for n in range(6):
+        make_member(Role.RESIDENT, ScopeType.GRID, world.grid_b1.id, nickname=f"邻居{n}")
+    db.session.commit()
+
+    def grids_listed(url: str, person: str) -> dict:
+        response = client.get(url, headers=auth(person))
+        assert response.status_code == 200, response.get_json()
+        return {r["id"]: r["grid_id"] for r in response.get_json()["items"]}
+
+    in_a = grids_listed(f"/api/v1/communities/{world.community_a.public_id}/residents", "secretary_a")
+    assert in_a[mover.public_id] == world.grid_a1.public_id
+    auth("secretary_b")  # signed in before counting
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        in_b = grids_listed(f"/api/v1/grids/{world.grid_b1.public_id}/residents", "secretary_b")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert in_b[mover.public_id] == world.grid_b1.public_id and len(in_b) == 8
+    assert len(statements) <= 6, statements
