@@ -37,11 +37,14 @@ class Photo:
     content_type: str
     width: int
     height: int
+    # At most SMALL_EDGE on its longest edge; None when the photo is that small itself.
+    small: bytes | None = None
 
 
 def clean(data: bytes, field: str = "file") -> Photo:
     """The photo in ``data`` re-encoded in its own format, upright, its longest edge at most MAX_EDGE, with
-    no EXIF, XMP, text or comments (its colour profile kept); a 422 on ``field`` for anything else."""
+    no EXIF, XMP, text or comments (its colour profile kept), and its small rendition made from the same
+    decoded picture; a 422 on ``field`` for anything else."""
     try:
         image = Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES))
     except UnidentifiedImageError:
@@ -62,22 +65,16 @@ def clean(data: bytes, field: str = "file") -> Photo:
             image.draft(image.mode, _fitted(image.size, MAX_EDGE))
         upright = ImageOps.exif_transpose(image)
         upright.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
-        written = _encode(upright, kind, icc_profile=image.info.get("icc_profile"))
+        icc_profile = image.info.get("icc_profile")
+        written = _encode(upright, kind, icc_profile=icc_profile)
+        small = None
+        if max(upright.size) > SMALL_EDGE:
+            shrunk = upright.copy()
+            shrunk.thumbnail((SMALL_EDGE, SMALL_EDGE), Image.Resampling.LANCZOS)
+            small = _encode(shrunk, kind, icc_profile=icc_profile)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise ValidationFailed(details={field: [DAMAGED]}) from None
-    return Photo(written, CONTENT_TYPES[kind], upright.width, upright.height)
-
-
-def small(photo: Photo) -> bytes:
-    """A photo clean() made, at most SMALL_EDGE on its longest edge, in its own format."""
-    image = Image.open(io.BytesIO(photo.data), formats=list(CONTENT_TYPES))
-    kind = image.format
-    if max(image.size) <= SMALL_EDGE:
-        return photo.data
-    if kind == "JPEG":
-        image.draft(image.mode, _fitted(image.size, SMALL_EDGE))
-    image.thumbnail((SMALL_EDGE, SMALL_EDGE), Image.Resampling.LANCZOS)
-    return _encode(image, kind, icc_profile=image.info.get("icc_profile"))
+    return Photo(written, CONTENT_TYPES[kind], upright.width, upright.height, small)
 
 
 def _looks_like_a_photo(data: bytes) -> bool:

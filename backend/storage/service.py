@@ -57,15 +57,15 @@ def save_upload(
         raise ValidationFailed(details={"file": ["文件为空"]})
     if len(data) > MAX_BYTES:
         raise ValidationFailed(details={"file": [f"图片不能超过 {MAX_BYTES // (1024 * 1024)} MB"]})
+    # Its small rendition is kept beside it, made here once rather than on every view: a list of nine
+    # thumbnails would otherwise decode nine photos.
     photo = images.clean(data)
-    # Made once here, not on every view: a list of nine thumbnails would otherwise decode nine photos.
-    small = images.small(photo) if max(photo.width, photo.height) > images.SMALL_EDGE else None
     key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
 
     def write() -> Upload:
         storage().save(key, photo.data)
-        if small is not None:
-            storage().save(small_key(key), small)
+        if photo.small is not None:
+            storage().save(small_key(key), photo.small)
         upload = Upload(
             owner_id=owner_id,
             storage_key=key,
